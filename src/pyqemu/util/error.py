@@ -24,12 +24,15 @@ class QemuError(Exception):
     """
 
     def __init__(self, msg: str, *, hint: str = "", loc: Optional[str] = None,
-                 errno: Optional[int] = None) -> None:
+                 errno: Optional[int] = None, file_loc: bool = False) -> None:
         super().__init__(msg)
         self.msg = msg
         self.hint = hint
         self.loc = loc
         self.errno = errno
+        # A location in a file ("cfg:3") is printed as "prog:cfg:3: msg",
+        # a command-line location as "prog: -opt arg: msg", as QEMU does.
+        self.file_loc = file_loc
 
     def __str__(self) -> str:
         return self.msg
@@ -71,12 +74,15 @@ def get_progname() -> str:
 
 
 def error_report(msg: str, loc: Optional[str] = None, hint: str = "",
-                 stream=None) -> None:
+                 stream=None, file_loc: bool = False) -> None:
     """Print ``prog: [loc: ]msg`` (and the hint lines) to stderr."""
     stream = stream or sys.stderr
-    head = "%s: " % _progname
-    if loc:
-        head += "%s: " % loc
+    if loc and file_loc:
+        head = "%s:%s: " % (_progname, loc)
+    elif loc:
+        head = "%s: %s: " % (_progname, loc)
+    else:
+        head = "%s: " % _progname
     stream.write(head + msg + "\n")
     if hint:
         stream.write(hint if hint.endswith("\n") else hint + "\n")
@@ -88,7 +94,7 @@ def warn_report(msg: str, loc: Optional[str] = None, hint: str = "") -> None:
 
 
 def report_exception(exc: QemuError) -> None:
-    error_report(exc.msg, loc=exc.loc, hint=exc.hint)
+    error_report(exc.msg, loc=exc.loc, hint=exc.hint, file_loc=exc.file_loc)
 
 
 def debug_enabled() -> bool:

@@ -611,45 +611,71 @@ _SECTION_RE = re.compile(r'\[\s*([A-Za-z0-9_\-]+)\s*(?:"([^"]*)"\s*)?\]\s*\Z')
 _ENTRY_RE = re.compile(r'\s*([A-Za-z0-9_.\-]+)\s*=\s*"((?:[^"\\]|\\.)*)"\s*\Z')
 
 
-def parse_config(text: str, filename: str = "<config>") -> List[Tuple[str, Optional[str], List[Tuple[str, str]]]]:
-    """Parse QEMU's config-file format into (group, id, entries) sections.
+class ConfigSection:
+    """One ``[group "id"]`` section of a config file, with its line numbers."""
+
+    __slots__ = ("group", "id", "entries", "lines")
+
+    def __init__(self, group: str, id: Optional[str]) -> None:
+        self.group = group
+        self.id = id
+        self.entries: List[Tuple[str, str]] = []
+        self.lines: List[int] = []
+
+
+def parse_config(text: str, filename: str = "<config>") -> List[ConfigSection]:
+    """Parse QEMU's config-file format into sections, in order.
 
     Group names are returned as written; see :data:`CONFIG_ALIASES`.
     """
-    sections: List[Tuple[str, Optional[str], List[Tuple[str, str]]]] = []
-    current: Optional[List[Tuple[str, str]]] = None
+    sections: List[ConfigSection] = []
+    current: Optional[ConfigSection] = None
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         m = _SECTION_RE.match(line)
         if m:
-            current = []
-            sections.append((m.group(1), m.group(2), current))
+            current = ConfigSection(m.group(1), m.group(2))
+            sections.append(current)
             continue
         m = _ENTRY_RE.match(line)
-        if m and current is not None:
-            current.append((m.group(1), m.group(2).replace('\\"', '"').replace("\\\\", "\\")))
-            continue
         if m:
-            raise OptionError("no group defined", loc="%s:%d" % (filename, lineno))
-        raise OptionError("parse error", loc="%s:%d" % (filename, lineno))
+            key, value = m.group(1), m.group(2).replace('\\"', '"').replace("\\\\", "\\")
+        else:
+            # QEMU reads any other line's first word as a key with an empty
+            # value (its owner then rejects the key), so do the same.
+            key, value = line.split()[0], ""
+        if current is None:
+            raise OptionError("no group defined", loc="%s:%d" % (filename, lineno), file_loc=True)
+        current.entries.append((key, value))
+        current.lines.append(lineno)
     return sections
 
 
 def read_config(path: str) -> List[Opts]:
-    """``-readconfig FILE``: add each section to its registered option group."""
+    """``-readconfig FILE``: add each section to its registered option group.
+
+    As in QEMU, a problem with a section is reported at the line of its
+    first entry (with no location when the section is empty).
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise OptionError("Cannot read config file %s: %s" % (path, e.strerror))
+        raise OptionError("Could not open '%s': %s" % (path, e.strerror), loc="-readconfig %s" % path)
     out = []
-    for group, id, entries in parse_config(text, path):
-        g = find_opts(group)
-        o = g.create(id)
-        for k, v in entries:
-            o.set(k, v)
+    for sec in parse_config(text, path):
+        lineno = sec.lines[0] if sec.lines else None
+        try:
+            g = find_opts(sec.group)
+            o = g.create(sec.id)
+            for (k, v), lineno in zip(sec.entries, sec.lines):
+                o.set(k, v)
+        except OptionError as e:
+            if e.loc is None and lineno is not None:
+                e.loc, e.file_loc = "%s:%d" % (path, lineno), True
+            raise
         out.append(o)
     return out
 
