@@ -25,7 +25,7 @@ venv: $(VENV)/.installed
 peer-tools:
 	@sh scripts/install-peer-tools.sh $(PEER_PACKAGES)
 
-$(PYPY_VENV)/.installed: peer-tools
+$(PYPY_VENV)/.installed: | peer-tools
 	pypy3 -m venv $(PYPY_VENV)
 	$(PYPY_VENV)/bin/python -m pip install -q pytest pytest-timeout hypothesis
 	touch $@
