@@ -33,7 +33,7 @@ $(PYPY_VENV)/.installed: | peer-tools
 pypy-venv: $(PYPY_VENV)/.installed
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff check $(wildcard src tests bench scripts)
 
 demo: venv peer-tools
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
