@@ -1,0 +1,112 @@
+"""Run a guest program: load it, create the CPU, loop over cpu_exec results."""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+from typing import List, Optional
+
+from pyqemu.exec.guest_memory import GuestMemory
+from pyqemu.linux_user.loader import Layout, load_program
+from pyqemu.linux_user.mm import AddressSpace
+from pyqemu.linux_user.strace import Strace
+from pyqemu.linux_user.syscalls import GuestExit, Process, Syscalls
+from pyqemu.util.error import QemuError
+
+# Which synchronous signal a CPU exception becomes (QEMU's cpu_loop for x86).
+SIGSEGV = signal.SIGSEGV
+SIGNAL_NAMES = {
+    signal.SIGSEGV: "Segmentation fault", signal.SIGILL: "Illegal instruction",
+    signal.SIGFPE: "Floating point exception", signal.SIGTRAP: "Trace/breakpoint trap",
+    signal.SIGBUS: "Bus error", signal.SIGABRT: "Aborted",
+}
+
+
+class UserEmulator:
+    """One guest process (single-threaded for now) of ``bits`` = 64 or 32."""
+
+    def __init__(self, program: str, argv: List[str], envp: List[str], bits: int = 64,
+                 cpu_model: Optional[str] = None, ld_prefix: Optional[str] = None,
+                 stack_size: int = 8 << 20, strace: bool = False, singlestep: bool = False,
+                 uname_release: Optional[str] = None, exe: Optional[str] = None) -> None:
+        from pyqemu.target.i386.cpu import X86CPU
+
+        self.bits = bits
+        self.mem = GuestMemory()
+        model = cpu_model or ("qemu64" if bits == 64 else "qemu32")
+        if bits == 64 and model == "qemu32":
+            raise QemuError("unable to find CPU model '%s'" % model)
+        try:
+            self.cpu = X86CPU(self.mem, model=model, mode=bits)
+        except ValueError:
+            raise QemuError("unable to find CPU model '%s'" % model) from None
+        hwcap = 0
+        if hasattr(self.cpu, "cpuid"):
+            hwcap = self.cpu.cpuid(1, 0)[3]
+        self.info = load_program(self.mem, program, argv, envp, bits=bits, prefix=ld_prefix,
+                                 stack_size=stack_size, hwcap=hwcap)
+        layout = Layout(bits)
+        aspace = AddressSpace(self.mem, bits, self.info.brk, layout.mmap_base, self.info.stack_low)
+        self.proc = Process(self.mem, bits, aspace, exe or program, uname_release=uname_release)
+        tracer = Strace(self.mem, bits) if strace else None
+        self.syscalls = Syscalls(self.proc, tracer)
+        cpu = self.cpu
+        cpu.regs[4] = self.info.sp
+        cpu.rip = self.info.start_entry
+        cpu.single_step = singlestep
+        self.gdb = None
+
+    def run(self) -> int:
+        """Run to the end; returns the exit status (or dies by the guest's fatal signal)."""
+        from pyqemu.target.i386 import cpu as x86
+
+        cpu = self.cpu
+        dispatch = self.syscalls.dispatch
+        try:
+            while True:
+                excp = cpu.exec()
+                if excp == x86.EXCP_SYSCALL:
+                    dispatch(cpu)
+                elif excp == x86.EXCP_INTERRUPT:
+                    continue
+                elif excp == x86.EXCP_DEBUG and self.gdb is not None:
+                    self.gdb.stopped(signal.SIGTRAP)
+                else:
+                    sig = self.signal_for(excp)
+                    if self.gdb is not None:
+                        self.gdb.stopped(sig)
+                        continue
+                    self.fatal_signal(sig)
+        except GuestExit as e:
+            if self.gdb is not None:
+                self.gdb.exited(e.status)
+            return e.status
+
+    def signal_for(self, excp: int) -> int:
+        from pyqemu.target.i386 import cpu as x86
+
+        return {
+            x86.EXCP_PAGE_FAULT: signal.SIGSEGV, x86.EXCP_GPF: signal.SIGSEGV,
+            x86.EXCP_DIVIDE: signal.SIGFPE, x86.EXCP_INVALID_OPCODE: signal.SIGILL,
+            x86.EXCP_BREAKPOINT: signal.SIGTRAP, x86.EXCP_DEBUG: signal.SIGTRAP,
+            x86.EXCP_HLT: signal.SIGSEGV, getattr(x86, "EXCP_FPE", -2): signal.SIGFPE,
+            getattr(x86, "EXCP_XMM", -3): signal.SIGFPE,
+        }.get(excp, signal.SIGSEGV)
+
+    def fatal_signal(self, sig: int) -> None:
+        """The guest did not handle ``sig``: die of it as QEMU does, without a core file."""
+        sys.stdout.flush()
+        name = SIGNAL_NAMES.get(sig, signal.strsignal(sig) or str(sig))
+        core = " - core dumped" if sig in (signal.SIGSEGV, signal.SIGILL, signal.SIGFPE,
+                                           signal.SIGTRAP, signal.SIGBUS, signal.SIGABRT) else ""
+        sys.stderr.write("qemu: uncaught target signal %d (%s)%s\n" % (sig, name, core))
+        sys.stderr.flush()
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except (OSError, ValueError):
+            pass
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)

@@ -1,0 +1,148 @@
+"""brk and mmap/munmap/mprotect/mremap on top of a GuestMemory.
+
+Guest mappings are private copies: a file mapping reads the file's bytes at
+mmap time (MAP_SHARED file mappings are therefore not coherent with later
+writes through the file descriptor; see docs/user.md).
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from pyqemu.exec.guest_memory import PAGE_SIZE, PROT_READ, PROT_WRITE, GuestFault, GuestMemory
+
+MAP_SHARED = 0x01
+MAP_PRIVATE = 0x02
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_32BIT = 0x40
+MAP_FIXED_NOREPLACE = 0x100000
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+
+_MASK = PAGE_SIZE - 1
+
+
+def page_up(n: int) -> int:
+    return (n + _MASK) & ~_MASK
+
+
+class AddressSpace:
+    """The process-wide memory bookkeeping (shared by all guest threads)."""
+
+    def __init__(self, mem: GuestMemory, bits: int, brk: int, mmap_base: int, top: int) -> None:
+        self.mem = mem
+        self.bits = bits
+        self.brk_start = brk
+        self.brk = brk
+        self.mmap_base = mmap_base
+        self.top = top
+
+    def do_brk(self, new: int) -> int:
+        """Linux's brk: returns the new break, or the old one when it cannot move."""
+        mem = self.mem
+        if new < self.brk_start:
+            return self.brk
+        old_top = page_up(self.brk)
+        new_top = page_up(new)
+        if new_top > old_top:
+            if new_top > self.top or any(mem.is_mapped(a, 1) for a in range(old_top, new_top, PAGE_SIZE)):
+                return self.brk
+            mem.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE)
+        elif new_top < old_top:
+            mem.unmap(new_top, old_top - new_top)
+        self.brk = new
+        return new
+
+    def do_mmap(self, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
+        mem = self.mem
+        if length == 0 or offset & _MASK or (flags & MAP_FIXED and addr & _MASK):
+            return -errno.EINVAL
+        if not flags & (MAP_SHARED | MAP_PRIVATE):
+            return -errno.EINVAL
+        size = page_up(length)
+        if size == 0 or size > self.top:
+            return -errno.ENOMEM
+        data = b""
+        if not flags & MAP_ANONYMOUS:
+            try:
+                st = os.fstat(fd)
+                data = os.pread(fd, min(length, max(0, st.st_size - offset)), offset) \
+                    if offset < st.st_size else b""
+            except OSError as exc:
+                return -(exc.errno or errno.EBADF)
+        if flags & MAP_FIXED:
+            if addr + size > self.top:
+                return -errno.ENOMEM
+            start = addr
+        else:
+            top = (1 << 31) if flags & MAP_32BIT and self.bits == 64 else self.top
+            hint = addr & ~_MASK if addr else self.mmap_base
+            if flags & MAP_FIXED_NOREPLACE:
+                if any(mem.is_mapped(a, 1) for a in range(hint, hint + size, PAGE_SIZE)):
+                    return -errno.EEXIST
+                start = hint
+            else:
+                try:
+                    start = mem.find_free(size, hint=hint, top=top)
+                except MemoryError:
+                    try:
+                        start = mem.find_free(size, hint=self.mmap_base, top=top)
+                    except MemoryError:
+                        return -errno.ENOMEM
+        mem.map(start, size, prot & 7, data=data)
+        return start
+
+    def do_munmap(self, addr: int, length: int) -> int:
+        if addr & _MASK or length == 0 or addr + length > self.top:
+            return -errno.EINVAL
+        self.mem.unmap(addr, page_up(length))
+        return 0
+
+    def do_mprotect(self, addr: int, length: int, prot: int) -> int:
+        if addr & _MASK:
+            return -errno.EINVAL
+        if length == 0:
+            return 0
+        try:
+            self.mem.protect(addr, page_up(length), prot & 7)
+        except GuestFault:
+            return -errno.ENOMEM
+        return 0
+
+    def do_mremap(self, old: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
+        mem = self.mem
+        if old & _MASK or new_len == 0:
+            return -errno.EINVAL
+        old_size, new_size = page_up(old_len), page_up(new_len)
+        if not mem.is_mapped(old, old_size):
+            return -errno.EFAULT
+        if new_size <= old_size and not flags & MREMAP_FIXED:
+            if new_size < old_size:
+                mem.unmap(old + new_size, old_size - new_size)
+            return old
+        prot = mem.get_prot(old) or 0
+        end = old + old_size
+        if not flags & MREMAP_FIXED and all(not mem.is_mapped(a, 1) for a in range(end, old + new_size, PAGE_SIZE)) \
+                and old + new_size <= self.top:
+            mem.map(end, new_size - old_size, prot)
+            return old
+        if not flags & MREMAP_MAYMOVE:
+            return -errno.ENOMEM
+        if flags & MREMAP_FIXED:
+            dest = new_addr
+        else:
+            try:
+                dest = mem.find_free(new_size, hint=self.mmap_base, top=self.top)
+            except MemoryError:
+                return -errno.ENOMEM
+        # Copy page by page with each page's own protection lifted temporarily.
+        saved = [(a, mem.get_prot(a) or 0) for a in range(old, end, PAGE_SIZE)]
+        for a, _p in saved:
+            mem.protect(a, PAGE_SIZE, PROT_READ)
+        content = mem.read(old, old_size)
+        mem.map(dest, new_size, prot, data=content)
+        for i, (_a, p) in enumerate(saved):
+            mem.protect(dest + i * PAGE_SIZE, PAGE_SIZE, p)
+        mem.unmap(old, old_size)
+        return dest

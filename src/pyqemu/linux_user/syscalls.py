@@ -1,0 +1,676 @@
+"""The system call layer: guest syscall -> host action -> guest result.
+
+Guest file descriptors are host file descriptors (as in QEMU).  Handlers take
+the raw register arguments and return the guest result, or ``-errno``; a
+GuestFault while touching guest memory becomes ``-EFAULT``.  A syscall with
+no handler returns ``-ENOSYS``.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import time
+from typing import Callable, Dict, List, Optional
+
+from pyqemu.exec.guest_memory import GuestFault, GuestMemory
+from pyqemu.linux_user import structs
+from pyqemu.linux_user.host import buffer, host_syscall
+from pyqemu.linux_user.mm import AddressSpace
+from pyqemu.linux_user.syscall_nr import I386_NAMES, X86_64_NAMES
+
+AT_FDCWD = -100
+ARCH_SET_GS = 0x1001
+ARCH_SET_FS = 0x1002
+ARCH_GET_FS = 0x1003
+ARCH_GET_GS = 0x1004
+TCGETS = 0x5401
+TCSETS = 0x5402
+TCSETSW = 0x5403
+TCSETSF = 0x5404
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+FIONREAD = 0x541B
+TIOCGPGRP = 0x540F
+FUTEX_WAIT = 0
+FUTEX_WAKE = 1
+MAX_IO = 1 << 24  # bound one read/write so a guest cannot make us allocate gigabytes
+
+# Arguments per ABI, as indices into cpu.regs (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15).
+ARG_REGS = {64: (7, 6, 2, 10, 8, 9), 32: (3, 1, 2, 6, 7, 5)}
+
+
+class GuestExit(Exception):
+    """exit_group (or exit of the last thread): the emulator ends with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Process:
+    """What all threads of one guest process share."""
+
+    def __init__(self, mem: GuestMemory, bits: int, aspace: AddressSpace, exe: str,
+                 uname_machine: Optional[str] = None, uname_release: Optional[str] = None) -> None:
+        self.mem = mem
+        self.bits = bits
+        self.aspace = aspace
+        self.exe = os.path.abspath(exe)
+        self.uname_machine = uname_machine or ("x86_64" if bits == 64 else "i686")
+        self.uname_release = uname_release
+        self.sigactions: Dict[int, bytes] = {}
+        self.tls_entries: Dict[int, int] = {}
+
+
+class Syscalls:
+    """Per-thread syscall dispatcher."""
+
+    def __init__(self, proc: Process, strace: Optional[Callable[..., None]] = None) -> None:
+        self.proc = proc
+        self.mem = proc.mem
+        self.bits = proc.bits
+        self.mask = (1 << proc.bits) - 1
+        self.names = X86_64_NAMES if proc.bits == 64 else I386_NAMES
+        self.strace = strace
+        self.tid_address = 0
+        self.sigmask = 0
+        self.word = proc.bits // 8
+
+    # -- helpers ----------------------------------------------------------
+    def s(self, v: int) -> int:
+        """An argument as a signed C int of the guest's word size."""
+        v &= self.mask
+        return v - (1 << self.bits) if v >> (self.bits - 1) else v
+
+    @staticmethod
+    def i32(v: int) -> int:
+        v &= 0xFFFFFFFF
+        return v - (1 << 32) if v & 0x80000000 else v
+
+    def path(self, addr: int) -> bytes:
+        p = self.mem.read_cstring(addr, 4096)
+        if p == b"/proc/self/exe":
+            return os.fsencode(self.proc.exe)
+        return p
+
+    def dirfd(self, v: int) -> int:
+        return self.i32(v)
+
+    def dispatch(self, cpu) -> None:
+        """Run the syscall described by the CPU's registers; store the result in RAX."""
+        regs = cpu.regs
+        nr = regs[0] & self.mask
+        args = [regs[i] & self.mask for i in ARG_REGS[self.bits]]
+        name = self.names.get(nr)
+        handler = getattr(self, "sys_" + name, None) if name else None
+        if self.strace is not None:
+            self.strace.before(nr, name if handler is not None else None, args)
+        try:
+            if handler is None:
+                ret = -errno.ENOSYS
+            else:
+                ret = handler(cpu, *args)
+        except GuestFault:
+            ret = -errno.EFAULT
+        except OSError as exc:
+            ret = -(exc.errno or errno.EIO)
+        if self.strace is not None and handler is not None:
+            self.strace.after(nr, name, args, ret)
+        regs[0] = ret & self.mask
+
+    # -- process ----------------------------------------------------------
+    def sys_exit(self, cpu, status, *_):
+        raise GuestExit(status & 0xFF)
+
+    def sys_exit_group(self, cpu, status, *_):
+        raise GuestExit(status & 0xFF)
+
+    def sys_getpid(self, cpu, *_):
+        return os.getpid()
+
+    def sys_gettid(self, cpu, *_):
+        return getattr(cpu, "tid", 0) or os.getpid()
+
+    def sys_getppid(self, cpu, *_):
+        return os.getppid()
+
+    def sys_getuid(self, cpu, *_):
+        return os.getuid()
+
+    def sys_geteuid(self, cpu, *_):
+        return os.geteuid()
+
+    def sys_getgid(self, cpu, *_):
+        return os.getgid()
+
+    def sys_getegid(self, cpu, *_):
+        return os.getegid()
+
+    sys_getuid32 = sys_getuid
+    sys_geteuid32 = sys_geteuid
+    sys_getgid32 = sys_getgid
+    sys_getegid32 = sys_getegid
+
+    def sys_set_tid_address(self, cpu, addr, *_):
+        self.tid_address = addr
+        return self.sys_gettid(cpu)
+
+    def sys_arch_prctl(self, cpu, code, addr, *_):
+        if code == ARCH_SET_FS:
+            cpu.fs_base = addr
+        elif code == ARCH_SET_GS:
+            cpu.gs_base = addr
+        elif code == ARCH_GET_FS:
+            self.mem.write_u64(addr, cpu.fs_base)
+        elif code == ARCH_GET_GS:
+            self.mem.write_u64(addr, cpu.gs_base)
+        else:
+            return -errno.EINVAL
+        return 0
+
+    def sys_set_thread_area(self, cpu, uinfo, *_):
+        # struct user_desc: entry_number, base_addr, limit, flags.
+        entry = self.i32(self.mem.read_u32(uinfo))
+        base = self.mem.read_u32(uinfo + 4)
+        if entry == -1:
+            entry = 12  # GDT_ENTRY_TLS_MIN on i386
+            while entry in self.proc.tls_entries and entry < 14:
+                entry += 1
+            self.mem.write_u32(uinfo, entry)
+        if not 12 <= entry <= 14:
+            return -errno.EINVAL
+        self.proc.tls_entries[entry] = base
+        # The guest loads %gs with (entry << 3) | 3 next; its base is this one.
+        cpu.gs_base = base
+        if hasattr(cpu, "set_tls_entry"):
+            cpu.set_tls_entry(entry, base)
+        return 0
+
+    def sys_uname(self, cpu, addr, *_):
+        u = os.uname()
+        release = self.proc.uname_release or u.release
+        fields = [u.sysname, u.nodename, release, u.version, self.proc.uname_machine, "(none)"]
+        self.mem.write(addr, structs.UTSNAME.pack(*[os.fsencode(f)[:64] for f in fields]))
+        return 0
+
+    def sys_prlimit64(self, cpu, pid, res, new, old, *_):
+        if new:
+            return -errno.EPERM if pid not in (0, os.getpid()) else self._setrlimit(res, structs.RLIMIT64, new)
+        if old:
+            buf = buffer(16)
+            r = host_syscall("prlimit64", pid, res, None, buf)
+            if r < 0:
+                return r
+            self.mem.write(old, buf.raw)
+        return 0
+
+    def _setrlimit(self, res: int, st: struct.Struct, addr: int) -> int:
+        raw = self.mem.read(addr, st.size)
+        cur, mx = st.unpack(raw)
+        inf = (1 << (st.size * 4)) - 1
+        buf = structs.RLIMIT64.pack(-1 & (2**64 - 1) if cur == inf else cur,
+                                    -1 & (2**64 - 1) if mx == inf else mx)
+        return host_syscall("prlimit64", 0, res, buf, None)
+
+    def sys_getrlimit(self, cpu, res, addr, *_):
+        buf = buffer(16)
+        r = host_syscall("prlimit64", 0, res, None, buf)
+        if r < 0:
+            return r
+        cur, mx = structs.RLIMIT64.unpack(buf.raw)
+        if self.bits == 32:
+            cur, mx = min(cur, 0xFFFFFFFF), min(mx, 0xFFFFFFFF)
+        self.mem.write(addr, structs.RLIMIT[self.bits].pack(cur, mx))
+        return 0
+
+    sys_ugetrlimit = sys_getrlimit
+
+    def sys_setrlimit(self, cpu, res, addr, *_):
+        return self._setrlimit(res, structs.RLIMIT[self.bits], addr)
+
+    def sys_getrandom(self, cpu, addr, length, flags, *_):
+        length = min(length, MAX_IO)
+        self.mem.write(addr, os.urandom(length))
+        return length
+
+    def sys_set_robust_list(self, cpu, *_):
+        # QEMU 7.2 does not implement it either: glibc copes.
+        return -errno.ENOSYS
+
+    def sys_sched_yield(self, cpu, *_):
+        time.sleep(0)
+        return 0
+
+    def sys_sched_getaffinity(self, cpu, pid, size, addr, *_):
+        buf = buffer(size & 0xFFFF)
+        r = host_syscall("sched_getaffinity", pid, size & 0xFFFF, buf)
+        if r > 0:
+            self.mem.write(addr, buf.raw[:r])
+        return r
+
+    def sys_umask(self, cpu, mask, *_):
+        return os.umask(mask & 0o777)
+
+    # -- memory -----------------------------------------------------------
+    def sys_brk(self, cpu, addr, *_):
+        a = self.proc.aspace
+        return a.brk if addr == 0 else a.do_brk(addr)
+
+    def sys_mmap(self, cpu, addr, length, prot, flags, fd, off):
+        if self.bits == 32:
+            # old_mmap: one pointer to six 32-bit arguments.
+            addr, length, prot, flags, fd, off = struct.unpack("<6I", self.mem.read(addr, 24))
+        return self.proc.aspace.do_mmap(addr, length, prot, flags, self.i32(fd), off)
+
+    def sys_mmap2(self, cpu, addr, length, prot, flags, fd, pgoff):
+        return self.proc.aspace.do_mmap(addr, length, prot, flags, self.i32(fd), pgoff * 4096)
+
+    def sys_munmap(self, cpu, addr, length, *_):
+        return self.proc.aspace.do_munmap(addr, length)
+
+    def sys_mprotect(self, cpu, addr, length, prot, *_):
+        return self.proc.aspace.do_mprotect(addr, length, prot)
+
+    def sys_mremap(self, cpu, old, old_len, new_len, flags, new_addr, *_):
+        return self.proc.aspace.do_mremap(old, old_len, new_len, flags, new_addr)
+
+    def sys_madvise(self, cpu, *_):
+        return 0
+
+    # -- file descriptors -------------------------------------------------
+    def sys_read(self, cpu, fd, addr, count, *_):
+        count = min(count, MAX_IO)
+        if count and not self.mem.is_mapped(addr, count):
+            return -errno.EFAULT
+        data = os.read(self.i32(fd), count)
+        self.mem.write(addr, data)
+        return len(data)
+
+    def sys_write(self, cpu, fd, addr, count, *_):
+        count = min(count, MAX_IO)
+        return os.write(self.i32(fd), self.mem.read(addr, count))
+
+    def sys_pread64(self, cpu, fd, addr, count, off, off_hi, *_):
+        if self.bits == 32:
+            off = off | (off_hi << 32)
+        data = os.pread(self.i32(fd), min(count, MAX_IO), off)
+        self.mem.write(addr, data)
+        return len(data)
+
+    def sys_pwrite64(self, cpu, fd, addr, count, off, off_hi, *_):
+        if self.bits == 32:
+            off = off | (off_hi << 32)
+        return os.pwrite(self.i32(fd), self.mem.read(addr, min(count, MAX_IO)), off)
+
+    def _iov(self, addr: int, cnt: int) -> List[tuple]:
+        if cnt > 1024:
+            raise OSError(errno.EINVAL, "")
+        st = structs.IOVEC[self.bits]
+        return [st.unpack(self.mem.read(addr + i * st.size, st.size)) for i in range(cnt)]
+
+    def sys_readv(self, cpu, fd, iov, cnt, *_):
+        total = 0
+        for base, length in self._iov(iov, cnt):
+            if not length:
+                continue
+            data = os.read(self.i32(fd), min(length, MAX_IO))
+            self.mem.write(base, data)
+            total += len(data)
+            if len(data) < length:
+                break
+        return total
+
+    def sys_writev(self, cpu, fd, iov, cnt, *_):
+        data = b"".join(self.mem.read(b, min(n, MAX_IO)) for b, n in self._iov(iov, cnt))
+        return os.write(self.i32(fd), data)
+
+    def sys_open(self, cpu, path, flags, mode, *_):
+        return self.sys_openat(cpu, AT_FDCWD & self.mask, path, flags, mode)
+
+    def sys_openat(self, cpu, dirfd, path, flags, mode, *_):
+        if self.bits == 32:
+            flags |= os.O_LARGEFILE
+        return os.open(self.path(path), flags & 0xFFFFFFFF, mode & 0o7777, dir_fd=self._dir(dirfd))
+
+    def _dir(self, dirfd: int) -> Optional[int]:
+        d = self.i32(dirfd)
+        return None if d == AT_FDCWD else d
+
+    def sys_close(self, cpu, fd, *_):
+        os.close(self.i32(fd))
+        return 0
+
+    def sys_lseek(self, cpu, fd, off, whence, *_):
+        return os.lseek(self.i32(fd), self.s(off), whence)
+
+    def sys__llseek(self, cpu, fd, hi, lo, result, whence, *_):
+        pos = os.lseek(self.i32(fd), self.i32(hi) << 32 | lo, whence)
+        self.mem.write_u64(result, pos)
+        return 0
+
+    def sys_dup(self, cpu, fd, *_):
+        return os.dup(self.i32(fd))
+
+    def sys_dup2(self, cpu, fd, fd2, *_):
+        return os.dup2(self.i32(fd), self.i32(fd2))
+
+    def sys_dup3(self, cpu, fd, fd2, flags, *_):
+        return host_syscall("dup3", self.i32(fd), self.i32(fd2), flags)
+
+    def sys_pipe(self, cpu, addr, *_):
+        return self.sys_pipe2(cpu, addr, 0)
+
+    def sys_pipe2(self, cpu, addr, flags, *_):
+        r, w = os.pipe2(flags)
+        try:
+            self.mem.write(addr, struct.pack("<ii", r, w))
+        except GuestFault:
+            os.close(r)
+            os.close(w)
+            raise
+        return 0
+
+    def sys_fcntl(self, cpu, fd, cmd, arg, *_):
+        if cmd in (5, 6, 7, 36, 37, 38):  # the lock commands take a struct flock
+            return -errno.EINVAL
+        return host_syscall("fcntl", self.i32(fd), cmd, arg)
+
+    sys_fcntl64 = sys_fcntl
+
+    def sys_ioctl(self, cpu, fd, req, arg, *_):
+        fd = self.i32(fd)
+        req &= 0xFFFFFFFF
+        if req in (TCGETS, TIOCGWINSZ, FIONREAD, TIOCGPGRP):
+            size = {TCGETS: structs.TERMIOS.size, TIOCGWINSZ: 8, FIONREAD: 4, TIOCGPGRP: 4}[req]
+            buf = buffer(size)
+            r = host_syscall("ioctl", fd, req, buf)
+            if r >= 0:
+                self.mem.write(arg, buf.raw)
+            return r
+        if req in (TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ):
+            size = structs.TERMIOS.size if req != TIOCSWINSZ else 8
+            return host_syscall("ioctl", fd, req, self.mem.read(arg, size))
+        return -errno.ENOTTY if req >> 8 & 0xFF == 0x54 else -errno.EINVAL
+
+    # -- files and directories --------------------------------------------
+    def _stat_to(self, addr: int, st: os.stat_result) -> int:
+        self.mem.write(addr, structs.pack_stat(st, self.bits))
+        return 0
+
+    def sys_fstat(self, cpu, fd, addr, *_):
+        return self._stat_to(addr, os.fstat(self.i32(fd)))
+
+    def sys_stat(self, cpu, path, addr, *_):
+        return self._stat_to(addr, os.stat(self.path(path)))
+
+    def sys_lstat(self, cpu, path, addr, *_):
+        return self._stat_to(addr, os.lstat(self.path(path)))
+
+    sys_fstat64 = sys_fstat
+    sys_stat64 = sys_stat
+    sys_lstat64 = sys_lstat
+
+    def sys_newfstatat(self, cpu, dirfd, path, addr, flags, *_):
+        p = self.path(path)
+        if not p and flags & 0x1000:  # AT_EMPTY_PATH
+            return self._stat_to(addr, os.fstat(self.i32(dirfd)))
+        return self._stat_to(addr, os.stat(p, dir_fd=self._dir(dirfd),
+                                           follow_symlinks=not flags & 0x100))
+
+    sys_fstatat64 = sys_newfstatat
+
+    def sys_statx(self, cpu, dirfd, path, flags, mask, addr, *_):
+        buf = buffer(256)
+        r = host_syscall("statx", self.i32(dirfd), self.path(path), flags, mask, buf)
+        if r == 0:
+            self.mem.write(addr, buf.raw)
+        return r
+
+    def sys_access(self, cpu, path, mode, *_):
+        return host_syscall("access", self.path(path), mode)
+
+    def sys_faccessat(self, cpu, dirfd, path, mode, *_):
+        return host_syscall("faccessat", self.i32(dirfd), self.path(path), mode)
+
+    def sys_faccessat2(self, cpu, dirfd, path, mode, flags, *_):
+        return host_syscall("faccessat2", self.i32(dirfd), self.path(path), mode, flags)
+
+    def sys_readlink(self, cpu, path, buf, size, *_):
+        return self.sys_readlinkat(cpu, AT_FDCWD, path, buf, size)
+
+    def sys_readlinkat(self, cpu, dirfd, path, buf, size, *_):
+        raw = self.mem.read_cstring(path, 4096)
+        if raw in (b"/proc/self/exe", b"/proc/%d/exe" % os.getpid()):
+            target = os.fsencode(self.proc.exe)
+        else:
+            target = os.readlink(raw, dir_fd=self._dir(dirfd))
+        target = target[:min(size, 4096)]
+        self.mem.write(buf, target)
+        return len(target)
+
+    def sys_getcwd(self, cpu, addr, size, *_):
+        cwd = os.fsencode(os.getcwd()) + b"\0"
+        if len(cwd) > size:
+            return -errno.ERANGE
+        self.mem.write(addr, cwd)
+        return len(cwd)
+
+    def sys_chdir(self, cpu, path, *_):
+        os.chdir(self.path(path))
+        return 0
+
+    def sys_fchdir(self, cpu, fd, *_):
+        os.fchdir(self.i32(fd))
+        return 0
+
+    def sys_mkdir(self, cpu, path, mode, *_):
+        os.mkdir(self.path(path), mode & 0o7777)
+        return 0
+
+    def sys_mkdirat(self, cpu, dirfd, path, mode, *_):
+        os.mkdir(self.path(path), mode & 0o7777, dir_fd=self._dir(dirfd))
+        return 0
+
+    def sys_rmdir(self, cpu, path, *_):
+        os.rmdir(self.path(path))
+        return 0
+
+    def sys_unlink(self, cpu, path, *_):
+        os.unlink(self.path(path))
+        return 0
+
+    def sys_unlinkat(self, cpu, dirfd, path, flags, *_):
+        if flags & 0x200:  # AT_REMOVEDIR
+            os.rmdir(self.path(path), dir_fd=self._dir(dirfd))
+        else:
+            os.unlink(self.path(path), dir_fd=self._dir(dirfd))
+        return 0
+
+    def sys_rename(self, cpu, old, new, *_):
+        os.rename(self.path(old), self.path(new))
+        return 0
+
+    def sys_renameat(self, cpu, od, old, nd, new, *_):
+        os.rename(self.path(old), self.path(new), src_dir_fd=self._dir(od), dst_dir_fd=self._dir(nd))
+        return 0
+
+    def sys_renameat2(self, cpu, od, old, nd, new, flags, *_):
+        return host_syscall("renameat2", self.i32(od), self.path(old), self.i32(nd), self.path(new), flags)
+
+    def sys_symlink(self, cpu, target, path, *_):
+        os.symlink(self.path(target), self.path(path))
+        return 0
+
+    def sys_link(self, cpu, old, new, *_):
+        os.link(self.path(old), self.path(new))
+        return 0
+
+    def sys_chmod(self, cpu, path, mode, *_):
+        os.chmod(self.path(path), mode & 0o7777)
+        return 0
+
+    def sys_fchmod(self, cpu, fd, mode, *_):
+        os.fchmod(self.i32(fd), mode & 0o7777)
+        return 0
+
+    def sys_fchmodat(self, cpu, dirfd, path, mode, *_):
+        os.chmod(self.path(path), mode & 0o7777, dir_fd=self._dir(dirfd))
+        return 0
+
+    def sys_ftruncate(self, cpu, fd, length, *_):
+        os.ftruncate(self.i32(fd), length)
+        return 0
+
+    def sys_fsync(self, cpu, fd, *_):
+        os.fsync(self.i32(fd))
+        return 0
+
+    sys_fdatasync = sys_fsync
+
+    def sys_utimensat(self, cpu, dirfd, path, times, flags, *_):
+        ts = self.mem.read(times, 32) if times else None
+        if ts is not None and self.bits == 32:
+            a, an, m, mn = struct.unpack("<iiii", self.mem.read(times, 16))
+            ts = struct.pack("<qqqq", a, an, m, mn)
+        p = self.path(path) if path else None
+        return host_syscall("utimensat", self.i32(dirfd), p, ts, flags)
+
+    def sys_getdents64(self, cpu, fd, addr, count, *_):
+        count = min(count, MAX_IO)
+        buf = buffer(count)
+        r = host_syscall("getdents64", self.i32(fd), buf, count)
+        if r > 0:
+            self.mem.write(addr, buf.raw[:r])
+        return r
+
+    # -- time --------------------------------------------------------------
+    def sys_clock_gettime(self, cpu, clk, addr, *_):
+        buf = buffer(16)
+        r = host_syscall("clock_gettime", self.i32(clk), buf)
+        if r == 0:
+            sec, nsec = structs.TIMESPEC64.unpack(buf.raw)
+            self.mem.write(addr, structs.TIMESPEC[self.bits].pack(self._tclip(sec), nsec))
+        return r
+
+    def sys_clock_gettime64(self, cpu, clk, addr, *_):
+        buf = buffer(16)
+        r = host_syscall("clock_gettime", self.i32(clk), buf)
+        if r == 0:
+            self.mem.write(addr, buf.raw)
+        return r
+
+    def sys_clock_getres(self, cpu, clk, addr, *_):
+        buf = buffer(16)
+        r = host_syscall("clock_getres", self.i32(clk), buf)
+        if r == 0 and addr:
+            sec, nsec = structs.TIMESPEC64.unpack(buf.raw)
+            self.mem.write(addr, structs.TIMESPEC[self.bits].pack(sec, nsec))
+        return r
+
+    def _tclip(self, sec: int) -> int:
+        return sec if self.bits == 64 else self.i32(sec)
+
+    def sys_gettimeofday(self, cpu, tv, tz, *_):
+        ns = time.time_ns()
+        if tv:
+            self.mem.write(tv, structs.TIMEVAL[self.bits].pack(self._tclip(ns // 10**9), ns // 1000 % 10**6))
+        if tz:
+            self.mem.write(tz, bytes(8))
+        return 0
+
+    def sys_time(self, cpu, addr, *_):
+        t = int(time.time())
+        if addr:
+            self.mem.write(addr, struct.pack("<q" if self.bits == 64 else "<i", self._tclip(t)))
+        return t
+
+    def _sleep(self, st: struct.Struct, req: int) -> int:
+        sec, nsec = st.unpack(self.mem.read(req, st.size))
+        if sec < 0 or not 0 <= nsec < 10**9:
+            return -errno.EINVAL
+        time.sleep(sec + nsec / 1e9)
+        return 0
+
+    def sys_nanosleep(self, cpu, req, rem, *_):
+        return self._sleep(structs.TIMESPEC[self.bits], req)
+
+    def sys_clock_nanosleep(self, cpu, clk, flags, req, rem, *_):
+        if flags & 1:  # TIMER_ABSTIME
+            sec, nsec = structs.TIMESPEC[self.bits].unpack(self.mem.read(req, structs.TIMESPEC[self.bits].size))
+            now = time.clock_gettime(self.i32(clk))
+            time.sleep(max(0.0, sec + nsec / 1e9 - now))
+            return 0
+        return self._sleep(structs.TIMESPEC[self.bits], req)
+
+    def sys_clock_nanosleep_time64(self, cpu, clk, flags, req, rem, *_):
+        if flags & 1:
+            sec, nsec = structs.TIMESPEC64.unpack(self.mem.read(req, 16))
+            time.sleep(max(0.0, sec + nsec / 1e9 - time.clock_gettime(self.i32(clk))))
+            return 0
+        return self._sleep(structs.TIMESPEC64, req)
+
+    # -- signals (bookkeeping; delivery lives in signal.py when present) ------
+    def sys_rt_sigaction(self, cpu, sig, act, oact, size, *_):
+        if not 1 <= sig <= 64 or sig in (9, 19) and act:
+            return -errno.EINVAL
+        st = structs.SIGACTION[self.bits]
+        old = self.proc.sigactions.get(sig, bytes(st.size))
+        if act:
+            self.proc.sigactions[sig] = self.mem.read(act, st.size)
+        if oact:
+            self.mem.write(oact, old)
+        return 0
+
+    def sys_rt_sigprocmask(self, cpu, how, set_addr, old_addr, size, *_):
+        old = self.sigmask
+        if set_addr:
+            new = self.mem.read_u64(set_addr)
+            if how == 0:
+                self.sigmask |= new
+            elif how == 1:
+                self.sigmask &= ~new
+            elif how == 2:
+                self.sigmask = new
+            else:
+                return -errno.EINVAL
+            self.sigmask &= ~((1 << 8) | (1 << 18))  # SIGKILL, SIGSTOP
+        if old_addr:
+            self.mem.write_u64(old_addr, old)
+        return 0
+
+    def sys_sigaltstack(self, cpu, ss, old, *_):
+        if old:
+            st = structs.STACK_T[self.bits]
+            self.mem.write(old, st.pack(0, 2, 0))  # SS_DISABLE
+        return 0
+
+    def sys_futex(self, cpu, uaddr, op, val, *_):
+        cmd = op & 0x7F
+        if cmd == FUTEX_WAKE:
+            return 0
+        if cmd == FUTEX_WAIT:
+            if self.mem.read_u32(uaddr) != val & 0xFFFFFFFF:
+                return -errno.EAGAIN
+            # One thread only: nobody could ever wake us.
+            return -errno.EDEADLK
+        return -errno.ENOSYS
+
+    def sys_kill(self, cpu, pid, sig, *_):
+        os.kill(self.i32(pid), sig)
+        return 0
+
+    def sys_tgkill(self, cpu, tgid, tid, sig, *_):
+        os.kill(self.i32(tgid), sig)
+        return 0
+
+    def sys_tkill(self, cpu, tid, sig, *_):
+        os.kill(os.getpid(), sig)
+        return 0
+
+    def sys_wait4(self, cpu, pid, status, options, rusage, *_):
+        buf = buffer(4)
+        r = host_syscall("wait4", self.i32(pid), buf, options, None)
+        if r > 0 and status:
+            self.mem.write(status, buf.raw)
+        return r
