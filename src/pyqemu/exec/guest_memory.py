@@ -1,0 +1,265 @@
+"""A Linux user-mode guest address space.
+
+Guest virtual memory is kept in 4 KiB pages, each a ``memoryview`` slice of an
+anonymous ``mmap`` made for the mapping that created it (ARCHITECTURE.md
+decision 3).  Translated code reaches memory through two dictionaries,
+``rpages`` and ``wpages`` (page number -> page view), which hold only pages
+whose protection allows the access; anything else takes the slow path here,
+which either raises :class:`GuestFault` or handles the special case (an
+access crossing a page, or a write to a page that holds translated code).
+
+Pages holding translated code are removed from ``wpages`` so that the first
+write to them comes here and invalidates the translations (self-modifying
+code, the loader or ``mmap`` writing over code).
+"""
+from __future__ import annotations
+
+import mmap
+import struct
+import threading
+from typing import Callable, Dict, Optional, Set
+
+PROT_READ = 1
+PROT_WRITE = 2
+PROT_EXEC = 4
+
+PAGE_BITS = 12
+PAGE_SIZE = 1 << PAGE_BITS
+PAGE_MASK = PAGE_SIZE - 1
+# Guest addresses above this are never mapped (x86-64 user half, 47 bits).
+ADDR_LIMIT = 1 << 47
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_FMT = {1: struct.Struct("<B"), 2: _U16, 4: _U32, 8: _U64}
+
+
+class GuestFault(Exception):
+    """A guest access to an unmapped page or one whose protection forbids it."""
+
+    def __init__(self, addr: int, is_write: bool) -> None:
+        super().__init__("guest fault at 0x%x (%s)" % (addr, "write" if is_write else "read"))
+        self.addr = addr
+        self.is_write = is_write
+
+
+def _page_round(length: int) -> int:
+    return (length + PAGE_MASK) & ~PAGE_MASK
+
+
+class GuestMemory:
+    """Guest address space with page protections (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.pages: Dict[int, memoryview] = {}
+        self.prot: Dict[int, int] = {}
+        self.rpages: Dict[int, memoryview] = {}
+        self.wpages: Dict[int, memoryview] = {}
+        # Pages holding translated code: page number -> callback invalidating them.
+        self.code_pages: Set[int] = set()
+        self.on_code_write: Optional[Callable[[int], None]] = None
+        self.lock = threading.RLock()
+
+    # -- mappings ---------------------------------------------------------
+    def _check_range(self, addr: int, length: int) -> None:
+        if addr & PAGE_MASK or length < 0 or addr < 0 or addr + length > ADDR_LIMIT:
+            raise ValueError("bad guest range 0x%x+0x%x" % (addr, length))
+
+    def _set_prot(self, pn: int, prot: int) -> None:
+        self.prot[pn] = prot
+        view = self.pages[pn]
+        if prot & PROT_READ or prot & PROT_EXEC:
+            self.rpages[pn] = view
+        else:
+            self.rpages.pop(pn, None)
+        if prot & PROT_WRITE and pn not in self.code_pages:
+            self.wpages[pn] = view
+        else:
+            self.wpages.pop(pn, None)
+
+    def map(self, addr: int, length: int, prot: int, data: bytes = b"",
+            offset_in_page: int = 0) -> None:
+        """Map zeroed pages [addr, addr+length), replacing what was there."""
+        length = _page_round(length)
+        self._check_range(addr, length)
+        if not length:
+            return
+        if len(data) + offset_in_page > length:
+            raise ValueError("initial data larger than the mapping")
+        with self.lock:
+            self.unmap(addr, length)
+            mm = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            if data:
+                mm[offset_in_page:offset_in_page + len(data)] = data
+            whole = memoryview(mm)
+            first = addr >> PAGE_BITS
+            for i in range(length >> PAGE_BITS):
+                self.pages[first + i] = whole[i << PAGE_BITS:(i + 1) << PAGE_BITS]
+                self._set_prot(first + i, prot)
+
+    def unmap(self, addr: int, length: int) -> None:
+        length = _page_round(length)
+        self._check_range(addr, length)
+        with self.lock:
+            first = addr >> PAGE_BITS
+            for pn in range(first, first + (length >> PAGE_BITS)):
+                if pn in self.pages:
+                    self._invalidate_code(pn)
+                    del self.pages[pn]
+                    del self.prot[pn]
+                    self.rpages.pop(pn, None)
+                    self.wpages.pop(pn, None)
+
+    def protect(self, addr: int, length: int, prot: int) -> None:
+        """Change protections; raises GuestFault if part of the range is unmapped."""
+        length = _page_round(length)
+        self._check_range(addr, length)
+        with self.lock:
+            first = addr >> PAGE_BITS
+            last = first + (length >> PAGE_BITS)
+            for pn in range(first, last):
+                if pn not in self.pages:
+                    raise GuestFault(pn << PAGE_BITS, False)
+            for pn in range(first, last):
+                if not prot & PROT_EXEC:
+                    self._invalidate_code(pn)
+                self._set_prot(pn, prot)
+
+    def get_prot(self, addr: int) -> Optional[int]:
+        return self.prot.get(addr >> PAGE_BITS)
+
+    def is_mapped(self, addr: int, length: int) -> bool:
+        if length <= 0:
+            return (addr >> PAGE_BITS) in self.pages
+        first = addr >> PAGE_BITS
+        last = (addr + length - 1) >> PAGE_BITS
+        pages = self.pages
+        return all(pn in pages for pn in range(first, last + 1))
+
+    def find_free(self, length: int, hint: int = 0, top: Optional[int] = None) -> int:
+        """Lowest free page-aligned range of ``length`` bytes at or above ``hint``."""
+        npages = _page_round(length) >> PAGE_BITS
+        limit = (top if top is not None else ADDR_LIMIT) >> PAGE_BITS
+        pn = max(_page_round(hint), PAGE_SIZE * 16) >> PAGE_BITS
+        pages = self.pages
+        # Jump over mapped runs using the sorted list of mapped pages around the
+        # candidate, so that a big address space is not scanned page by page.
+        used = sorted(p for p in pages if p >= pn)
+        i = 0
+        while pn + npages <= limit:
+            while i < len(used) and used[i] < pn:
+                i += 1
+            if i == len(used) or used[i] >= pn + npages:
+                return pn << PAGE_BITS
+            pn = used[i] + 1
+        raise MemoryError("no free guest range of %d bytes" % length)
+
+    # -- code tracking (used by the translation-block cache) --------------
+    def mark_code(self, pn: int) -> None:
+        """Note that page ``pn`` holds translated code: route its writes here."""
+        self.code_pages.add(pn)
+        self.wpages.pop(pn, None)
+
+    def _invalidate_code(self, pn: int) -> None:
+        if pn in self.code_pages:
+            self.code_pages.discard(pn)
+            if pn in self.pages:
+                self._set_prot(pn, self.prot[pn])
+            cb = self.on_code_write
+            if cb is not None:
+                cb(pn)
+
+    # -- accesses (with protection checks) ---------------------------------
+    def _view(self, addr: int, is_write: bool) -> memoryview:
+        pn = addr >> PAGE_BITS
+        view = (self.wpages if is_write else self.rpages).get(pn)
+        if view is None:
+            if is_write and pn in self.code_pages and self.prot.get(pn, 0) & PROT_WRITE:
+                self._invalidate_code(pn)
+                return self.pages[pn]
+            raise GuestFault(addr, is_write)
+        return view
+
+    def read(self, addr: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        out = []
+        while length:
+            off = addr & PAGE_MASK
+            n = min(length, PAGE_SIZE - off)
+            out.append(self._view(addr, False)[off:off + n].tobytes())
+            addr += n
+            length -= n
+        return b"".join(out)
+
+    def write(self, addr: int, data: bytes) -> None:
+        data = memoryview(bytes(data))
+        # Check every page first so that a faulting write changes nothing.
+        pos, a, length = 0, addr, len(data)
+        views = []
+        while pos < length:
+            off = a & PAGE_MASK
+            n = min(length - pos, PAGE_SIZE - off)
+            views.append((self._view(a, True), off, n))
+            a += n
+            pos += n
+        pos = 0
+        for view, off, n in views:
+            view[off:off + n] = data[pos:pos + n]
+            pos += n
+
+    def read_cstring(self, addr: int, max: int = 4096) -> bytes:
+        out = bytearray()
+        while len(out) < max:
+            off = addr & PAGE_MASK
+            chunk = self._view(addr, False)[off:].tobytes()
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                break
+            out += chunk
+            addr += len(chunk)
+        return bytes(out[:max])
+
+    def load(self, addr: int, size: int) -> int:
+        """Little-endian unsigned load of 1/2/4/8/16 bytes (the translator's slow path)."""
+        off = addr & PAGE_MASK
+        if off + size <= PAGE_SIZE and size in _FMT:
+            return _FMT[size].unpack_from(self._view(addr, False), off)[0]
+        return int.from_bytes(self.read(addr, size), "little")
+
+    def store(self, addr: int, value: int, size: int) -> None:
+        off = addr & PAGE_MASK
+        if off + size <= PAGE_SIZE and size in _FMT:
+            _FMT[size].pack_into(self._view(addr, True), off, value & ((1 << (size * 8)) - 1))
+        else:
+            self.write(addr, (value & ((1 << (size * 8)) - 1)).to_bytes(size, "little"))
+
+    def read_u8(self, addr: int) -> int:
+        return self.load(addr, 1)
+
+    def read_u16(self, addr: int) -> int:
+        return self.load(addr, 2)
+
+    def read_u32(self, addr: int) -> int:
+        return self.load(addr, 4)
+
+    def read_u64(self, addr: int) -> int:
+        return self.load(addr, 8)
+
+    def write_u8(self, addr: int, value: int) -> None:
+        self.store(addr, value, 1)
+
+    def write_u16(self, addr: int, value: int) -> None:
+        self.store(addr, value, 2)
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.store(addr, value, 4)
+
+    def write_u64(self, addr: int, value: int) -> None:
+        self.store(addr, value, 8)
+
+    def fetch(self, addr: int, length: int) -> bytes:
+        """Instruction fetch: needs PROT_EXEC (PROT_READ is accepted as x86 does)."""
+        return self.read(addr, length)

@@ -1,0 +1,214 @@
+"""IR optimizer: constant folding, copy propagation and dead-code removal.
+
+Globals are live at every block exit and at every op that may raise a guest
+exception (so the CPU state is exact when the exception is taken); between
+those points a global written twice loses its first write, which is how
+condition-code computations overwritten by the next instruction disappear.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Set
+
+from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, EXIT_OPS,
+                           SIDE_EFFECT_OPS, Block, Op, Temp)
+
+
+def _sx(v: int, w: int) -> int:
+    s = 1 << (w - 1)
+    return (v ^ s) - s
+
+
+def eval_cond(cond: str, a: int, b: int, w: int) -> bool:
+    if cond == "eq":
+        return a == b
+    if cond == "ne":
+        return a != b
+    if cond == "ltu":
+        return a < b
+    if cond == "geu":
+        return a >= b
+    if cond == "leu":
+        return a <= b
+    if cond == "gtu":
+        return a > b
+    if cond == "always":
+        return True
+    if cond == "never":
+        return False
+    a, b = _sx(a, w), _sx(b, w)
+    return {"lt": a < b, "ge": a >= b, "le": a <= b, "gt": a > b}[cond]
+
+
+def fold(opc: str, w: int, v: List[int], params: tuple) -> Optional[int]:
+    """Value of a pure op on constant inputs, or None when not foldable here."""
+    m = (1 << w) - 1
+    if opc == "mov":
+        r = v[0]
+    elif opc == "add":
+        r = v[0] + v[1]
+    elif opc == "sub":
+        r = v[0] - v[1]
+    elif opc == "mul":
+        r = v[0] * v[1]
+    elif opc == "and":
+        r = v[0] & v[1]
+    elif opc == "or":
+        r = v[0] | v[1]
+    elif opc == "xor":
+        r = v[0] ^ v[1]
+    elif opc == "andc":
+        r = v[0] & ~v[1]
+    elif opc == "neg":
+        r = -v[0]
+    elif opc == "not":
+        r = ~v[0]
+    elif opc == "shl":
+        r = v[0] << (v[1] & (w - 1))
+    elif opc == "shr":
+        r = v[0] >> (v[1] & (w - 1))
+    elif opc == "sar":
+        r = _sx(v[0], w) >> (v[1] & (w - 1))
+    elif opc in ("ext8s", "ext16s", "ext32s"):
+        r = _sx(v[0] & ((1 << int(opc[3:-1])) - 1), int(opc[3:-1]))
+    elif opc in ("ext8u", "ext16u", "ext32u"):
+        r = v[0] & ((1 << int(opc[3:-1])) - 1)
+    elif opc == "setcond":
+        r = int(eval_cond(params[0], v[0], v[1], w))
+    elif opc == "extract":
+        r = (v[0] >> params[0]) & ((1 << params[1]) - 1)
+    elif opc == "sextract":
+        r = _sx((v[0] >> params[0]) & ((1 << params[1]) - 1), params[1])
+    elif opc == "deposit":
+        fm = ((1 << params[1]) - 1) << params[0]
+        r = (v[0] & ~fm) | ((v[1] << params[0]) & fm)
+    else:
+        return None
+    return r & m
+
+
+def optimize(block: Block, make_const) -> None:
+    """Optimize ``block`` in place; ``make_const(value, width)`` makes const temps."""
+    _propagate(block, make_const)
+    _dead_code(block)
+
+
+def _propagate(block: Block, make_const) -> None:
+    copies: Dict[Temp, Temp] = {}
+    out: List[Op] = []
+
+    def kill(t: Temp) -> None:
+        copies.pop(t, None)
+        for k in [k for k, v in copies.items() if v is t]:
+            del copies[k]
+
+    for op in block.ops:
+        opc = op.opc
+        if opc == "set_label":
+            copies.clear()
+            out.append(op)
+            continue
+        op.ins = [copies.get(t, t) for t in op.ins]
+        if opc == "brcond" and op.ins[0].is_const and op.ins[1].is_const:
+            cond, label = op.params
+            if eval_cond(cond, op.ins[0].value, op.ins[1].value, op.width):
+                out.append(Op("br", 0, [], [], (label,)))
+            else:
+                label.refs -= 1
+            continue
+        if opc == "call":
+            flags = op.params[0].flags
+            if flags & CALL_WRITES_STATE:
+                for k in [k for k, v in copies.items() if v.kind == "global" or k.kind == "global"]:
+                    del copies[k]
+        for t in op.outs:
+            kill(t)
+        if len(op.outs) == 1 and opc not in SIDE_EFFECT_OPS and op.ins and \
+                all(t.is_const for t in op.ins):
+            r = fold(opc, op.width, [t.value for t in op.ins], op.params)
+            if r is not None:
+                c = make_const(r, op.width)
+                op = Op("mov", op.width, op.outs, [c])
+                opc = "mov"
+        if opc == "movcond" and op.ins[0].is_const and op.ins[1].is_const:
+            pick = op.ins[2] if eval_cond(op.params[0], op.ins[0].value, op.ins[1].value,
+                                          op.width) else op.ins[3]
+            op = Op("mov", op.width, op.outs, [pick])
+            opc = "mov"
+        if opc == "mov":
+            d, s = op.outs[0], op.ins[0]
+            if d is s:
+                continue
+            # Only temps are replaced by copies; a global keeps its own storage.
+            if d.kind == "temp" and (s.kind != "temp" or True):
+                copies[d] = s
+        out.append(op)
+    block.ops = out
+
+
+def _dead_code(block: Block) -> None:
+    from pyqemu.tcg.ir import Label  # noqa: F401  (type only)
+    ops = block.ops
+    live: Set[Temp] = set()
+    live_at: Dict[object, Set[Temp]] = {}
+    all_globals = {t for op in ops for t in op.outs + op.ins if t.kind == "global"}
+    keep: List[Op] = []
+    unreachable = False
+    for op in reversed(ops):
+        opc = op.opc
+        if opc == "set_label":
+            label = op.params[0]
+            if label.refs <= 0:
+                continue
+            unreachable = False
+            live_at[label] = set(live)
+            keep.append(op)
+            continue
+        if unreachable:
+            # Straight-line code after an exit or br with no label: never runs.
+            if opc in ("brcond", "br"):
+                op.params[-1].refs -= 1
+            continue
+        if opc in EXIT_OPS:
+            live = set(all_globals)
+            keep.append(op)
+            unreachable = False
+            continue
+        if opc == "br":
+            live = set(live_at.get(op.params[0], all_globals))
+            keep.append(op)
+            continue
+        if opc == "brcond":
+            live |= live_at.get(op.params[1], all_globals)
+        elif opc not in SIDE_EFFECT_OPS:
+            if not any(t in live or t.kind == "global" and False for t in op.outs):
+                continue
+        for t in op.outs:
+            live.discard(t)
+        if opc in ("qemu_ld", "qemu_st"):
+            live |= all_globals
+        elif opc == "call":
+            flags = op.params[0].flags
+            if not flags and not any(t in live for t in op.outs):
+                continue
+            if flags & (CALL_MAY_RAISE | CALL_READS_STATE | CALL_WRITES_STATE):
+                live |= all_globals
+        for t in op.ins:
+            if not t.is_const:
+                live.add(t)
+        keep.append(op)
+    keep.reverse()
+    # Exits followed by code reached only by falling through are handled above;
+    # drop code between an exit and the next label (it can never run).
+    result: List[Op] = []
+    dead = False
+    for op in keep:
+        if op.opc == "set_label":
+            dead = False
+        if dead:
+            if op.opc in ("brcond", "br"):
+                op.params[-1].refs -= 1
+            continue
+        result.append(op)
+        if op.opc in EXIT_OPS or op.opc == "br":
+            dead = True
+    block.ops = [op for op in result if op.opc != "set_label" or op.params[0].refs > 0]
