@@ -75,6 +75,7 @@ class MainLoop:
         self._vm_running = True
         self._vm_offset = 0
         self._vm_stopped_at = 0
+        self._thread: Optional[int] = None  # the thread that iterates the loop
 
     # -- clocks -----------------------------------------------------------
     def clock_get_ns(self, clock: int) -> int:
@@ -173,6 +174,10 @@ class MainLoop:
         return nxt
 
     # -- running ----------------------------------------------------------
+    def in_loop_thread(self) -> bool:
+        """True in the thread that runs the loop (or before anyone ran it)."""
+        return self._thread is None or self._thread == threading.get_ident()
+
     def request_exit(self) -> None:
         self._exit = True
         self.notify()
@@ -186,6 +191,7 @@ class MainLoop:
 
     def iterate(self, timeout: Optional[float] = None) -> None:
         """One iteration: bottom halves, timers, then wait for fds."""
+        self._thread = threading.get_ident()
         ran = self._run_bhs()
         nxt = self._run_timers()
         if ran or self._bh:

@@ -1,0 +1,138 @@
+"""The human monitor (HMP): a readline prompt on a chardev, commands from :mod:`hmp_table`."""
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from pyqemu import QEMU_VERSION
+from pyqemu.chardev.char import (CHR_EVENT_CLOSED, CHR_EVENT_MUX_IN, CHR_EVENT_MUX_OUT,
+                                  CHR_EVENT_OPENED, Chardev)
+from pyqemu.monitor import hmp_table
+from pyqemu.monitor.hmp_table import ArgError, HmpCommand, find, parse_arguments
+from pyqemu.monitor.readline import ReadLine
+from pyqemu.util.error import QemuError
+
+
+class HmpMonitor:
+    """One HMP instance: on a chardev (``-monitor``), or detached to capture output
+    (``human-monitor-command``)."""
+
+    def __init__(self, chr: Optional[Chardev] = None) -> None:
+        self.chr = chr
+        self.captured: Optional[List[str]] = None if chr is not None else []
+        self.rs = ReadLine(self._out_raw, self.handle_line, self.complete)
+        self.reset_seen = False
+        self.mux_out = False
+        self.suspended = False
+        if chr is not None:
+            chr.set_handlers(self._can_read, self._read, self._event, owner=self)
+
+    # -- output --------------------------------------------------------------
+    def _out_raw(self, text: str) -> None:
+        if self.captured is not None:
+            self.captured.append(text)
+        elif self.chr is not None:
+            self.chr.write(text.encode("utf-8", "surrogateescape"))
+
+    def printf(self, text: str) -> None:
+        """Monitor output: ``\\n`` becomes ``\\r\\n`` as on QEMU's monitor."""
+        self._out_raw(text.replace("\n", "\r\n"))
+
+    def error(self, msg: str) -> None:
+        self.printf("Error: %s\n" % msg)
+
+    # -- chardev frontend ------------------------------------------------------
+    def _can_read(self) -> int:
+        return 0 if self.suspended else 4096
+
+    def _read(self, data: bytes) -> None:
+        self.rs.feed(data.decode("latin-1"))
+
+    def _event(self, event: int) -> None:
+        if event == CHR_EVENT_OPENED:
+            self.printf("QEMU %s monitor - type 'help' for more information\n" % QEMU_VERSION)
+            if not self.mux_out:
+                self.rs.restart()
+                self.rs.show_prompt()
+            self.reset_seen = True
+        elif event == CHR_EVENT_MUX_IN:
+            self.mux_out = False
+            if self.reset_seen:
+                self.rs.restart()
+                self.rs.show_prompt()
+        elif event == CHR_EVENT_MUX_OUT:
+            if self.reset_seen:
+                self.printf("\n")
+            self.mux_out = True
+        elif event == CHR_EVENT_CLOSED:
+            pass
+
+    # -- commands --------------------------------------------------------------
+    def handle_line(self, line: str) -> None:
+        self.execute(line)
+        if self.chr is not None and not self.mux_out:
+            self.rs.show_prompt()
+
+    def execute(self, line: str) -> None:
+        """Run one command line, printing its output or error."""
+        p = 0
+        while p < len(line) and line[p].isspace():
+            p += 1
+        if p >= len(line):
+            return
+        table = hmp_table.commands
+        word, p = hmp_table.get_word(line, p) if line[p] != '"' else (None, p)
+        if word is None:
+            return
+        cmd = find(table, word)
+        typed = word
+        if cmd is not None and cmd.names[0] == "info":
+            sub, q = hmp_table.get_word(line, p)
+            if sub is not None:
+                info_cmd = find(hmp_table.info_commands, sub)
+                if info_cmd is None:
+                    self.printf("unknown command: 'info %s'\n" % sub)
+                    return
+                cmd, p, typed = info_cmd, q, "info " + sub
+        if cmd is None:
+            self.printf("unknown command: '%s'\n" % word)
+            return
+        try:
+            args = parse_arguments(cmd, line, p, typed)
+        except ArgError as e:
+            self.printf("%s\nTry \"help %s\" for more information\n" % (e.msg, typed))
+            return
+        self.run(cmd, args)
+
+    def run(self, cmd: HmpCommand, args: Any) -> None:
+        if cmd.handler is None:
+            return
+        try:
+            cmd.handler(self, args)
+        except QemuError as e:
+            self.error(e.msg)
+
+    # -- completion ------------------------------------------------------------
+    def complete(self, head: str) -> List[str]:
+        words = head.split(" ")
+        if len(words) <= 1:
+            return [n for c in hmp_table.commands.values() for n in c.names]
+        if len(words) == 2 and words[0] == "info":
+            return [n for c in hmp_table.info_commands.values() for n in c.names]
+        if len(words) == 2 and words[0] in ("help", "?"):
+            return [n for c in hmp_table.commands.values() for n in c.names]
+        if len(words) == 2 and words[0] in ("chardev-remove", "ringbuf_read", "ringbuf_write"):
+            from pyqemu.chardev.char import chardev_list
+            return [c.label for c in chardev_list()]
+        return []
+
+    def close(self) -> None:
+        if self.chr is not None:
+            self.chr.set_handlers(None, None, None, owner=self)
+            self.chr = None
+
+
+def run_hmp_command(line: str) -> str:
+    """``human-monitor-command``: run one line on a scratch monitor, return its output."""
+    mon = HmpMonitor(None)
+    mon.execute(line)
+    return "".join(mon.captured or [])

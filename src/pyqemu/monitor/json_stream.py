@@ -1,0 +1,158 @@
+"""Splitting a QMP byte stream into JSON values, and QEMU's JSON output style.
+
+QMP clients may send several values in one write or one value over many; the
+streamer finds where each top-level value ends (braces, brackets, strings,
+bare scalars) and decodes it.  Input that is not JSON yields an error in
+QEMU's wording and the stream carries on with the next value.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, List, Tuple
+
+MAX_TOKEN_SIZE = 64 << 20
+MAX_NESTING = 1024
+
+_WS = b" \t\r\n"
+_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class JsonError(Exception):
+    """A value that could not be decoded; str() is QMP's error description."""
+
+
+def _describe(text: str, err: json.JSONDecodeError) -> str:
+    m = _KEYWORD.match(text, err.pos)
+    if m and m.group(0) not in ("true", "false", "null"):
+        return "JSON parse error, invalid keyword '%s'" % m.group(0)
+    if "delimiter" in err.msg:
+        # Find whether the innermost open container at err.pos is an object.
+        depth: List[str] = []
+        in_str = esc = False
+        for ch in text[:err.pos]:
+            if in_str:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch in "{[":
+                depth.append(ch)
+            elif ch in "}]" and depth:
+                depth.pop()
+        where = "dict" if depth and depth[-1] == "{" else "array"
+        return "JSON parse error, expected separator in %s" % where
+    if "Expecting property name" in err.msg:
+        return "JSON parse error, key is not a string in object"
+    if "Unterminated string" in err.msg or "Invalid control character" in err.msg:
+        return "JSON parse error, missing terminating double quote"
+    if "Invalid \\escape" in err.msg or "Invalid \\u" in err.msg:
+        return "JSON parse error, invalid escape sequence in string"
+    return "JSON parse error, expecting value"
+
+
+class JsonStreamer:
+    """Feed bytes; get back decoded values (or JsonError instances) in order."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.depth = 0
+        self.in_str = False
+        self.esc = False
+        self.scalar = False
+
+    def _emit(self, out: List[Any]) -> None:
+        raw = bytes(self.buf)
+        self.buf.clear()
+        self.depth = 0
+        self.scalar = False
+        text = raw.decode("utf-8", "replace")
+        try:
+            out.append(json.loads(text))
+        except json.JSONDecodeError as e:
+            out.append(JsonError(_describe(text, e)))
+        except (RecursionError, ValueError):
+            out.append(JsonError("JSON parse error, expecting value"))
+
+    def feed(self, data: bytes) -> List[Any]:
+        out: List[Any] = []
+        for b in data:
+            if self.in_str:
+                self.buf.append(b)
+                if self.esc:
+                    self.esc = False
+                elif b == 0x5C:
+                    self.esc = True
+                elif b == 0x22:
+                    self.in_str = False
+                    if self.depth == 0:
+                        self._emit(out)
+                continue
+            if self.scalar and (b in _WS or b in b"{}[],:\""):
+                self._emit(out)
+            if b in _WS and self.depth == 0 and not self.scalar:
+                continue
+            if b == 0x22:
+                self.in_str = True
+                self.buf.append(b)
+            elif b in b"{[":
+                self.depth += 1
+                self.buf.append(b)
+                if self.depth > MAX_NESTING:
+                    self._reset(out, "JSON parse error, too many nested containers")
+            elif b in b"}]":
+                if self.depth == 0:
+                    out.append(JsonError("JSON parse error, expecting value"))
+                    continue
+                self.depth -= 1
+                self.buf.append(b)
+                if self.depth == 0:
+                    self._emit(out)
+            else:
+                if self.depth == 0:
+                    self.scalar = True
+                self.buf.append(b)
+            if len(self.buf) > MAX_TOKEN_SIZE:
+                self._reset(out, "JSON parse error, token too large")
+        return out
+
+    def _reset(self, out: List[Any], msg: str) -> None:
+        self.buf.clear()
+        self.depth = 0
+        self.in_str = self.esc = self.scalar = False
+        out.append(JsonError(msg))
+
+
+def to_json(obj: Any, pretty: bool = False) -> str:
+    """QEMU's JSON text: ``", "`` and ``": "`` separators; pretty uses 4-space indents."""
+    if not pretty:
+        return json.dumps(obj, ensure_ascii=True)
+    parts: List[str] = []
+    _pretty(obj, 0, parts)
+    return "".join(parts)
+
+
+def _pretty(obj: Any, level: int, out: List[str]) -> None:
+    pad = "    " * (level + 1)
+    end = "    " * level
+    if isinstance(obj, dict):
+        out.append("{\n")
+        items: List[Tuple[str, Any]] = list(obj.items())
+        for i, (k, v) in enumerate(items):
+            out.append(pad + json.dumps(str(k)) + ": ")
+            _pretty(v, level + 1, out)
+            out.append(",\n" if i + 1 < len(items) else "\n")
+        out.append(end + "}")
+    elif isinstance(obj, list):
+        out.append("[\n")
+        for i, v in enumerate(obj):
+            out.append(pad)
+            _pretty(v, level + 1, out)
+            out.append(",\n" if i + 1 < len(obj) else "\n")
+        out.append(end + "]")
+    else:
+        out.append(json.dumps(obj))
