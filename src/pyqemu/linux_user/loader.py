@@ -74,6 +74,7 @@ class ImageInfo:
         self.sp = 0
         self.path = ""
         self.interp: Optional[str] = None
+        self.auxv = b""  # the auxiliary vector as the guest sees it (for gdb's qXfer:auxv)
 
 
 def _prot_of(flags: int) -> int:
@@ -232,6 +233,8 @@ def build_stack(mem: GuestMemory, info: ImageInfo, layout: Layout, argv: Sequenc
     words: List[int] = [len(argv)] + arg_addrs + [0] + env_addrs + [0]
     for key, val in auxv:
         words += [key, val]
+    info.auxv = struct.pack("<%d%s" % (2 * len(auxv), "Q" if w == 8 else "I"),
+                            *[x & ((1 << (8 * w)) - 1) for kv in auxv for x in kv])
     fmt = "<%d%s" % (len(words), "Q" if w == 8 else "I")
     blob = struct.pack(fmt, *[x & ((1 << (8 * w)) - 1) for x in words])
     sp = (sp - len(blob)) & ~15

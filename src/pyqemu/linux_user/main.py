@@ -59,6 +59,7 @@ class UserEmulator:
 
     def run(self) -> int:
         """Run to the end; returns the exit status (or dies by the guest's fatal signal)."""
+        from pyqemu.gdbstub.server import GdbDisconnected, GdbKill
         from pyqemu.target.i386 import cpu as x86
 
         cpu = self.cpu
@@ -68,20 +69,46 @@ class UserEmulator:
                 excp = cpu.exec()
                 if excp == x86.EXCP_SYSCALL:
                     dispatch(cpu)
-                elif excp == x86.EXCP_INTERRUPT:
                     continue
-                elif excp == x86.EXCP_DEBUG and self.gdb is not None:
-                    self.gdb.stopped(signal.SIGTRAP)
-                else:
-                    sig = self.signal_for(excp)
-                    if self.gdb is not None:
-                        self.gdb.stopped(sig)
+                gdb = self.gdb
+                if excp == x86.EXCP_INTERRUPT and (gdb is None or not gdb.interrupted):
+                    continue
+                if gdb is not None:
+                    if excp == x86.EXCP_INTERRUPT:
+                        gdb.interrupted = False
+                        sig = signal.SIGINT
+                    elif excp == x86.EXCP_DEBUG:
+                        sig = signal.SIGTRAP
+                    else:
+                        sig = self.signal_for(excp)
+                    try:
+                        deliver = gdb.stopped(sig)
+                    except GdbDisconnected:
+                        self._detach_gdb()
                         continue
-                    self.fatal_signal(sig)
+                    except GdbKill:
+                        gdb.close()
+                        self.gdb = None
+                        os._exit(0)
+                    if deliver:
+                        gdb.killed_by(deliver)
+                        self.gdb = None
+                        self.fatal_signal(deliver)
+                    continue
+                if excp == x86.EXCP_DEBUG and not cpu.single_step:
+                    continue
+                self.fatal_signal(self.signal_for(excp))
         except GuestExit as e:
             if self.gdb is not None:
                 self.gdb.exited(e.status)
             return e.status
+
+    def _detach_gdb(self) -> None:
+        if self.gdb is not None:
+            self.gdb.close()
+        self.gdb = None
+        self.cpu.breakpoints.clear()
+        self.cpu.single_step = False
 
     def signal_for(self, excp: int) -> int:
         from pyqemu.target.i386 import cpu as x86

@@ -1,0 +1,1 @@
+"""GDB remote serial protocol (shared by user and system emulation)."""
