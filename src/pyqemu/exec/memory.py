@@ -411,6 +411,7 @@ def memory_init() -> None:
     """Create ``system`` (memory) and ``io`` (I/O ports), as at QEMU start-up."""
     _system.clear()
     del _address_spaces[:]
+    ram_list.clear()
     sysmem = memory_region_init(None, "system", UINT64_END)
     _system["memory"] = (sysmem, AddressSpace(sysmem, "memory"))
     io = memory_region_init_io(None, MemoryRegionOps(_unassigned_io_read, lambda o, v, s: None,

@@ -81,7 +81,7 @@ class RAMList:
         self.blocks: List[RAMBlock] = []
 
     def add(self, block: RAMBlock) -> RAMBlock:
-        if any(b.idstr == block.idstr for b in self.blocks):
+        if block.idstr and any(b.idstr == block.idstr for b in self.blocks):
             raise QemuError("RAMBlock \"%s\" already registered" % block.idstr)
         # First fit on page-aligned boundaries, like find_ram_offset.
         end = 0
@@ -95,6 +95,11 @@ class RAMList:
         if block in self.blocks:
             self.blocks.remove(block)
             block.close()
+
+    def clear(self) -> None:
+        for b in self.blocks:
+            b.close()
+        del self.blocks[:]
 
     def find(self, idstr: str) -> Optional[RAMBlock]:
         for b in self.blocks:

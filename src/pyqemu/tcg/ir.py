@@ -34,6 +34,7 @@ CALL_NO_SIDE_EFFECTS = 0   # pure function of its arguments
 CALL_READS_STATE = 1       # reads CPU state: globals are written back first
 CALL_WRITES_STATE = 2      # changes CPU state: globals are reloaded after
 CALL_MAY_RAISE = 4         # may raise a guest exception
+CALL_SIDE_EFFECTS = 8      # changes state that is not a global (must not be removed)
 
 # Ops that may leave the block through a guest exception: globals must be in
 # the CPU state when they run (precise exceptions).

@@ -182,14 +182,14 @@ def _dead_code(block: Block) -> None:
         elif opc not in SIDE_EFFECT_OPS:
             if not any(t in live or t.kind == "global" and False for t in op.outs):
                 continue
+        if opc == "call" and not op.params[0].flags and not any(t in live for t in op.outs):
+            continue
         for t in op.outs:
             live.discard(t)
         if opc in ("qemu_ld", "qemu_st"):
             live |= all_globals
         elif opc == "call":
             flags = op.params[0].flags
-            if not flags and not any(t in live for t in op.outs):
-                continue
             if flags & (CALL_MAY_RAISE | CALL_READS_STATE | CALL_WRITES_STATE):
                 live |= all_globals
         for t in op.ins:

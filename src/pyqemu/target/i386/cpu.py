@@ -101,6 +101,8 @@ class X86CPU:
             raise ValueError("unknown CPU model '%s'" % model)
         self.model = m
         self.mem = mem
+        # translated code reaches the CPU object itself as the 'env' global
+        self.env = self
         self.mode = mode
         self.regs: List[int] = [0] * 16
         self.rip = 0

@@ -1,11 +1,624 @@
-"""SSE/SSE2 instructions (the subset implemented so far; the rest raise #UD)."""
+"""SSE/SSE2 instructions.
+
+XMM registers are 128-bit Python ints in ``env.xmm``; they are not IR globals,
+so every SSE instruction is a helper call (flag CALL_SIDE_EFFECTS) whose
+memory operand, if any, is loaded by the IR first (precise faults).
+Floating point: binary64 arithmetic is Python's; binary32 results are
+rounded once from the exact binary64 result (double rounding is harmless for
++ - * / sqrt of binary32 operands).  NaN propagation follows x86 (first
+operand's NaN, quietened; the default NaN for invalid operations).
+Not implemented yet: MXCSR rounding modes other than nearest and MXCSR
+exception flags.
+"""
 from __future__ import annotations
+
+import math
+import struct
+from typing import Callable, Dict
+
+from pyqemu.tcg.ir import CALL_MAY_RAISE, CALL_READS_STATE, CALL_SIDE_EFFECTS, CALL_WRITES_STATE, Helper
+
+M128 = (1 << 128) - 1
+M64 = (1 << 64) - 1
+_SE = CALL_SIDE_EFFECTS
+_pd = struct.Struct("<d")
+_pq = struct.Struct("<Q")
+_pf = struct.Struct("<f")
+_pi = struct.Struct("<I")
+
+
+def _lanes(v: int, size: int):
+    return [(v >> (i * size * 8)) & ((1 << (size * 8)) - 1) for i in range(16 // size)]
+
+
+def _join(lanes, size: int) -> int:
+    r = 0
+    for i, x in enumerate(lanes):
+        r |= (x & ((1 << (size * 8)) - 1)) << (i * size * 8)
+    return r
+
+
+def _lanewise(size: int, fn: Callable[[int, int], int]) -> Callable[[int, int], int]:
+    def f(a: int, b: int) -> int:
+        return _join([fn(x, y) for x, y in zip(_lanes(a, size), _lanes(b, size))], size)
+    return f
+
+
+def _sx(v: int, bits: int) -> int:
+    s = 1 << (bits - 1)
+    return (v ^ s) - s
+
+
+def _sat(v: int, bits: int, signed: bool) -> int:
+    if signed:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    else:
+        lo, hi = 0, (1 << bits) - 1
+    return min(max(v, lo), hi)
+
+
+# -- float conversions ------------------------------------------------------------
+def f64(bits: int) -> float:
+    return _pd.unpack(_pq.pack(bits & M64))[0]
+
+
+def b64(x: float) -> int:
+    return _pq.unpack(_pd.pack(x))[0]
+
+
+def f32(bits: int) -> float:
+    return _pf.unpack(_pi.pack(bits & 0xffffffff))[0]
+
+
+def b32(x: float) -> int:
+    """binary64 -> binary32 bits, rounding to nearest-even (overflow gives infinity)."""
+    try:
+        return _pi.unpack(_pf.pack(x))[0]
+    except OverflowError:
+        # struct refuses values that round beyond FLT_MAX; those become infinity
+        return 0x7f800000 if x > 0 else 0xff800000
+
+
+DEFAULT_NAN64 = 0xfff8000000000000
+DEFAULT_NAN32 = 0xffc00000
+
+
+def _fop(bits: int, kind: str) -> Callable[[int, int], int]:
+    conv, back = (f64, b64) if bits == 64 else (f32, b32)
+    qbit = 1 << (51 if bits == 64 else 22)
+    dnan = DEFAULT_NAN64 if bits == 64 else DEFAULT_NAN32
+    expm = (0x7ff << 52) if bits == 64 else (0xff << 23)
+    mant = qbit * 2 - 1
+
+    def isnan(v: int) -> bool:
+        return (v & expm) == expm and (v & mant) != 0
+
+    def f(a: int, b: int) -> int:
+        if kind in ("min", "max"):
+            x, y = conv(a), conv(b)
+            if isnan(a) or isnan(b):
+                return b
+            if kind == "min":
+                return a if x < y else b
+            return a if x > y else b
+        if isnan(a) or isnan(b):
+            if kind == "sqrt":
+                return b | qbit if isnan(b) else a
+            return (a if isnan(a) else b) | qbit
+        x, y = conv(a), conv(b)
+        try:
+            if kind == "add":
+                r = x + y
+            elif kind == "sub":
+                r = x - y
+            elif kind == "mul":
+                r = x * y
+            elif kind == "div":
+                r = x / y
+            else:
+                r = math.sqrt(y)
+        except ZeroDivisionError:
+            if x == 0 or x != x:
+                return dnan
+            neg = (math.copysign(1, x) < 0) != (math.copysign(1, y) < 0)
+            return back(-math.inf if neg else math.inf)
+        except ValueError:
+            return dnan
+        if r != r:
+            return dnan
+        return back(r)
+    return f
+
+
+def _packed(bits: int, fn) -> Callable[[int, int], int]:
+    size = bits // 8
+    return _lanewise(size, fn)
+
+
+def _scalar(bits: int, fn) -> Callable[[int, int], int]:
+    m = (1 << bits) - 1
+
+    def f(a: int, b: int) -> int:
+        return (a & ~m & M128) | fn(a & m, b & m)
+    return f
+
+
+# -- instruction tables -----------------------------------------------------------
+_INT_OPS: Dict[int, Callable[[int, int], int]] = {
+    0xef: lambda a, b: a ^ b,
+    0xeb: lambda a, b: a | b,
+    0xdb: lambda a, b: a & b,
+    0xdf: lambda a, b: ~a & b & M128,
+    0x74: _lanewise(1, lambda x, y: 0xff if x == y else 0),
+    0x75: _lanewise(2, lambda x, y: 0xffff if x == y else 0),
+    0x76: _lanewise(4, lambda x, y: 0xffffffff if x == y else 0),
+    0x64: _lanewise(1, lambda x, y: 0xff if _sx(x, 8) > _sx(y, 8) else 0),
+    0x65: _lanewise(2, lambda x, y: 0xffff if _sx(x, 16) > _sx(y, 16) else 0),
+    0x66: _lanewise(4, lambda x, y: 0xffffffff if _sx(x, 32) > _sx(y, 32) else 0),
+    0xda: _lanewise(1, min),
+    0xde: _lanewise(1, max),
+    0xea: _lanewise(2, lambda x, y: min(_sx(x, 16), _sx(y, 16))),
+    0xee: _lanewise(2, lambda x, y: max(_sx(x, 16), _sx(y, 16))),
+    0xfc: _lanewise(1, lambda x, y: x + y),
+    0xfd: _lanewise(2, lambda x, y: x + y),
+    0xfe: _lanewise(4, lambda x, y: x + y),
+    0xd4: _lanewise(8, lambda x, y: x + y),
+    0xf8: _lanewise(1, lambda x, y: x - y),
+    0xf9: _lanewise(2, lambda x, y: x - y),
+    0xfa: _lanewise(4, lambda x, y: x - y),
+    0xfb: _lanewise(8, lambda x, y: x - y),
+    0xd8: _lanewise(1, lambda x, y: max(x - y, 0)),
+    0xd9: _lanewise(2, lambda x, y: max(x - y, 0)),
+    0xdc: _lanewise(1, lambda x, y: min(x + y, 0xff)),
+    0xdd: _lanewise(2, lambda x, y: min(x + y, 0xffff)),
+    0xe8: _lanewise(1, lambda x, y: _sat(_sx(x, 8) - _sx(y, 8), 8, True)),
+    0xe9: _lanewise(2, lambda x, y: _sat(_sx(x, 16) - _sx(y, 16), 16, True)),
+    0xec: _lanewise(1, lambda x, y: _sat(_sx(x, 8) + _sx(y, 8), 8, True)),
+    0xed: _lanewise(2, lambda x, y: _sat(_sx(x, 16) + _sx(y, 16), 16, True)),
+    0xd5: _lanewise(2, lambda x, y: x * y),
+    0xe5: _lanewise(2, lambda x, y: (_sx(x, 16) * _sx(y, 16)) >> 16),
+    0xe4: _lanewise(2, lambda x, y: (x * y) >> 16),
+    0xe0: _lanewise(1, lambda x, y: (x + y + 1) >> 1),
+    0xe3: _lanewise(2, lambda x, y: (x + y + 1) >> 1),
+    0xf4: lambda a, b: ((a & 0xffffffff) * (b & 0xffffffff)) |
+    ((((a >> 64) & 0xffffffff) * ((b >> 64) & 0xffffffff)) << 64),
+    0xf6: lambda a, b: sum(abs(x - y) for x, y in zip(_lanes(a, 1)[:8], _lanes(b, 1)[:8])) |
+    (sum(abs(x - y) for x, y in zip(_lanes(a, 1)[8:], _lanes(b, 1)[8:])) << 64),
+    0xf5: lambda a, b: _join([_sx(x0, 16) * _sx(y0, 16) + _sx(x1, 16) * _sx(y1, 16)
+                              for x0, x1, y0, y1 in zip(_lanes(a, 2)[0::2], _lanes(a, 2)[1::2],
+                                                        _lanes(b, 2)[0::2], _lanes(b, 2)[1::2])], 4),
+}
+
+
+def _unpack(size: int, high: bool) -> Callable[[int, int], int]:
+    def f(a: int, b: int) -> int:
+        la, lb = _lanes(a, size), _lanes(b, size)
+        n = len(la) // 2
+        if high:
+            la, lb = la[n:], lb[n:]
+        out = []
+        for x, y in zip(la[:n], lb[:n]):
+            out += [x, y]
+        return _join(out, size)
+    return f
+
+
+for _c, (_s, _h) in {0x60: (1, False), 0x61: (2, False), 0x62: (4, False), 0x6c: (8, False),
+                     0x68: (1, True), 0x69: (2, True), 0x6a: (4, True), 0x6d: (8, True)}.items():
+    _INT_OPS[_c] = _unpack(_s, _h)
+
+
+def _pack(src: int, dst: int, signed: bool) -> Callable[[int, int], int]:
+    def f(a: int, b: int) -> int:
+        lanes = [_sat(_sx(x, src * 8), dst * 8, signed) for x in _lanes(a, src) + _lanes(b, src)]
+        return _join(lanes, dst)
+    return f
+
+
+_INT_OPS[0x63] = _pack(2, 1, True)
+_INT_OPS[0x6b] = _pack(4, 2, True)
+_INT_OPS[0x67] = _pack(2, 1, False)
+
+
+def _shift_op(size: int, kind: str) -> Callable[[int, int], int]:
+    bits = size * 8
+
+    def f(a: int, b: int) -> int:
+        n = b & M64
+        if n >= bits:
+            if kind == "sra":
+                n = bits - 1
+            else:
+                return 0
+        if kind == "srl":
+            return _lanewise(size, lambda x, y: x >> n)(a, 0)
+        if kind == "sll":
+            return _lanewise(size, lambda x, y: x << n)(a, 0)
+        return _lanewise(size, lambda x, y: _sx(x, bits) >> n)(a, 0)
+    return f
+
+
+for _c, (_s, _k) in {0xd1: (2, "srl"), 0xd2: (4, "srl"), 0xd3: (8, "srl"), 0xf1: (2, "sll"),
+                     0xf2: (4, "sll"), 0xf3: (8, "sll"), 0xe1: (2, "sra"), 0xe2: (4, "sra")}.items():
+    _INT_OPS[_c] = _shift_op(_s, _k)
+
+_FLOAT_KIND = {0x58: "add", 0x59: "mul", 0x5c: "sub", 0x5d: "min", 0x5e: "div", 0x5f: "max",
+               0x51: "sqrt"}
+_LOGIC = {0x54: lambda a, b: a & b, 0x55: lambda a, b: ~a & b & M128,
+          0x56: lambda a, b: a | b, 0x57: lambda a, b: a ^ b}
+
+_helpers: Dict[object, Helper] = {}
+
+
+def _h(key, fn, flags=_SE, nret=0) -> Helper:
+    h = _helpers.get(key)
+    if h is None:
+        h = _helpers[key] = Helper(fn, flags, nret, name="sse_%s" % (key,))
+    return h
+
+
+def _apply(fn):
+    def run(env, d: int, v: int) -> None:
+        x = env.xmm
+        x[d] = fn(x[d], v) & M128
+    return run
+
+
+def _get(env, i: int) -> int:
+    return env.xmm[i]
+
+
+def _set(env, i: int, v: int) -> None:
+    env.xmm[i] = v & M128
+
+
+h_get = Helper(_get, CALL_SIDE_EFFECTS, 1, "xmm_get")
+h_set = Helper(_set, CALL_SIDE_EFFECTS, 0, "xmm_set")
+
+
+def _src(d, size: int = 16):
+    """The r/m source operand value (xmm register or memory of ``size`` bytes)."""
+    b = d.b
+    if d.ea is None:
+        v = b.call(h_get, [d.g.env, b.const(d.rm)])[0]
+        if size < 16:
+            v = b.op3("and", v, b.const((1 << (size * 8)) - 1))
+        return v
+    return b.ld(d.addr(), {4: 2, 8: 3, 16: 4}[size])
+
+
+def _op(d, key, fn, size: int = 16) -> None:
+    v = _src(d, size)
+    d.b.call(_h(key, _apply(fn)), [d.g.env, d.b.const(d.reg), v])
+
+
+def _store_xmm(d, size: int, shift: int = 0) -> None:
+    """Store (part of) xmm[reg] to the r/m operand."""
+    b = d.b
+    v = b.call(h_get, [d.g.env, b.const(d.reg)])[0]
+    if shift:
+        v = b.call(_h("shr%d" % shift, lambda x, s=shift: x >> s, 0, 1), [v])[0]
+    if d.ea is None:
+        if size == 16:
+            b.call(h_set, [d.g.env, b.const(d.rm), v])
+        else:
+            m = (1 << (size * 8)) - 1
+            b.call(_h("merge%d" % size, _apply(lambda a, x, m=m: (a & ~m) | (x & m))),
+                   [d.g.env, b.const(d.rm), v])
+        return
+    if size < 16:
+        v = b.op3("and", v, b.const((1 << (size * 8)) - 1))
+    b.st(v, d.addr(), {4: 2, 8: 3, 16: 4}[size])
+
+
+def _pmovmskb(env, v: int) -> int:
+    r = 0
+    for i in range(16):
+        if (v >> (i * 8 + 7)) & 1:
+            r |= 1 << i
+    return r
+
+
+def _movmsk(v: int, size: int) -> int:
+    r = 0
+    for i in range(16 // size):
+        if (v >> ((i + 1) * size * 8 - 1)) & 1:
+            r |= 1 << i
+    return r
+
+
+def _pshufd(a: int, imm: int) -> int:
+    lanes = _lanes(a, 4)
+    return _join([lanes[(imm >> (2 * i)) & 3] for i in range(4)], 4)
+
+
+def _pshufw(a: int, imm: int, high: bool) -> int:
+    lanes = _lanes(a, 2)
+    part = lanes[4:] if high else lanes[:4]
+    sh = [part[(imm >> (2 * i)) & 3] for i in range(4)]
+    return _join(lanes[:4] + sh if high else sh + lanes[4:], 2)
+
+
+def _shufp(a: int, b: int, imm: int, size: int) -> int:
+    la, lb = _lanes(a, size), _lanes(b, size)
+    if size == 4:
+        return _join([la[imm & 3], la[(imm >> 2) & 3], lb[(imm >> 4) & 3], lb[(imm >> 6) & 3]], 4)
+    return _join([la[imm & 1], lb[(imm >> 1) & 1]], 8)
+
+
+def _ucomi(env, a: int, b: int, bits: int) -> None:
+    conv = f64 if bits == 64 else f32
+    x, y = conv(a), conv(b)
+    if x != x or y != y:
+        f = 0x45
+    elif x < y:
+        f = 0x01
+    elif x == y:
+        f = 0x40
+    else:
+        f = 0
+    env.cc_op = 0
+    env.cc_src = f
+
+
+def _cvt_int_to_float(v: int, size: int, bits: int) -> int:
+    n = _sx(v, size * 8)
+    if bits == 64:
+        return b64(float(n)) if abs(n) < (1 << 53) else _exact_round64(n)
+    return b32(float(n)) if abs(n) < (1 << 53) else b32(float(n))
+
+
+def _exact_round64(n: int) -> int:
+    return b64(float(n))   # Python's int->float conversion rounds to nearest-even exactly
+
+
+def _cvt_float_to_int(v: int, bits: int, size: int, truncate: bool) -> int:
+    x = f64(v) if bits == 64 else f32(v)
+    indef = 1 << (size * 8 - 1)
+    if x != x or x in (math.inf, -math.inf):
+        return indef
+    if truncate:
+        n = int(x)
+    else:
+        n = round(x)    # round half to even, the default MXCSR mode
+    if n >= (1 << (size * 8 - 1)) or n < -(1 << (size * 8 - 1)):
+        return indef
+    return n & ((1 << (size * 8)) - 1)
 
 
 def handles(d, c: int) -> bool:
+    pfx = 0x66 if d.pfx66 else (0xf3 if d.rep == 1 else (0xf2 if d.rep == 2 else 0))
+    lo = c & 0xff
+    b = d.b
+    env = d.g.env
+    if c < 0x100 or c >= 0x200:
+        return _handles_ext(d, c, pfx)
+    if lo in (0x10, 0x11) or lo in (0x28, 0x29) or lo in (0x6f, 0x7f) and pfx in (0x66, 0xf3) \
+            or lo in (0x2b, 0xe7) or lo == 0xd6 and pfx == 0x66:
+        d.modrm()
+        store = lo in (0x11, 0x29, 0x7f, 0x2b, 0xe7, 0xd6)
+        if lo in (0x10, 0x11) and pfx in (0xf3, 0xf2):
+            size = 4 if pfx == 0xf3 else 8
+            if store:
+                _store_xmm(d, size)
+            elif d.ea is None:
+                _op(d, "movs%d" % size, lambda a, v, m=(1 << (size * 8)) - 1: (a & ~m) | (v & m), size)
+            else:
+                v = _src(d, size)
+                b.call(h_set, [env, b.const(d.reg), v])
+            return True
+        if lo == 0xd6:
+            if d.ea is None:
+                v = b.call(h_get, [env, b.const(d.reg)])[0]
+                b.call(h_set, [env, b.const(d.rm), b.op3("and", v, b.const(M64))])
+            else:
+                _store_xmm(d, 8)
+            return True
+        if store:
+            _store_xmm(d, 16)
+        else:
+            b.call(h_set, [env, b.const(d.reg), _src(d)])
+        return True
+    if lo in (0x12, 0x13, 0x16, 0x17) and pfx in (0, 0x66):
+        d.modrm()
+        high = lo in (0x16, 0x17)
+        if lo in (0x13, 0x17):
+            _store_xmm(d, 8, 64 if high else 0)
+            return True
+        if d.ea is None:
+            if lo == 0x12:      # movhlps
+                _op(d, "movhlps", lambda a, v: (a & ~M64 & M128) | (v >> 64))
+            else:               # movlhps
+                _op(d, "movlhps", lambda a, v: (a & M64) | ((v & M64) << 64))
+            return True
+        if high:
+            _op(d, "movhp", lambda a, v: (a & M64) | ((v & M64) << 64), 8)
+        else:
+            _op(d, "movlp", lambda a, v: (a & ~M64 & M128) | (v & M64), 8)
+        return True
+    if lo == 0x7e and pfx == 0xf3:      # movq xmm, xmm/m64
+        d.modrm()
+        b.call(h_set, [env, b.const(d.reg), _src(d, 8)])
+        return True
+    if lo in (0x6e, 0x7e) and pfx == 0x66:   # movd/movq between gpr and xmm
+        d.modrm()
+        size = 8 if d.rex_w else 4
+        if lo == 0x6e:
+            v = d.ld_rm(size)
+            b.call(h_set, [env, b.const(d.reg), v])
+        else:
+            v = b.call(h_get, [env, b.const(d.reg)])[0]
+            v = b.op3("and", v, b.const((1 << (size * 8)) - 1))
+            d.st_rm(size, v)
+        return True
+    if pfx == 0x66 and lo in _INT_OPS:
+        d.modrm()
+        _op(d, lo, _INT_OPS[lo])
+        return True
+    if lo == 0xd7 and pfx == 0x66:
+        d.modrm()
+        v = b.call(h_get, [env, b.const(d.rm)])[0]
+        r = b.call(_h("pmovmskb", _pmovmskb, 0, 1), [env, v])[0]
+        d.sreg(8 if d.mode == 64 else 4, d.reg, r)
+        return True
+    if lo == 0x50 and pfx in (0, 0x66):
+        d.modrm()
+        size = 4 if pfx == 0 else 8
+        v = b.call(h_get, [env, b.const(d.rm)])[0]
+        r = b.call(_h("movmsk%d" % size, lambda x, s=size: _movmsk(x, s), 0, 1), [v])[0]
+        d.sreg(4, d.reg, r)
+        return True
+    if lo == 0x70 and pfx in (0x66, 0xf2, 0xf3):
+        d.modrm()
+        v = _src(d)
+        imm = d.u8()
+        if d.ea is not None:
+            pass
+        if pfx == 0x66:
+            fn = (lambda a, x, i=imm: _pshufd(x, i))
+        else:
+            fn = (lambda a, x, i=imm, hi=(pfx == 0xf3): _pshufw(x, i, hi))
+        b.call(_h(("pshuf", pfx, imm), _apply(fn)), [env, b.const(d.reg), v])
+        return True
+    if lo in (0x71, 0x72, 0x73) and pfx == 0x66:
+        d.modrm()
+        k = d.reg & 7
+        n = d.u8()
+        size = {0x71: 2, 0x72: 4, 0x73: 8}[lo]
+        if lo == 0x73 and k in (3, 7):
+            if k == 3:
+                fn = (lambda a, v, n=n: (a >> (8 * n)) if n < 16 else 0)
+            else:
+                fn = (lambda a, v, n=n: (a << (8 * n)) & M128 if n < 16 else 0)
+        else:
+            kind = {2: "srl", 4: "sra", 6: "sll"}.get(k)
+            if kind is None:
+                return False
+            sh = _shift_op(size, kind)
+            fn = (lambda a, v, n=n, sh=sh: sh(a, n))
+        b.call(_h(("psh", lo, k, n), _apply(fn)), [env, b.const(d.rm), b.const(0)])
+        return True
+    if lo in _LOGIC and pfx in (0, 0x66):
+        d.modrm()
+        _op(d, ("logic", lo), _LOGIC[lo])
+        return True
+    if lo in _FLOAT_KIND:
+        d.modrm()
+        kind = _FLOAT_KIND[lo]
+        if pfx == 0xf3:
+            fn, size = _scalar(32, _fop(32, kind)), 4
+        elif pfx == 0xf2:
+            fn, size = _scalar(64, _fop(64, kind)), 8
+        elif pfx == 0x66:
+            fn, size = _packed(64, _fop(64, kind)), 16
+        else:
+            fn, size = _packed(32, _fop(32, kind)), 16
+        _op(d, ("f", lo, pfx), fn, size)
+        return True
+    if lo in (0x2e, 0x2f) and pfx in (0, 0x66):
+        d.modrm()
+        bits = 32 if pfx == 0 else 64
+        v = _src(d, bits // 8)
+        a = b.call(h_get, [env, b.const(d.reg)])[0]
+        b.call(_h(("ucomi", bits), lambda e, x, y, bits=bits: _ucomi(e, x, y, bits),
+                  CALL_SIDE_EFFECTS | CALL_WRITES_STATE | CALL_READS_STATE), [env, a, v])
+        from pyqemu.target.i386 import cc as C
+        d.cc_op = C.CC_OP_EFLAGS
+        return True
+    if lo == 0x2a and pfx in (0xf2, 0xf3):
+        d.modrm()
+        size = 8 if d.rex_w else 4
+        v = d.ld_rm(size)
+        bits = 64 if pfx == 0xf2 else 32
+        m = (1 << bits) - 1
+        fn = (lambda a, x, s=size, bits=bits, m=m: (a & ~m & M128) | _cvt_int_to_float(x, s, bits))
+        b.call(_h(("cvtsi2", size, bits), _apply(fn)), [env, b.const(d.reg), v])
+        return True
+    if lo in (0x2c, 0x2d) and pfx in (0xf2, 0xf3):
+        d.modrm()
+        bits = 64 if pfx == 0xf2 else 32
+        size = 8 if d.rex_w else 4
+        v = _src(d, bits // 8)
+        r = b.call(_h(("cvt2si", bits, size, lo), lambda x, bits=bits, s=size, t=(lo == 0x2c):
+                      _cvt_float_to_int(x, bits, s, t), 0, 1), [v])[0]
+        d.sreg(size, d.reg, r)
+        return True
+    if lo == 0x5a and pfx in (0xf2, 0xf3):
+        d.modrm()
+        if pfx == 0xf2:     # cvtsd2ss
+            fn = (lambda a, x: (a & ~0xffffffff & M128) | _cvt_f64_f32(x & M64))
+            v = _src(d, 8)
+        else:               # cvtss2sd
+            fn = (lambda a, x: (a & ~M64 & M128) | _cvt_f32_f64(x & 0xffffffff))
+            v = _src(d, 4)
+        b.call(_h(("cvtsd", pfx), _apply(fn)), [env, b.const(d.reg), v])
+        return True
+    if lo == 0xc6 and pfx in (0, 0x66):
+        d.modrm()
+        v = _src(d)
+        imm = d.u8()
+        size = 4 if pfx == 0 else 8
+        b.call(_h(("shufp", size, imm), _apply(lambda a, x, i=imm, s=size: _shufp(a, x, i, s))),
+               [env, b.const(d.reg), v])
+        return True
+    if lo in (0x14, 0x15) and pfx in (0, 0x66):
+        d.modrm()
+        size = 4 if pfx == 0 else 8
+        _op(d, ("unpckp", lo, size), _unpack(size, lo == 0x15))
+        return True
     return False
+
+
+def _cvt_f64_f32(x: int) -> int:
+    v = f64(x)
+    if v != v:
+        return ((x >> 32) & 0x80000000) | 0x7fc00000 | ((x >> 29) & 0x3fffff)
+    return b32(v)
+
+
+def _cvt_f32_f64(x: int) -> int:
+    v = f32(x)
+    if v != v:
+        return ((x & 0x80000000) << 32) | 0x7ff8000000000000 | ((x & 0x3fffff) << 29)
+    return b64(v)
+
+
+def _handles_ext(d, c: int, pfx: int) -> bool:
+    return False
+
+
+def _stmxcsr(env) -> int:
+    return env.mxcsr
+
+
+def _ldmxcsr(env, v: int) -> None:
+    env.mxcsr = v & 0xffff
+
+
+def _fxsave(env, addr: int) -> None:
+    env.fxsave(addr)
+
+
+def _fxrstor(env, addr: int) -> None:
+    env.fxrstor(addr)
 
 
 def grp15_mem(d, k: int) -> None:
     from pyqemu.target.i386.translate import Unsupported
-    raise Unsupported()
+    b = d.b
+    env = d.g.env
+    if k == 3:
+        v = b.call(Helper(_stmxcsr, CALL_SIDE_EFFECTS, 1), [env])[0]
+        d.st(4, d.addr(), v)
+    elif k == 2:
+        v = d.ld(4, d.addr())
+        b.call(Helper(_ldmxcsr, CALL_SIDE_EFFECTS, 0), [env, v])
+    elif k == 0:
+        b.call(Helper(_fxsave, CALL_SIDE_EFFECTS | CALL_MAY_RAISE, 0), [env, d.addr()])
+    elif k == 1:
+        b.call(Helper(_fxrstor, CALL_SIDE_EFFECTS | CALL_MAY_RAISE, 0), [env, d.addr()])
+    elif k == 7:
+        d.addr()    # clflush
+    else:
+        raise Unsupported()
+
