@@ -1,0 +1,32 @@
+"""Format probing by magic, with ``raw`` as the fallback."""
+from __future__ import annotations
+
+import struct
+
+# (format, check) pairs; formats pyqemu does not implement are still probed so
+# that the user gets "unknown driver" rather than silently raw access to them.
+_QCOW_MAGIC = b"QFI\xfb"
+
+
+def probe_format(head: bytes, filename: str = "") -> str:
+    """The format name whose magic ``head`` (the image's first bytes) carries."""
+    if len(head) >= 8 and head[:4] == _QCOW_MAGIC:
+        version = struct.unpack_from(">I", head, 4)[0]
+        return "qcow2" if version >= 2 else "qcow"
+    if head[:6] == b"LUKS\xba\xbe":
+        return "luks"
+    if head[:4] in (b"KDMV", b"COWD") or head[:20] == b"# Disk DescriptorFile"[:20]:
+        return "vmdk"
+    if head[:8] == b"conectix":
+        return "vpc"
+    if len(head) >= 0x44 and struct.unpack_from("<I", head, 0x40)[0] == 0xBEDA107F:
+        return "vdi"
+    if head[:8] == b"vhdxfile":
+        return "vhdx"
+    if head[:4] == b"QED\0":
+        return "qed"
+    if head[:4] == b"WithoutFreeSpace"[:4] or head[:16] == b"WithouFreSpacExt":
+        return "parallels"
+    if head[:4] == b"\xbe\x1a\xfa\xb0" or head[:4] == b"BXFS":
+        return "cloop"
+    return "raw"

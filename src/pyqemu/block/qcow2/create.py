@@ -1,0 +1,107 @@
+"""``qemu-img create -f qcow2``: the same initial layout as QEMU 7.2.
+
+Cluster 0 holds the header, cluster 1 the refcount table, cluster 2 the
+first refcount block, and the L1 table is then allocated (cluster 3 for
+small images) by growing it through the normal allocator.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, Dict
+
+from pyqemu.block.file import create_file
+from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_FEATURE_TABLE,
+                                       INCOMPAT_COMPRESSION, Header, feature_table_ext)
+from pyqemu.block.qcow2.refcount import pack_refblock
+from pyqemu.util.error import QemuError
+from pyqemu.util.opts import parse_bool, parse_size
+
+CREATE_OPTS = ("size", "compat", "backing_file", "backing_fmt", "data_file", "data_file_raw",
+               "encryption", "cluster_size", "preallocation", "lazy_refcounts", "refcount_bits",
+               "compression_type", "extended_l2", "nocow")
+
+
+def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
+    opts = dict(options)
+    for k in opts:
+        if k not in CREATE_OPTS:
+            raise QemuError("Invalid parameter '%s'" % k)
+    compat = str(opts.get("compat", "1.1"))
+    if compat in ("0.10", "v2"):
+        version = 2
+    elif compat in ("1.1", "v3"):
+        version = 3
+    else:
+        raise QemuError("Parameter 'version' does not accept value '%s'" % compat)
+    cs = parse_size("cluster_size", str(opts.get("cluster_size", "65536")))
+    if cs < 512 or cs > (2 << 20) or cs & (cs - 1):
+        raise QemuError("Cluster size must be a power of two between 512 and 2048k")
+    rbits = int(str(opts.get("refcount_bits", "16")))
+    if rbits < 1 or rbits > 64 or rbits & (rbits - 1):
+        raise QemuError("Refcount width must be a power of two and may not exceed 64 bits")
+    if version < 3 and rbits != 16:
+        raise QemuError("Different refcount widths than 16 bits require compatibility level 1.1 "
+                        "or above (use version=v3 or greater)")
+    lazy = parse_bool("lazy_refcounts", str(opts.get("lazy_refcounts", "off")))
+    if lazy and version < 3:
+        raise QemuError("Lazy refcounts only supported with compatibility level 1.1 and above "
+                        "(use version=v3 or greater)")
+    ctype = str(opts.get("compression_type", "zlib"))
+    if ctype not in ("zlib", "zstd"):
+        raise QemuError("Parameter 'compression-type' does not accept value '%s'" % ctype)
+    if ctype == "zstd" and version < 3:
+        raise QemuError("Compression type selection is only supported with compatibility level 1.1 "
+                        "and above (use version=v3 or greater)")
+    if parse_bool("extended_l2", str(opts.get("extended_l2", "off"))):
+        raise QemuError("extended_l2=on is not supported by pyqemu yet")
+    if opts.get("data_file"):
+        raise QemuError("data_file is not supported by pyqemu yet")
+    prealloc = str(opts.get("preallocation", "off"))
+    if prealloc not in ("off", "metadata", "falloc", "full"):
+        raise QemuError("Parameter 'preallocation' does not accept value '%s'" % prealloc)
+    if prealloc != "off":
+        raise QemuError("preallocation=%s is not supported by pyqemu's qcow2 yet" % prealloc)
+    backing = opts.get("backing_file")
+    backing_fmt = opts.get("backing_fmt")
+    if backing_fmt and not backing:
+        raise QemuError("Backing format cannot be used without backing file")
+    cbits = cs.bit_length() - 1
+
+    h = Header()
+    h.version = version
+    h.cluster_bits = cbits
+    h.size = 0
+    h.refcount_order = rbits.bit_length() - 1
+    h.refcount_table_offset = cs
+    h.refcount_table_clusters = 1
+    if lazy:
+        h.compatible |= COMPAT_LAZY_REFCOUNTS
+    if ctype == "zstd":
+        h.compression_type = 1
+        h.incompatible |= INCOMPAT_COMPRESSION
+    if backing_fmt:
+        h.set_ext(EXT_BACKING_FORMAT, str(backing_fmt).encode())
+    if version >= 3:
+        h.set_ext(EXT_FEATURE_TABLE, feature_table_ext())
+    if backing:
+        h.backing_file = str(backing)
+    create_file(filename, 0)
+    from pyqemu.block.file import FileNode
+    f = FileNode({"filename": filename}, False)
+    try:
+        f.pwrite(0, h.pack().ljust(cs, b"\0"))
+        table = bytearray(cs)
+        struct.pack_into(">Q", table, 0, 2 * cs)
+        f.pwrite(cs, bytes(table))
+        blk = [0] * (cs * 8 // rbits)
+        blk[0] = blk[1] = blk[2] = 1
+        f.pwrite(2 * cs, pack_refblock(blk, rbits))
+        f.flush()
+    finally:
+        f.close()
+    from pyqemu.block.open import open_image
+    node = open_image({"driver": "qcow2", "file": filename, "backing": None}, readonly=False)
+    try:
+        node.truncate(size)
+    finally:
+        node.close()

@@ -1,0 +1,560 @@
+"""The qcow2 node: guest offsets -> L1 -> L2 -> host clusters.
+
+Reads coalesce runs of clusters that are contiguous on the host into one
+``pread``; writes allocate clusters from :class:`Refcounts`, copy the parts
+of a partially written cluster from the backing file (or zeroes), and write
+data before metadata.  Metadata is cached: L2 tables (bounded by
+``l2-cache-size``) and refcount blocks (``refcount-cache-size``); ``flush``
+writes refcounts, then L2 tables, then the L1 table.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from collections import OrderedDict
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_ZERO, BlockNode,
+                               BlockStatus)
+from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Header)
+from pyqemu.block.qcow2.refcount import Refcounts
+from pyqemu.util.error import QemuError
+from pyqemu.util.opts import parse_size
+
+L1_OFFSET_MASK = 0x00FFFFFFFFFFFE00
+L2_OFFSET_MASK = 0x00FFFFFFFFFFFE00
+COPIED = 1 << 63
+COMPRESSED = 1 << 62
+ZERO_FLAG = 1
+
+# cluster kinds
+UNALLOC, NORMAL, ZERO_PLAIN, ZERO_ALLOC, COMPRESSED_KIND = range(5)
+
+
+class Qcow2Node(BlockNode):
+    driver = "qcow2"
+    has_metadata = True
+    supports_backing = True
+
+    def __init__(self, options: Dict[str, Any], read_only: bool, file: BlockNode) -> None:
+        super().__init__(options, read_only)
+        self.file = file
+        self.filename = file.filename
+        flen = file.length()
+        head = file.pread(0, min(max(flen, 0), 1 << 21) or 0)
+        if len(head) < 4 or head[:4] != b"QFI\xfb":
+            raise QemuError("Image is not in qcow2 format")
+        h = Header.parse(head[:1 << 21], flen)
+        head = head[:h.cluster_size]
+        self.header = h
+        self.cs = cs = h.cluster_size
+        self.cluster_bits = h.cluster_bits
+        self.l2_entries = cs // 8
+        self._size = h.size
+        if h.l1_size and h.l1_table_offset + h.l1_size * 8 > max(flen, 0) + cs * 0 and \
+                h.l1_table_offset + h.l1_size * 8 > flen:
+            raise QemuError("Active L1 table offset invalid: points beyond the end of the file")
+        if h.refcount_table_offset + h.refcount_table_clusters * cs > flen:
+            raise QemuError("Reference count table offset invalid: points beyond the end of the file")
+        if h.l1_table_offset and h.l1_table_offset < cs and h.l1_size:
+            raise QemuError("Active L1 table overlaps the image header")
+        raw = file.pread(h.l1_table_offset, h.l1_size * 8) if h.l1_size else b""
+        self.l1: List[int] = list(struct.unpack(">%dQ" % h.l1_size, raw))
+        self.l1_dirty = False
+        l2_cache = options.get("l2-cache-size")
+        rc_cache = options.get("refcount-cache-size")
+        total = options.get("cache-size")
+        l2_bytes = parse_size("l2-cache-size", str(l2_cache)) if l2_cache is not None else None
+        if l2_bytes is None:
+            l2_bytes = parse_size("cache-size", str(total)) if total is not None else 32 << 20
+        rc_bytes = parse_size("refcount-cache-size", str(rc_cache)) if rc_cache is not None \
+            else max(4 * cs, l2_bytes // 4)
+        self.l2_cache_max = max(2, min(l2_bytes // cs, 1 << 16))
+        self.l2_cache: "OrderedDict[int, List[int]]" = OrderedDict()
+        self.l2_dirty: Dict[int, bool] = {}
+        self.refcounts = Refcounts(self, max(4, rc_bytes // cs))
+        self.compression_type = h.compression_type
+        self.corrupt = bool(h.incompatible & INCOMPAT_CORRUPT)
+        if self.corrupt and not read_only:
+            raise QemuError("qcow2: Image is corrupt; cannot be opened read/write")
+        self.dirty_repaired = False
+        if h.incompatible & INCOMPAT_DIRTY and not read_only:
+            self._repair_dirty()
+        elif h.incompatible & INCOMPAT_DIRTY and h.version >= 3 and \
+                not h.compatible & COMPAT_LAZY_REFCOUNTS:
+            pass  # read-only: the refcounts are not used for reading
+        self._compressed_cur = 0  # host offset where the next compressed cluster may go
+
+    def _repair_dirty(self) -> None:
+        """A dirty image (lazy refcounts, unclean shutdown): rebuild refcounts first."""
+        from pyqemu.block.qcow2.check import check_image
+        check_image(self, fix_leaks=True, fix_errors=True, quiet=True)
+        self.header.incompatible &= ~INCOMPAT_DIRTY
+        self._write_header_features()
+        self.dirty_repaired = True
+
+    def _write_header_features(self) -> None:
+        self.file.pwrite(72, struct.pack(">Q", self.header.incompatible))
+
+    # --- size/info ----------------------------------------------------------------
+    def length(self) -> int:
+        return self._size
+
+    def cluster_size(self) -> int:
+        return self.cs
+
+    def backing_filename(self) -> Optional[str]:
+        return self.header.backing_file
+
+    def backing_format(self) -> Optional[str]:
+        return self.header.backing_format
+
+    def is_dirty(self) -> bool:
+        return bool(self.header.incompatible & INCOMPAT_DIRTY)
+
+    def get_info(self) -> Dict[str, Any]:
+        h = self.header
+        if h.version == 2:
+            return {"compat": "0.10", "compression-type": "zlib", "refcount-bits": 1 << h.refcount_order}
+        return {"compat": "1.1",
+                "compression-type": "zstd" if h.compression_type else "zlib",
+                "lazy-refcounts": bool(h.compatible & COMPAT_LAZY_REFCOUNTS),
+                "refcount-bits": 1 << h.refcount_order,
+                "corrupt": bool(h.incompatible & INCOMPAT_CORRUPT),
+                "extended-l2": False}
+
+    # --- L2 access ----------------------------------------------------------------
+    def _l2(self, l1_index: int, create: bool = False) -> Optional[Tuple[List[int], int]]:
+        if l1_index >= len(self.l1):
+            if not create:
+                return None
+            raise QemuError("L1 index %d out of range" % l1_index)
+        l2_off = self.l1[l1_index] & L1_OFFSET_MASK
+        if l2_off == 0:
+            if not create:
+                return None
+            l2_off = self.refcounts.alloc(1)
+            table = [0] * self.l2_entries
+            self.file.pwrite(l2_off, bytes(self.cs))
+            self.l2_cache[l2_off] = table
+            self.l2_dirty[l2_off] = True
+            self.l1[l1_index] = l2_off | COPIED
+            self.l1_dirty = True
+            self._evict_l2()
+            return table, l2_off
+        table = self.l2_cache.get(l2_off)
+        if table is None:
+            if l2_off % self.cs:
+                self._mark_corrupt("L2 table offset %#x unaligned (L1 index: %#x)" % (l2_off, l1_index))
+            raw = self.file.pread(l2_off, self.cs)
+            table = list(struct.unpack(">%dQ" % self.l2_entries, raw))
+            self.l2_cache[l2_off] = table
+            self._evict_l2()
+        else:
+            self.l2_cache.move_to_end(l2_off)
+        return table, l2_off
+
+    def _evict_l2(self) -> None:
+        while len(self.l2_cache) > self.l2_cache_max:
+            off, table = next(iter(self.l2_cache.items()))
+            if self.l2_dirty.pop(off, False):
+                self.refcounts.flush()
+                self.file.pwrite(off, struct.pack(">%dQ" % len(table), *table))
+            del self.l2_cache[off]
+
+    def _mark_corrupt(self, why: str) -> None:
+        if not self.read_only and not self.corrupt:
+            self.header.incompatible |= INCOMPAT_CORRUPT
+            self.corrupt = True
+            try:
+                self._write_header_features()
+            except QemuError:
+                pass
+        raise QemuError("Marking image as corrupt: %s; further corruption events will be suppressed"
+                        % why if not self.read_only else "Image is corrupt: %s" % why)
+
+    def _entry(self, cluster: int) -> int:
+        res = self._l2(cluster >> (self.cluster_bits - 3))
+        if res is None:
+            return 0
+        return res[0][cluster & (self.l2_entries - 1)]
+
+    def _kind(self, entry: int) -> int:
+        if entry & COMPRESSED:
+            return COMPRESSED_KIND
+        off = entry & L2_OFFSET_MASK
+        if entry & ZERO_FLAG and self.header.version >= 3:
+            return ZERO_ALLOC if off else ZERO_PLAIN
+        return NORMAL if off else UNALLOC
+
+    def _extents(self, offset: int, length: int) -> Iterator[Tuple[int, int, int, int, int]]:
+        """Runs ``(kind, guest_offset, length, host_offset, entry)`` covering the range.
+
+        Neighbouring clusters of one kind merge when (for NORMAL/ZERO_ALLOC)
+        their host offsets are contiguous; compressed clusters never merge.
+        """
+        cs = self.cs
+        end = offset + length
+        pos = offset
+        cur = None
+        l2_entries = self.l2_entries
+        l2_shift = self.cluster_bits - 3
+        cbits = self.cluster_bits
+        flen_limit = None
+        while pos < end:
+            cluster = pos >> cbits
+            res = self._l2(cluster >> l2_shift)
+            l2_idx = cluster & (l2_entries - 1)
+            # handle every cluster of this L2 table that the range covers
+            n_in_table = min(l2_entries - l2_idx, ((end - 1) >> cbits) - cluster + 1)
+            for j in range(n_in_table):
+                c_start = (cluster + j) << cbits
+                s = max(pos, c_start)
+                e = min(end, c_start + cs)
+                entry = res[0][l2_idx + j] if res is not None else 0
+                kind = self._kind(entry)
+                host = entry & L2_OFFSET_MASK if kind != COMPRESSED_KIND else 0
+                if kind in (NORMAL, ZERO_ALLOC):
+                    if host % cs:
+                        self._mark_corrupt("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
+                                           "L2 index: %#x)" % (host, res[1], l2_idx + j))
+                    if flen_limit is None:
+                        flen_limit = max(self.file.length(), self.refcounts.alloc_end * cs)
+                    if host >= flen_limit and kind == NORMAL:
+                        self._mark_corrupt("Data cluster %#x points beyond the end of the image" % host)
+                    host += s - c_start
+                if cur is not None and cur[0] == kind and kind != COMPRESSED_KIND and \
+                        (kind in (UNALLOC, ZERO_PLAIN) or cur[3] + cur[2] == host):
+                    cur[2] += e - s
+                else:
+                    if cur is not None:
+                        yield tuple(cur)  # type: ignore[misc]
+                    cur = [kind, s, e - s, host, entry]
+                pos = e
+        if cur is not None:
+            yield tuple(cur)  # type: ignore[misc]
+
+    # --- reading ------------------------------------------------------------------
+    def pread(self, offset: int, length: int) -> bytes:
+        self.check_io(offset, length)
+        if length == 0:
+            return b""
+        parts = []
+        for kind, goff, n, host, entry in self._extents(offset, length):
+            if kind == NORMAL:
+                parts.append(self.file.pread(host, n))
+            elif kind == COMPRESSED_KIND:
+                data = self._read_compressed(entry)
+                s = goff & (self.cs - 1)
+                parts.append(data[s:s + n])
+            elif kind == UNALLOC and self.backing is not None:
+                parts.append(self._read_backing(goff, n))
+            else:
+                parts.append(bytes(n))
+        return b"".join(parts)
+
+    def _read_backing(self, offset: int, n: int) -> bytes:
+        blen = self.backing.length()
+        if offset >= blen:
+            return bytes(n)
+        if offset + n <= blen:
+            return self.backing.pread(offset, n)
+        return self.backing.pread(offset, blen - offset) + bytes(offset + n - blen)
+
+    def _compressed_geometry(self, entry: int) -> Tuple[int, int]:
+        x = 62 - (self.cluster_bits - 8)
+        host = entry & ((1 << x) - 1)
+        nsect = ((entry >> x) & ((1 << (self.cluster_bits - 8)) - 1)) + 1
+        size = nsect * 512 - (host & 511)
+        return host, size
+
+    def _read_compressed(self, entry: int) -> bytes:
+        host, size = self._compressed_geometry(entry)
+        buf = self.file.pread(host, size)
+        try:
+            if self.compression_type == 1:
+                import zstandard
+                d = zstandard.ZstdDecompressor().decompressobj()
+                out = d.decompress(buf)
+            else:
+                d = zlib.decompressobj(-12)
+                out = d.decompress(buf, self.cs)
+        except (zlib.error, Exception) as exc:  # noqa: BLE001 - any codec failure is an EIO
+            if isinstance(exc, QemuError):
+                raise
+            raise QemuError("Input/output error: could not decompress cluster at %#x" % host,
+                            errno=5) from None
+        if len(out) < self.cs:
+            raise QemuError("Input/output error: compressed cluster at %#x is short" % host, errno=5)
+        return out[:self.cs]
+
+    # --- block status ------------------------------------------------------------
+    def block_status(self, offset: int, length: int) -> BlockStatus:
+        length = min(length, self._size - offset)
+        if length <= 0:
+            return BlockStatus(0, 0)
+        for kind, goff, n, host, entry in self._extents(offset, min(length, 1 << 30)):
+            if kind == NORMAL:
+                return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID, n, host, self.file)
+            if kind == ZERO_ALLOC:
+                return BlockStatus(STATUS_ZERO | STATUS_OFFSET_VALID, n, host, self.file)
+            if kind == ZERO_PLAIN:
+                return BlockStatus(STATUS_ZERO, n)
+            if kind == COMPRESSED_KIND:
+                return BlockStatus(STATUS_DATA, n)
+            return BlockStatus(0, n)
+        return BlockStatus(0, 0)
+
+    # --- writing ------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise QemuError("Permission denied: image opened read-only", errno=13)
+        if self.corrupt:
+            raise QemuError("Input/output error: image is corrupt", errno=5)
+
+    def _set_entry(self, cluster: int, value: int) -> int:
+        """Set an L2 entry (allocating the L2 table); returns the old entry."""
+        table, l2_off = self._l2(cluster >> (self.cluster_bits - 3), create=True)
+        idx = cluster & (self.l2_entries - 1)
+        old = table[idx]
+        table[idx] = value
+        self.l2_dirty[l2_off] = True
+        return old
+
+    def _cluster_base(self, cluster: int, entry: int) -> bytes:
+        """What the guest currently sees in a whole cluster (for copy-on-write)."""
+        start = cluster << self.cluster_bits
+        n = min(self.cs, self._size - start)
+        kind = self._kind(entry)
+        if kind == COMPRESSED_KIND:
+            data = self._read_compressed(entry)
+        elif kind == NORMAL:
+            data = self.file.pread(entry & L2_OFFSET_MASK, n)
+        elif kind == UNALLOC and self.backing is not None:
+            data = self._read_backing(start, n)
+        else:
+            data = bytes(n)
+        return data.ljust(self.cs, b"\0")[:self.cs]
+
+    def pwrite(self, offset: int, data: bytes) -> None:
+        self._check_writable()
+        self.check_io(offset, len(data))
+        mv = memoryview(data)
+        cs = self.cs
+        cbits = self.cluster_bits
+        pos = offset
+        end = offset + len(data)
+        # pending contiguous host write: (host_start, [chunks])
+        pend_host = -1
+        pend: List[Any] = []
+        pend_len = 0
+        frees: List[int] = []
+        while pos < end:
+            cluster = pos >> cbits
+            c_start = cluster << cbits
+            s = pos - c_start
+            n = min(end - pos, cs - s)
+            chunk = mv[pos - offset:pos - offset + n]
+            entry = self._entry(cluster)
+            kind = self._kind(entry)
+            if kind == NORMAL and entry & COPIED:
+                host = (entry & L2_OFFSET_MASK) + s
+                out = chunk
+            else:
+                if kind == ZERO_ALLOC and entry & COPIED:
+                    hbase = entry & L2_OFFSET_MASK
+                else:
+                    # the L2 table first, so that data clusters stay contiguous
+                    self._l2(cluster >> (cbits - 3), create=True)
+                    hbase = self.refcounts.alloc(1)
+                    if kind in (NORMAL, ZERO_ALLOC, COMPRESSED_KIND):
+                        frees.append(entry)
+                if n == cs:
+                    out = chunk
+                else:
+                    buf = bytearray(self._cluster_base(cluster, entry))
+                    buf[s:s + n] = chunk
+                    out = memoryview(bytes(buf))
+                    s = 0  # the whole cluster is written
+                host = hbase + s
+                self._set_entry(cluster, hbase | COPIED)
+            if pend_host >= 0 and pend_host + pend_len == host:
+                pend.append(out)
+                pend_len += len(out)
+            else:
+                if pend:
+                    self.file.pwrite(pend_host, b"".join(pend))
+                pend_host, pend, pend_len = host, [out], len(out)
+            pos += n
+        if pend:
+            self.file.pwrite(pend_host, b"".join(pend))
+        if frees:
+            self._free_entries(frees)
+
+    def _free_entries(self, entries: List[int]) -> None:
+        """Drop references of replaced entries, after the L2 tables no longer point at them."""
+        self.flush_metadata()
+        for entry in entries:
+            if entry & COMPRESSED:
+                host, size = self._compressed_geometry(entry)
+                self.refcounts.update(host & ~511, ((host & 511) + size), -1)
+            else:
+                host = entry & L2_OFFSET_MASK
+                if host:
+                    self.refcounts.update(host, self.cs, -1)
+
+    def pwrite_zeroes(self, offset: int, length: int, may_unmap: bool = False) -> None:
+        self._check_writable()
+        self.check_io(offset, length)
+        cs = self.cs
+        end = offset + length
+        head = offset % cs
+        if head:
+            n = min(cs - head, length)
+            self.pwrite(offset, bytes(n))
+            offset += n
+        tail_start = max(offset, end - end % cs) if end != self._size else end
+        if self.header.version < 3:
+            # no zero flag: whole clusters become unallocated when nothing shows through
+            if self.backing is None:
+                self.discard(offset, tail_start - offset)
+            else:
+                super().pwrite_zeroes(offset, tail_start - offset)
+        else:
+            frees = []
+            for c in range(offset // cs, -(-tail_start // cs)):
+                entry = self._entry(c)
+                kind = self._kind(entry)
+                if kind in (ZERO_PLAIN, ZERO_ALLOC):
+                    continue
+                if kind == UNALLOC and self.backing is None and may_unmap:
+                    continue
+                if kind == NORMAL and entry & COPIED and not may_unmap:
+                    self._set_entry(c, (entry & L2_OFFSET_MASK) | COPIED | ZERO_FLAG)
+                else:
+                    self._set_entry(c, ZERO_FLAG)
+                    if kind in (NORMAL, COMPRESSED_KIND):
+                        frees.append(entry)
+            if frees:
+                self._free_entries(frees)
+        if tail_start < end:
+            self.pwrite(tail_start, bytes(end - tail_start))
+
+    def discard(self, offset: int, length: int) -> None:
+        self._check_writable()
+        cs = self.cs
+        first = -(-offset // cs)
+        last = (offset + length) // cs if offset + length < self._size else -(-self._size // cs)
+        frees = []
+        for c in range(first, last):
+            entry = self._entry(c)
+            kind = self._kind(entry)
+            if kind == UNALLOC:
+                continue
+            new = ZERO_FLAG if self.backing is not None and self.header.version >= 3 else 0
+            if self.backing is not None and self.header.version < 3:
+                continue  # unmapping would expose the backing file
+            self._set_entry(c, new)
+            if kind != ZERO_PLAIN:
+                frees.append(entry)
+        if frees:
+            self._free_entries(frees)
+
+    def write_compressed(self, offset: int, data: bytes) -> None:
+        """Write one whole cluster compressed (``convert -c``); stored plain if it does not shrink."""
+        self._check_writable()
+        cs = self.cs
+        if offset % cs or (len(data) != cs and offset + len(data) != self._size):
+            raise QemuError("Compression can't overwrite anything: unaligned request")
+        data = bytes(data).ljust(cs, b"\0")
+        if self.compression_type == 1:
+            import zstandard
+            comp = zstandard.ZstdCompressor().compress(data)
+        else:
+            c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -12, 9)
+            comp = c.compress(data) + c.flush()
+        cluster = offset // cs
+        if self._kind(self._entry(cluster)) != UNALLOC:
+            raise QemuError("Compression can't overwrite anything")
+        if len(comp) >= cs - 512:
+            self.pwrite(offset, data[:min(cs, self._size - offset)])
+            return
+        cur = self._compressed_cur
+        if cur and (cur % cs) and (cur % cs) + len(comp) <= cs:
+            host = cur
+            self.refcounts.update(host, len(comp), +1)
+        else:
+            nclusters = -(-len(comp) // cs)
+            host = self.refcounts.alloc(nclusters)
+        self.file.pwrite(host, comp)
+        self._compressed_cur = host + len(comp)
+        x = 62 - (self.cluster_bits - 8)
+        nsect = ((host + len(comp) - 1) >> 9) - (host >> 9)
+        self._set_entry(cluster, COMPRESSED | (nsect << x) | host)
+
+    # --- resize -------------------------------------------------------------------
+    def truncate(self, size: int, prealloc: str = "off", exact: bool = False) -> None:
+        self._check_writable()
+        if self.header.nb_snapshots:
+            raise QemuError("Can't resize an image which has snapshots")
+        if prealloc != "off":
+            raise QemuError("Preallocation mode '%s' is not supported by pyqemu's qcow2 resize yet"
+                            % prealloc)
+        if size < self._size:
+            self.discard(size, self._size - size) if size % self.cs == 0 else None
+            if size % self.cs:
+                tail = -(-size // self.cs) * self.cs
+                if tail < self._size:
+                    self.discard(tail, self._size - tail)
+                self.pwrite_zeroes(size, min(tail, self._size) - size)
+        need = -(-size // (self.cs * self.l2_entries))
+        if need > len(self.l1):
+            self.flush_metadata()
+            self._grow_l1(need)
+        self._size = size
+        self.header.size = size
+        self.flush_metadata()
+        self.file.pwrite(24, struct.pack(">Q", size))
+        self.file.flush()
+
+    def _grow_l1(self, need: int) -> None:
+        if need * 8 > (32 << 20):
+            raise QemuError("Image is too big")
+        new_size = need
+        nclusters = -(-(new_size * 8) // self.cs)
+        off = self.refcounts.alloc(nclusters)
+        l1 = self.l1 + [0] * (new_size - len(self.l1))
+        self.refcounts.flush()
+        self.file.pwrite(off, struct.pack(">%dQ" % len(l1), *l1))
+        self.file.flush()
+        old_off, old_size = self.header.l1_table_offset, len(self.l1)
+        self.file.pwrite(36, struct.pack(">IQ", new_size, off))
+        self.file.flush()
+        self.header.l1_size, self.header.l1_table_offset = new_size, off
+        self.l1 = l1
+        if old_size:
+            self.refcounts.update(old_off, old_size * 8, -1)
+
+    # --- flushing -----------------------------------------------------------------
+    def flush_metadata(self) -> None:
+        """Refcounts, then L2 tables, then L1: a crash in between only leaks clusters."""
+        if self.read_only:
+            return
+        self.refcounts.flush()
+        for off, d in list(self.l2_dirty.items()):
+            if d:
+                table = self.l2_cache[off]
+                self.file.pwrite(off, struct.pack(">%dQ" % len(table), *table))
+        self.l2_dirty.clear()
+        if self.l1_dirty:
+            self.file.pwrite(self.header.l1_table_offset,
+                             struct.pack(">%dQ" % len(self.l1), *self.l1))
+            self.l1_dirty = False
+
+    def flush(self) -> None:
+        self.flush_metadata()
+        self.file.flush()
+
+    def _close(self) -> None:
+        if not self.read_only:
+            self.flush()

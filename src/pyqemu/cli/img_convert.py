@@ -1,0 +1,192 @@
+"""pyqemu-img convert: copy one or more images (concatenated) into a new or existing target.
+
+The source is walked by block status in chunks of up to 2 MiB: ranges that
+read as zeroes are skipped on a fresh target (written as zeroes on an
+existing one, ``-n``), data is read in big buffers and written minus runs
+of zeroes at least ``-S`` bytes long; ``-c`` compresses whole clusters.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from pyqemu.block import STATUS_DATA, STATUS_ZERO, get_block_status
+from pyqemu.block.open import create_image
+from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
+from pyqemu.cli.img_args import parse_offset
+from pyqemu.util.error import QemuError, UsageError
+
+CHUNK = 2 << 20
+
+
+def _nonzero_runs(buf: bytes, gran: int):
+    """(start, end) runs of ``buf`` that are not all-zero blocks of ``gran`` bytes."""
+    n = len(buf)
+    zero = bytes(gran)
+    mv = memoryview(buf)
+    start = None
+    pos = 0
+    while pos < n:
+        end = min(pos + gran, n)
+        is_zero = mv[pos:end] == zero[:end - pos]
+        if is_zero:
+            if start is not None:
+                yield start, pos
+                start = None
+        elif start is None:
+            start = pos
+        pos = end
+    if start is not None:
+        yield start, n
+
+
+def main(argv: List[str]) -> int:
+    opts, args = parse_args(argv, "f:O:B:F:o:l:S:t:T:m:r:cCnpqUW",
+                            ["image-opts", "target-image-opts", "target-is-zero", "force-share",
+                             "object=", "salvage", "bitmaps", "skip-broken-bitmaps"])
+    fmt = None
+    out_fmt = "raw"
+    out_base = None
+    base_fmt = None
+    o_values: List[str] = []
+    compress = progress = quiet = no_create = force = image_opts = target_is_zero = False
+    sparse = 4096
+    cache = "unsafe"
+    src_cache = "writeback"
+    for k, v in opts:
+        if k == "-f":
+            fmt = v
+        elif k == "-O":
+            out_fmt = v
+        elif k == "-B":
+            out_base = v
+        elif k == "-F":
+            base_fmt = v
+        elif k == "-o":
+            o_values.append(v)
+        elif k == "-c":
+            compress = True
+        elif k == "-p":
+            progress = True
+        elif k == "-q":
+            quiet = True
+        elif k == "-n":
+            no_create = True
+        elif k in ("-U", "--force-share"):
+            force = True
+        elif k == "--image-opts":
+            image_opts = True
+        elif k == "--target-is-zero":
+            target_is_zero = True
+        elif k == "-S":
+            sparse = parse_offset(v, "buffer size for sparse output")
+            if sparse % 512 or sparse > (2 << 30):
+                raise QemuError("Invalid buffer size for sparse output specified. Valid sizes are "
+                                "multiples of 512 up to 2147483136.")
+        elif k == "-t":
+            cache = v
+        elif k == "-T":
+            src_cache = v
+        elif k in ("-m", "-W", "-C", "-l", "-r", "--salvage", "--bitmaps", "--skip-broken-bitmaps",
+                   "--target-image-opts"):
+            if k == "-m" and not (v.isdigit() and 1 <= int(v) <= 16):
+                raise QemuError("Invalid number of coroutines. Allowed number of coroutines is "
+                                "between 1 and 16")
+            if k in ("-l", "--bitmaps", "--target-image-opts"):
+                raise QemuError("%s is not supported by pyqemu-img yet" % k)
+        elif k == "--object":
+            raise QemuError("--object is not supported by pyqemu-img yet")
+    if quiet:
+        progress = False
+    if len(args) < 2:
+        raise UsageError("Expecting image file name")
+    srcs, target = args[:-1], args[-1]
+    o = parse_o(o_values)
+    if out_base is not None:
+        o["backing_file"] = out_base
+        if base_fmt:
+            o["backing_fmt"] = base_fmt
+    if compress and out_fmt != "qcow2":
+        raise QemuError("Compression not supported for this file format")
+    if target_is_zero and not no_create:
+        raise QemuError("--target-is-zero requires use of -n flag")
+    nodes = []
+    try:
+        for s in srcs:
+            nodes.append(img_open(s, fmt, image_opts, readonly=True, force_share=force, cache=src_cache))
+        total = sum(n.length() for n in nodes)
+        if not no_create:
+            if "backing_file" in o and "backing_fmt" not in o:
+                raise QemuError("Backing file specified without backing format")
+            try:
+                create_image(out_fmt, target, total, o)
+            except QemuError as exc:
+                raise QemuError("%s: error while converting %s: %s" % (target, out_fmt, exc.msg)) from None
+        tgt = img_open(target, out_fmt,
+                       readonly=False, cache=cache)
+        try:
+            if no_create and tgt.length() < total:
+                raise QemuError("output file is smaller than input file")
+            _copy(nodes, tgt, total, compress, sparse, fresh=not no_create or target_is_zero,
+                  keep_unallocated=out_base is not None, prog=Progress(progress))
+            tgt.flush()
+        finally:
+            tgt.close()
+    finally:
+        for n in nodes:
+            n.close()
+    return 0
+
+
+def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep_unallocated: bool,
+          prog: Progress) -> None:
+    done = 0
+    cs = tgt.cluster_size() or 65536
+    chunk_size = max(CHUNK - CHUNK % cs, cs)
+    tgt_off = 0
+    for src in nodes:
+        size = src.length()
+        pos = 0
+        while pos < size:
+            n = min(chunk_size, size - pos)
+            if compress:
+                # whole target clusters at a time
+                n = min(cs - (tgt_off + pos) % cs, size - pos) if (tgt_off + pos) % cs else n
+            st, depth = get_block_status(src, pos, n)
+            n = min(n, st.length)
+            if compress and n < cs and pos + n < size and (tgt_off + pos) % cs == 0:
+                n = min(cs, size - pos)  # block status split a cluster: read it whole
+                st = st._replace(flags=STATUS_DATA)
+                depth = 0
+            unallocated_above_base = keep_unallocated and depth > 0
+            is_zero = not st.flags & STATUS_DATA
+            if unallocated_above_base:
+                pass
+            elif is_zero:
+                if not fresh:
+                    tgt.pwrite_zeroes(tgt_off + pos, n, may_unmap=True)
+                elif keep_unallocated and st.flags & STATUS_ZERO:
+                    tgt.pwrite_zeroes(tgt_off + pos, n)
+            else:
+                data = src.pread(pos, n)
+                if compress:
+                    _write_compressed(tgt, tgt_off + pos, data, cs)
+                elif sparse and fresh:
+                    for a, b in _nonzero_runs(data, sparse):
+                        tgt.pwrite(tgt_off + pos + a, data[a:b] if (a, b) != (0, len(data)) else data)
+                else:
+                    tgt.pwrite(tgt_off + pos, data)
+            pos += n
+            done += n
+            prog.update(done, total)
+        tgt_off += size
+    prog.finish()
+
+
+def _write_compressed(tgt, offset: int, data: bytes, cs: int) -> None:
+    zero = bytes(cs)
+    for i in range(0, len(data), cs):
+        piece = data[i:i + cs]
+        if piece == zero[:len(piece)]:
+            continue
+        tgt.write_compressed(offset + i, piece)
+

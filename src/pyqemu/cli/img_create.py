@@ -1,0 +1,149 @@
+"""pyqemu-img create."""
+from __future__ import annotations
+
+import sys
+from typing import Dict, List
+
+from pyqemu.block.open import create_image, open_image, resolve_backing_path
+from pyqemu.cli.img import PROG, out, parse_args, parse_o
+from pyqemu.util.error import QemuError, UsageError
+from pyqemu.util.opts import strtosz
+
+# the order qemu-img prints "Formatting ..." options in, and their defaults
+_PRINT_ORDER = {
+    "qcow2": [("cluster_size", "65536"), ("extended_l2", "off"), ("preallocation", None),
+              ("compression_type", "zlib"), ("size", None), ("compat", None), ("backing_file", None),
+              ("backing_fmt", None), ("data_file", None), ("data_file_raw", None),
+              ("lazy_refcounts", "off"), ("refcount_bits", "16")],
+    "raw": [("size", None), ("preallocation", None)],
+}
+_HELP = {
+    "raw": [("size", "<size>", "Virtual disk size"),
+            ("preallocation", "<str>", "Preallocation mode (allowed values: off, falloc, full)")],
+    "qcow2": [("backing_file", "<str>", "File name of a base image"),
+              ("backing_fmt", "<str>", "Image format of the base image"),
+              ("cluster_size", "<size>", "qcow2 cluster size"),
+              ("compat", "<str>", "Compatibility level (v2 [0.10] or v3 [1.1])"),
+              ("compression_type", "<str>", "Compression method used for image cluster compression"),
+              ("lazy_refcounts", "<bool (on/off)>", "Postpone refcount updates"),
+              ("refcount_bits", "<num>", "Width of a reference count entry in bits"),
+              ("size", "<size>", "Virtual disk size")],
+}
+
+SIZE_ERROR = ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for \n"
+              "%s: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
+
+
+def parse_image_size(text: str) -> int:
+    try:
+        size = strtosz(text, "B")
+    except (ValueError, OverflowError, QemuError):
+        size = -1
+    if size < 0 or size > (1 << 63) - 1:
+        raise QemuError(SIZE_ERROR % PROG)
+    return size
+
+
+def print_create_help(fmt: str) -> None:
+    sys.stdout.write("Supported %s options:\n" % fmt)
+    for name, kind, text in _HELP.get(fmt, []):
+        sys.stdout.write("  %-22s - %s\n" % ("%s=%s" % (name, kind), text))
+    sys.stdout.write("\nThe protocol level may support further options.\n"
+                     "Specify the target filename to include those options.\n")
+
+
+def formatting_line(fmt: str, filename: str, opts: Dict[str, str], size: int) -> str:
+    parts = []
+    for key, default in _PRINT_ORDER.get(fmt, [("size", None)]):
+        if key == "size":
+            parts.append("size=%d" % size)
+        elif key in opts:
+            parts.append("%s=%s" % (key, opts[key]))
+        elif default is not None:
+            parts.append("%s=%s" % (key, default))
+    return "Formatting '%s', fmt=%s %s\n" % (filename, fmt, " ".join(parts))
+
+
+def main(argv: List[str]) -> int:
+    opts, args = parse_args(argv, "F:b:f:ho:qu", ["object="])
+    fmt = "raw"
+    base = None
+    base_fmt = None
+    o_values: List[str] = []
+    quiet = False
+    unsafe = False
+    for k, v in opts:
+        if k == "-f":
+            fmt = v
+        elif k == "-b":
+            base = v
+        elif k == "-F":
+            base_fmt = v
+        elif k == "-o":
+            o_values.append(v)
+        elif k == "-q":
+            quiet = True
+        elif k == "-u":
+            unsafe = True
+        elif k in ("-h", "--help"):
+            from pyqemu.cli.img import HELP, QEMU_VERSION, PYQEMU_VERSION
+            sys.stdout.write(HELP % (QEMU_VERSION, PYQEMU_VERSION))
+            return 0
+        elif k == "--object":
+            raise QemuError("--object is not supported by pyqemu-img yet")
+    o = parse_o(o_values)
+    if "help" in o:
+        print_create_help(fmt)
+        return 0
+    if not args:
+        raise UsageError("Expecting image file name",
+                         hint="Try '%s --help' for more information" % PROG)
+    filename = args[0]
+    if len(args) > 2:
+        raise UsageError("Unexpected argument: %s" % args[2],
+                         hint="Try '%s --help' for more information" % PROG)
+    size = parse_image_size(args[1]) if len(args) > 1 else None
+    if "size" in o:
+        size = parse_image_size(o.pop("size"))
+    if base is not None:
+        o["backing_file"] = base
+    if base_fmt is not None:
+        o["backing_fmt"] = base_fmt
+    try:
+        if fmt not in ("raw", "qcow2"):
+            raise QemuError("Unknown file format '%s'" % fmt)
+        if fmt == "raw" and ("backing_file" in o or "backing_fmt" in o):
+            raise QemuError("Backing file not supported for file format 'raw'")
+        backing = o.get("backing_file")
+        if backing is not None and (size is None or not unsafe):
+            path = resolve_backing_path(filename, backing)
+            if "backing_fmt" not in o:
+                probed = None
+                try:
+                    with open_image(path, readonly=True, force_share=True) as b:
+                        probed = b.driver
+                except QemuError:
+                    pass
+                raise QemuError("Backing file specified without backing format",
+                                hint="Detected format of %s." % probed if probed else "")
+            try:
+                with open_image(path, o["backing_fmt"], readonly=True, force_share=True) as b:
+                    bsize = b.length()
+            except QemuError as exc:
+                raise QemuError("%s\nCould not open backing image." % exc.msg) from None
+            if size is None:
+                size = bsize
+        elif backing is not None and "backing_fmt" not in o:
+            raise QemuError("Backing file specified without backing format")
+        if size is None:
+            raise QemuError("Image creation needs a size parameter")
+        out(formatting_line(fmt, filename, o, size), quiet)
+        sys.stdout.flush()
+        create_image(fmt, filename, size, o)
+    except QemuError as exc:
+        if exc.loc is None and not exc.msg.startswith("Could not create"):
+            exc.loc = filename
+        elif exc.loc is None:
+            exc.loc = filename
+        raise
+    return 0

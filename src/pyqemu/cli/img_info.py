@@ -1,0 +1,108 @@
+"""pyqemu-img info."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Dict, List
+
+from pyqemu.block import BlockNode
+from pyqemu.block.open import resolve_backing_path
+from pyqemu.cli.img import img_open, parse_args, parse_output
+from pyqemu.cli.img_json import qdict_order, to_json_pretty
+from pyqemu.util.error import QemuError, UsageError
+from pyqemu.util.units import size_to_str
+
+
+def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
+    """The ImageInfo object qemu-img prints (keys in insertion order; the printer reorders)."""
+    info: Dict[str, Any] = {"filename": filename, "format": node.driver,
+                            "virtual-size": node.length()}
+    actual = node.get_allocated_file_size()
+    if actual >= 0:
+        info["actual-size"] = actual
+    cs = node.cluster_size()
+    if cs:
+        info["cluster-size"] = cs
+    backing = node.backing_filename()
+    if backing:
+        info["backing-filename"] = backing
+        info["full-backing-filename"] = resolve_backing_path(node.filename, backing)
+        if node.backing_format():
+            info["backing-filename-format"] = node.backing_format()
+    info["dirty-flag"] = node.is_dirty()
+    spec = node.get_info()
+    if spec:
+        info["format-specific"] = {"type": node.driver, "data": spec}
+    return info
+
+
+def human(info: Dict[str, Any]) -> str:
+    lines = ["image: %s" % info["filename"], "file format: %s" % info["format"],
+             "virtual size: %s (%d bytes)" % (size_to_str(info["virtual-size"]), info["virtual-size"]),
+             "disk size: %s" % (size_to_str(info["actual-size"]) if "actual-size" in info
+                                else "unavailable")]
+    if info.get("cluster-size"):
+        lines.append("cluster_size: %d" % info["cluster-size"])
+    if "backing-filename" in info:
+        line = "backing file: %s" % info["backing-filename"]
+        if info["full-backing-filename"] != info["backing-filename"]:
+            line += " (actual path: %s)" % info["full-backing-filename"]
+        lines.append(line)
+        if "backing-filename-format" in info:
+            lines.append("backing file format: %s" % info["backing-filename-format"])
+    if info.get("dirty-flag"):
+        lines.append("dirty flag: yes")
+    if "format-specific" in info:
+        lines.append("Format specific information:")
+        data = info["format-specific"]["data"]
+        for k in qdict_order(list(data)):
+            v = data[k]
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            lines.append("    %s: %s" % (k.replace("-", " "), v))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: List[str]) -> int:
+    opts, args = parse_args(argv, "f:U", ["output=", "backing-chain", "image-opts", "force-share",
+                                          "object=", "format="])
+    fmt = None
+    output = "human"
+    chain = False
+    image_opts = False
+    force = False
+    for k, v in opts:
+        if k in ("-f", "--format"):
+            fmt = v
+        elif k == "--output":
+            output = parse_output(v)
+        elif k == "--backing-chain":
+            chain = True
+        elif k == "--image-opts":
+            image_opts = True
+        elif k in ("-U", "--force-share"):
+            force = True
+        elif k == "--object":
+            raise QemuError("--object is not supported by pyqemu-img yet")
+    if len(args) != 1:
+        raise UsageError("Expecting one image file name")
+    filename = args[0]
+    node = img_open(filename, fmt, image_opts, readonly=True, force_share=force, no_backing=not chain)
+    try:
+        infos = []
+        cur = node
+        name = filename
+        while cur is not None:
+            infos.append(image_info(cur, name))
+            if not chain:
+                break
+            if cur.backing is None:
+                break
+            name = infos[-1].get("full-backing-filename", cur.backing.filename)
+            cur = cur.backing
+        if output == "json":
+            sys.stdout.write(to_json_pretty(infos if chain else infos[0]) + "\n")
+        else:
+            sys.stdout.write("\n".join(human(i) for i in infos))
+    finally:
+        node.close()
+    return 0
