@@ -1,0 +1,363 @@
+"""pyqemu-nbd: serve a disk image over NBD, with qemu-nbd's command line."""
+from __future__ import annotations
+
+import getopt
+import os
+import socket
+import sys
+from typing import List, Optional, Sequence
+
+from pyqemu.nbd.backend import open_backend
+from pyqemu.nbd.export import Export, LockedBackend, WindowBackend
+from pyqemu.nbd.server import NBDServer
+from pyqemu.nbd.tls import TlsCreds, parse_object
+from pyqemu.util.error import QemuError, UsageError, run_main
+from pyqemu.util.opts import keyval_parse, parse_json_filename
+
+VERSION = "pyqemu-nbd 7.2.0 (pyqemu)"
+
+USAGE = """\
+Usage: {prog} [OPTIONS] FILE
+  or:  {prog} -L [OPTIONS]
+QEMU Disk Network Block Device Utility
+
+  -h, --help                display this help and exit
+  -V, --version             output version information and exit
+
+Connection properties:
+  -p, --port=PORT           port to listen on (default `10809')
+  -b, --bind=IFACE          interface to bind to (default `0.0.0.0')
+  -k, --socket=PATH         path to the unix socket
+                            (default '/var/lock/qemu-nbd-DEVICE')
+  -e, --shared=NUM          device can be shared by NUM clients (default '1')
+  -t, --persistent          don't exit on the last connection
+  -v, --verbose             display extra debugging information
+  -x, --export-name=NAME    expose export by name (default is empty string)
+  -D, --description=TEXT    export a human-readable description
+
+Exposing part of the image:
+  -o, --offset=OFFSET       offset into the image
+
+General purpose options:
+  -L, --list                list exports available from another NBD server
+  --object type,id=ID,...   define an object such as 'secret' for providing
+                            passwords and/or encryption keys
+  --tls-creds=ID            use id of an earlier --object to provide TLS
+  --fork                    fork off the server process and exit the parent
+                            once the server is running
+  --pid-file=PATH           store the server's process ID in the given file
+
+Kernel NBD client support:
+  -c, --connect=DEV         connect FILE to the local NBD device DEV
+  -d, --disconnect          disconnect the specified device
+
+Block device options:
+  -f, --format=FORMAT       set image format (raw, qcow2, ...)
+  -r, --read-only           export read-only
+  -s, --snapshot            use FILE as an external snapshot, create a temporary
+                            file with backing_file=FILE, redirect the write to
+                            the temporary one
+  -l, --load-snapshot=SNAPSHOT_PARAM
+                            load an internal snapshot inside FILE and export it
+                            as an read-only device, SNAPSHOT_PARAM format is
+                            'snapshot.id=[ID],snapshot.name=[NAME]', or
+                            '[ID_OR_NAME]'
+  -n, --nocache             disable host cache
+      --cache=MODE          set cache mode used to access the disk image, the
+                            valid options are: 'none', 'writeback' (default),
+                            'writethrough', 'directsync' and 'unsafe'
+      --aio=MODE            set AIO mode (native, io_uring or threads)
+      --discard=MODE        set discard mode (ignore, unmap)
+      --detect-zeroes=MODE  set detect-zeroes mode (off, on, unmap)
+      --image-opts          treat FILE as a full set of image options
+"""
+
+SHORT = "hVp:b:k:e:tvx:D:o:Lc:dnf:rsl:T:"
+LONG = ["help", "version", "port=", "bind=", "socket=", "shared=", "persistent", "verbose",
+        "export-name=", "description=", "offset=", "list", "object=", "tls-creds=", "tls-authz=",
+        "trace=", "fork", "pid-file=", "connect=", "disconnect", "format=", "read-only",
+        "snapshot", "load-snapshot=", "nocache", "cache=", "aio=", "discard=", "detect-zeroes=",
+        "image-opts", "allocation-depth", "bitmap=", "selinux-label="]
+
+CACHE_MODES = ("none", "writeback", "writethrough", "directsync", "unsafe")
+
+
+class Options:
+    def __init__(self) -> None:
+        self.port = "10809"
+        self.bind: Optional[str] = None
+        self.socket: Optional[str] = None
+        self.shared = 1
+        self.persistent = False
+        self.verbose = False
+        self.export_name: Optional[str] = None
+        self.description = ""
+        self.offset = 0
+        self.list = False
+        self.objects: List[str] = []
+        self.tls_creds: Optional[str] = None
+        self.fork = False
+        self.pid_file: Optional[str] = None
+        self.connect: Optional[str] = None
+        self.disconnect = False
+        self.format: Optional[str] = None
+        self.read_only = False
+        self.snapshot = False
+        self.load_snapshot: Optional[str] = None
+        self.cache = "writeback"
+        self.image_opts = False
+        self.args: List[str] = []
+
+
+def _try_help(msg: str) -> UsageError:
+    return UsageError(msg, hint="pyqemu-nbd: Try `pyqemu-nbd --help' for more information.")
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    o = Options()
+    try:
+        pairs, args = getopt.gnu_getopt(list(argv), SHORT, LONG)
+    except getopt.GetoptError as exc:
+        if exc.opt and len(exc.opt) > 1 and "requires argument" in exc.msg:
+            raise _try_help("option '--%s' requires an argument" % exc.opt) from None
+        if exc.opt and len(exc.opt) == 1 and "requires argument" in exc.msg:
+            raise _try_help("option requires an argument -- '%s'" % exc.opt) from None
+        if exc.opt and len(exc.opt) == 1:
+            raise _try_help("invalid option -- '%s'" % exc.opt) from None
+        raise _try_help("unrecognized option '--%s'" % exc.opt) from None
+    for opt, val in pairs:
+        if opt in ("-h", "--help"):
+            sys.stdout.write(USAGE.format(prog="pyqemu-nbd"))
+            raise SystemExit(0)
+        if opt in ("-V", "--version"):
+            sys.stdout.write(VERSION + "\n")
+            raise SystemExit(0)
+        if opt in ("-p", "--port"):
+            o.port = val
+        elif opt in ("-b", "--bind"):
+            o.bind = val
+        elif opt in ("-k", "--socket"):
+            if len(val) >= 108:
+                raise QemuError("socket path too long")
+            o.socket = val
+        elif opt in ("-e", "--shared"):
+            if not val.isdigit():
+                raise QemuError("Invalid shared device number '%s'" % val)
+            o.shared = int(val)
+        elif opt in ("-t", "--persistent"):
+            o.persistent = True
+        elif opt in ("-v", "--verbose"):
+            o.verbose = True
+        elif opt in ("-x", "--export-name"):
+            if len(val.encode()) > 4096:
+                raise QemuError("export name '%s' too long" % val)
+            o.export_name = val
+        elif opt in ("-D", "--description"):
+            if len(val.encode()) > 4096:
+                raise QemuError("export description '%s' too long" % val)
+            o.description = val
+        elif opt in ("-o", "--offset"):
+            try:
+                o.offset = int(val, 0)
+                if o.offset < 0:
+                    raise ValueError
+            except ValueError:
+                raise QemuError("Invalid offset '%s'" % val) from None
+        elif opt in ("-L", "--list"):
+            o.list = True
+        elif opt == "--object":
+            o.objects.append(val)
+        elif opt == "--tls-creds":
+            o.tls_creds = val
+        elif opt == "--fork":
+            o.fork = True
+        elif opt == "--pid-file":
+            o.pid_file = val
+        elif opt in ("-c", "--connect"):
+            o.connect = val
+        elif opt in ("-d", "--disconnect"):
+            o.disconnect = True
+        elif opt in ("-f", "--format"):
+            o.format = val
+        elif opt in ("-r", "--read-only"):
+            o.read_only = True
+        elif opt in ("-s", "--snapshot"):
+            o.snapshot = True
+        elif opt in ("-l", "--load-snapshot"):
+            o.load_snapshot = val
+            o.read_only = True
+        elif opt in ("-n", "--nocache"):
+            o.cache = "none"
+        elif opt == "--cache":
+            if val not in CACHE_MODES:
+                raise QemuError("Invalid cache mode `%s'" % val)
+            o.cache = val
+        elif opt == "--aio":
+            if val not in ("threads", "native", "io_uring"):
+                raise QemuError("Invalid aio mode '%s'" % val)
+        elif opt == "--discard":
+            if val not in ("ignore", "off", "unmap", "on"):
+                raise QemuError("Invalid discard mode `%s'" % val)
+        elif opt == "--detect-zeroes":
+            if val not in ("off", "on", "unmap"):
+                raise QemuError("invalid value for --detect-zeroes: %s" % val)
+        elif opt == "--image-opts":
+            o.image_opts = True
+        else:   # -T, -A, -B, --tls-authz, --selinux-label
+            raise QemuError("option '%s' is not supported by pyqemu-nbd yet" % opt)
+    o.args = args
+    return o
+
+
+def _listeners(o: Options) -> List[socket.socket]:
+    if o.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            if os.path.exists(o.socket):
+                os.unlink(o.socket)
+            s.bind(o.socket)
+        except OSError as exc:
+            s.close()
+            raise QemuError("Failed to bind socket to %s: %s" % (o.socket, os.strerror(exc.errno or 5))) \
+                from None
+        s.listen(16)
+        return [s]
+    host = o.bind or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(host, o.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise QemuError("address resolution failed for %s:%s: %s" % (host, o.port, exc.strerror)) from None
+    out = []
+    last: Optional[OSError] = None
+    for family, stype, proto, _, addr in infos:
+        s = socket.socket(family, stype, proto)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            s.close()
+            last = exc
+            continue
+        s.listen(16)
+        out.append(s)
+    if not out:
+        err = os.strerror(last.errno or 5) if last else "no address"
+        raise QemuError("Failed to bind socket: %s" % err)
+    return out
+
+
+def _kernel_nbd(o: Options) -> int:
+    dev = o.connect or (o.args[0] if o.args else "")
+    if not os.path.exists("/sys/module/nbd") and not os.path.exists(dev or "/dev/nbd0"):
+        raise QemuError("%s %s: No such file or directory" % ("Failed to open" if o.connect else "Cannot open",
+                                                              dev),
+                        hint="The kernel's nbd module is not loaded on this host "
+                             "(no /sys/module/nbd), so /dev/nbdX cannot be used.")
+    raise QemuError("connecting images to the kernel's /dev/nbdX is not supported by pyqemu-nbd yet")
+
+
+def _main(argv: Sequence[str]) -> int:
+    o = parse_args(argv)
+    if o.disconnect:
+        if len(o.args) != 1:
+            raise _try_help("Invalid number of arguments")
+        return _kernel_nbd(o)
+    if o.list:
+        raise QemuError("-L/--list is not supported by pyqemu-nbd yet")
+    if len(o.args) != 1:
+        raise UsageError("Invalid number of arguments",
+                         hint="Try `pyqemu-nbd --help' for more information.")
+    if o.connect:
+        return _kernel_nbd(o)
+    if o.snapshot:
+        raise QemuError("-s/--snapshot needs the block layer's qcow2 overlays, "
+                        "which pyqemu-nbd cannot use yet")
+    if o.load_snapshot is not None:
+        raise QemuError("-l/--load-snapshot needs the block layer's internal snapshots, "
+                        "which pyqemu-nbd cannot use yet")
+    tls = None
+    objects = {}
+    for text in o.objects:
+        obj = parse_object(text)
+        objects[obj.id] = obj
+    if o.tls_creds:
+        creds = objects.get(o.tls_creds)
+        if creds is None:
+            raise QemuError("Failed to get TLS creds: No TLS credentials with id '%s'" % o.tls_creds)
+        if not isinstance(creds, TlsCreds):
+            raise QemuError("Object with id '%s' is not TLS credentials" % o.tls_creds)
+        if creds.endpoint != "server":
+            raise QemuError("Expecting TLS credentials with a server endpoint")
+        tls = creds.server_context()
+    filename = o.args[0]
+    if o.image_opts:
+        if o.format:
+            raise QemuError("--image-opts and -f are mutually exclusive")
+        if filename.startswith("json:"):
+            tree = parse_json_filename(filename)
+        else:
+            tree, _ = keyval_parse(filename)
+        backend = open_backend(filename, None, o.read_only, options=tree,
+                               writethrough=o.cache in ("writethrough", "directsync"))
+    else:
+        backend = open_backend(filename, o.format, o.read_only,
+                               writethrough=o.cache in ("writethrough", "directsync"))
+    size = backend.size()
+    if o.offset > size:
+        backend.close()
+        raise QemuError("Offset (%d) exceeds image size (%d)" % (o.offset, size))
+    if o.offset:
+        backend = WindowBackend(backend, o.offset)
+    export = Export(o.export_name if o.export_name is not None else "", LockedBackend(backend),
+                    description=o.description, multi_conn=o.shared != 1)
+    listeners = _listeners(o)
+    if o.fork:
+        # The listening sockets exist already, so the server accepts as soon as
+        # the parent returns: nothing is lost between the two.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            for s in listeners:
+                s.close()
+            os._exit(0)
+        os.setsid()
+        fd = os.open(os.devnull, os.O_RDWR)
+        os.dup2(fd, 0)
+        os.dup2(fd, 1)
+        os.close(fd)
+    if o.pid_file:
+        try:
+            with open(o.pid_file, "w") as f:
+                f.write("%d\n" % os.getpid())
+        except OSError as exc:
+            raise QemuError("Failed to write pid file '%s': %s"
+                            % (o.pid_file, os.strerror(exc.errno or 5))) from None
+    server = NBDServer([export], max_connections=o.shared, persistent=o.persistent, tls=tls,
+                       verbose=o.verbose)
+    try:
+        server.serve_forever(listeners)
+    finally:
+        backend.close()
+        if o.socket:
+            try:
+                os.unlink(o.socket)
+            except OSError:
+                pass
+        if o.pid_file:
+            try:
+                os.unlink(o.pid_file)
+            except OSError:
+                pass
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The pyqemu-nbd console script; returns the exit status."""
+    return run_main(_main, "pyqemu-nbd", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""NBD: the Network Block Device protocol, server and client."""
