@@ -1632,3 +1632,10 @@ def _grp15(d: Disas, c: int) -> None:
         raise Unsupported()
     from pyqemu.target.i386 import sse
     sse.grp15_mem(d, k)
+
+
+@op(range(0xd8, 0xe0))
+def _x87(d: Disas, c: int) -> None:
+    from pyqemu.target.i386.fpu import translate_x87
+    if not translate_x87(d, c):
+        raise Unsupported()
