@@ -266,6 +266,16 @@ class AddressSpace:
             return ranges[i]
         return None
 
+    def is_accessible(self, addr: int, length: int) -> bool:
+        """True when every byte of [addr, addr+length) is backed by some region."""
+        end = addr + length
+        while addr < end:
+            r = self.lookup(addr)
+            if r is None:
+                return False
+            addr = r.end
+        return True
+
     # -- integer accesses (little-endian, the host and x86 order) ----------
     def read(self, addr: int, size: int) -> int:
         r = self.lookup(addr)

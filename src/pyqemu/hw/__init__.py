@@ -1,0 +1,1 @@
+"""Devices and boards, by kind, as in QEMU's hw/."""

@@ -1,0 +1,1 @@
+"""Core device infrastructure: qdev, buses, machines, the none machine."""

@@ -1,0 +1,1 @@
+"""The object model: types, properties, the composition tree."""

@@ -1,0 +1,1 @@
+"""The system emulator: command line, run state, machine start-up."""
