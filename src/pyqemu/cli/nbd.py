@@ -299,11 +299,9 @@ def _main(argv: Sequence[str]) -> int:
             tree = parse_json_filename(filename)
         else:
             tree, _ = keyval_parse(filename)
-        backend = open_backend(filename, None, o.read_only, options=tree,
-                               writethrough=o.cache in ("writethrough", "directsync"))
+        backend = open_backend(tree, None, o.read_only, cache=o.cache, name=filename)
     else:
-        backend = open_backend(filename, o.format, o.read_only,
-                               writethrough=o.cache in ("writethrough", "directsync"))
+        backend = open_backend(filename, o.format, o.read_only, cache=o.cache)
     size = backend.size()
     if o.offset > size:
         backend.close()
