@@ -148,15 +148,17 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
         pos = 0
         while pos < size:
             n = min(chunk_size, size - pos)
-            if compress:
-                # whole target clusters at a time
-                n = min(cs - (tgt_off + pos) % cs, size - pos) if (tgt_off + pos) % cs else n
             st, depth = get_block_status(src, pos, n)
-            n = min(n, st.length)
-            if compress and n < cs and pos + n < size and (tgt_off + pos) % cs == 0:
-                n = min(cs, size - pos)  # block status split a cluster: read it whole
-                st = st._replace(flags=STATUS_DATA)
-                depth = 0
+            if compress:
+                # whole target clusters: a cluster partly data is read and compressed whole
+                if st.flags & STATUS_DATA or st.length < cs:
+                    n = min(-(-st.length // cs) * cs, size - pos)
+                    st = st._replace(flags=STATUS_DATA)
+                    depth = 0
+                else:
+                    n = st.length - st.length % cs
+            else:
+                n = min(n, st.length)
             unallocated_above_base = keep_unallocated and depth > 0
             is_zero = not st.flags & STATUS_DATA
             if unallocated_above_base:

@@ -30,7 +30,7 @@ _HELP = {
               ("size", "<size>", "Virtual disk size")],
 }
 
-SIZE_ERROR = ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for \n"
+SIZE_ERROR = ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n"
               "%s: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
 
 
@@ -58,7 +58,13 @@ def formatting_line(fmt: str, filename: str, opts: Dict[str, str], size: int) ->
         if key == "size":
             parts.append("size=%d" % size)
         elif key in opts:
-            parts.append("%s=%s" % (key, opts[key]))
+            val = opts[key]
+            if key == "cluster_size":  # a size option prints as a number of bytes
+                try:
+                    val = str(strtosz(val, "B"))
+                except (ValueError, OverflowError, QemuError):
+                    pass
+            parts.append("%s=%s" % (key, val))
         elif default is not None:
             parts.append("%s=%s" % (key, default))
     return "Formatting '%s', fmt=%s %s\n" % (filename, fmt, " ".join(parts))

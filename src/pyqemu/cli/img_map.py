@@ -35,6 +35,11 @@ class MapEntry:
         return s + "}"
 
 
+def _hex(v: int) -> str:
+    """C's ``%#x``: no prefix for zero."""
+    return "%#x" % v if v else "0"
+
+
 def map_entries(node, start: int, end: int):
     pos = start
     cur: Optional[MapEntry] = None
@@ -95,8 +100,11 @@ def main(argv: List[str]) -> int:
         else:
             w("%-16s%-16s%-16s%s\n" % ("Offset", "Length", "Mapped to", "File"))
             for e in map_entries(node, start, end):
+                if e.data and e.offset is None:
+                    sys.stdout.flush()
+                    raise QemuError("File contains external, encrypted or compressed clusters.")
                 if e.data and e.offset is not None:
-                    w("%-#16x%-#16x%-#16x%s\n" % (e.start, e.length, e.offset, e.filename))
+                    w("%-16s%-16s%-16s%s\n" % (_hex(e.start), _hex(e.length), _hex(e.offset), e.filename))
     finally:
         node.close()
     return 0

@@ -168,7 +168,7 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
         else:
             stored = 0
         computed = counts.get(c, 0)
-        if computed:
+        if computed or stored:
             highest = c
         if stored == computed:
             continue

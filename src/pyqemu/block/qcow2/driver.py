@@ -413,6 +413,7 @@ class Qcow2Node(BlockNode):
             n = min(cs - head, length)
             self.pwrite(offset, bytes(n))
             offset += n
+        # whole clusters (a partial last cluster of the image counts as whole)
         tail_start = max(offset, end - end % cs) if end != self._size else end
         if self.header.version < 3:
             # no zero flag: whole clusters become unallocated when nothing shows through
@@ -422,7 +423,7 @@ class Qcow2Node(BlockNode):
                 super().pwrite_zeroes(offset, tail_start - offset)
         else:
             frees = []
-            for c in range(offset // cs, -(-tail_start // cs)):
+            for c in range(offset // cs, -(-tail_start // cs) if tail_start > offset else offset // cs):
                 entry = self._entry(c)
                 kind = self._kind(entry)
                 if kind in (ZERO_PLAIN, ZERO_ALLOC):

@@ -1,0 +1,165 @@
+"""pyqemu-img against Debian's qemu-img 7.2: same images, both directions."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+QEMU_IMG = shutil.which("qemu-img")
+QEMU_IO = shutil.which("qemu-io")
+PYQEMU_IMG = os.path.join(os.path.dirname(sys.executable), "pyqemu-img")
+
+pytestmark = pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img (qemu-utils) is required")
+
+
+def run(prog, *args, cwd=None, check=True):
+    p = subprocess.run([prog, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError("%s %s failed (%d): %s" % (prog, args, p.returncode, p.stderr))
+    return p
+
+
+def both(*args, cwd):
+    """The same command through both tools: (qemu result, pyqemu result), prefixes normalised."""
+    q = run(QEMU_IMG, *args, cwd=cwd, check=False)
+    p = run(PYQEMU_IMG, *args, cwd=cwd, check=False)
+    return q, p, p.stderr.replace("pyqemu-img", "qemu-img")
+
+
+@pytest.fixture
+def src(tmp_path):
+    """A 64 MiB raw image with data in a few places."""
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "s.raw", "64M", cwd=tmp_path)
+    run(QEMU_IO, "-f", "raw", "-c", "write -P 0xab 1M 3M", "-c", "write -P 0x11 20M 100k",
+        "-c", "write -P 0x22 63M 1M", "s.raw", cwd=tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("opts", [
+    [], ["-c"], ["-c", "-o", "compression_type=zstd"],
+    ["-o", "cluster_size=512,refcount_bits=1"], ["-o", "cluster_size=2M,refcount_bits=64"],
+    ["-o", "compat=0.10"], ["-o", "lazy_refcounts=on"],
+])
+def test_convert_to_qcow2_is_accepted_by_qemu_img(src, opts):
+    run(PYQEMU_IMG, "convert", "-O", "qcow2", *opts, "s.raw", "t.qcow2", cwd=src)
+    assert run(QEMU_IMG, "check", "t.qcow2", cwd=src).returncode == 0
+    assert "No errors were found" in run(QEMU_IMG, "check", "t.qcow2", cwd=src).stdout
+    assert run(QEMU_IMG, "compare", "s.raw", "t.qcow2", cwd=src).returncode == 0
+    for cmd in (["info", "--output=json"], ["check", "--output=json"], ["map", "--output=json"],
+                ["map"], ["info"]):
+        q, p, _ = both(*cmd, "t.qcow2", cwd=src)
+        if cmd[0] == "info":  # disk usage depends on how the file system allocated blocks
+            qj = q.stdout.replace(" ", "")
+            pj = p.stdout.replace(" ", "")
+            assert [ln for ln in qj.splitlines() if "size" not in ln or "virtual" in ln] == \
+                   [ln for ln in pj.splitlines() if "size" not in ln or "virtual" in ln]
+        else:
+            assert p.stdout == q.stdout, cmd
+        assert p.returncode == q.returncode
+
+
+@pytest.mark.parametrize("opts", [[], ["-c"], ["-o", "cluster_size=4k"], ["-o", "compat=0.10"],
+                                  ["-c", "-o", "compression_type=zstd"]])
+def test_images_written_by_qemu_img_read_identically(src, opts):
+    run(QEMU_IMG, "convert", "-O", "qcow2", *opts, "s.raw", "q.qcow2", cwd=src)
+    run(PYQEMU_IMG, "convert", "-O", "raw", "q.qcow2", "back.raw", cwd=src)
+    with open(src / "s.raw", "rb") as a, open(src / "back.raw", "rb") as b:
+        assert a.read() == b.read()
+    q, p, _ = both("check", "--output=json", "q.qcow2", cwd=src)
+    assert json.loads(p.stdout) == json.loads(q.stdout)
+    q, p, _ = both("map", "--output=json", "q.qcow2", cwd=src)
+    assert p.stdout == q.stdout
+
+
+def test_backing_chain_depth_3_map_and_compare(tmp_path):
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "b0.raw", "8M", cwd=tmp_path)
+    run(QEMU_IO, "-f", "raw", "-c", "write -P 1 0 4M", "b0.raw", cwd=tmp_path)
+    prev, pfmt = "b0.raw", "raw"
+    for i in (1, 2, 3):
+        run(PYQEMU_IMG, "create", "-q", "-f", "qcow2", "-b", prev, "-F", pfmt, "o%d.qcow2" % i, cwd=tmp_path)
+        run(QEMU_IO, "-c", "write -P %d %dM 512k" % (i + 1, i), "-c", "write -z %dM 64k" % (i + 4),
+            "o%d.qcow2" % i, cwd=tmp_path)
+        prev, pfmt = "o%d.qcow2" % i, "qcow2"
+    for cmd in (["map", "--output=json"], ["info", "--backing-chain", "--output=json"], ["check"]):
+        q, p, _ = both(*cmd, "o3.qcow2", cwd=tmp_path)
+        if cmd[0] == "info":
+            strip = lambda s: [ln for ln in s.splitlines() if "actual-size" not in ln]
+            assert strip(p.stdout) == strip(q.stdout)
+        else:
+            assert p.stdout == q.stdout
+    run(PYQEMU_IMG, "convert", "-O", "qcow2", "o3.qcow2", "flat.qcow2", cwd=tmp_path)
+    assert run(QEMU_IMG, "compare", "o3.qcow2", "flat.qcow2", cwd=tmp_path).returncode == 0
+    assert run(PYQEMU_IMG, "compare", "o3.qcow2", "flat.qcow2", cwd=tmp_path).stdout == "Images are identical.\n"
+
+
+def test_create_output_and_errors_match(tmp_path):
+    for args in (["create", "-f", "qcow2", "a.qcow2", "1G"],
+                 ["create", "-f", "qcow2", "-o", "cluster_size=4k,refcount_bits=1", "a.qcow2", "1M"],
+                 ["create", "-f", "raw", "a.raw", "1M"],
+                 ["create", "-f", "qcow2", "a.qcow2", "1x"],
+                 ["create", "-f", "qcow2", "a.qcow2"],
+                 ["create", "-f", "qcow2", "-o", "compat=0.10,refcount_bits=1", "a.qcow2", "1M"],
+                 ["info", "nosuch"], ["check", "a.raw"]):
+        q, p, perr = both(*args, cwd=tmp_path)
+        assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode), args
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "r.qcow2", "1G", cwd=tmp_path)
+    run(PYQEMU_IMG, "create", "-q", "-f", "qcow2", "p.qcow2", "1G", cwd=tmp_path)
+    with open(tmp_path / "r.qcow2", "rb") as a, open(tmp_path / "p.qcow2", "rb") as b:
+        assert a.read() == b.read()  # the very same bytes as qemu-img creates
+
+
+def test_compare_exit_codes(src):
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "z.raw", "64M", cwd=src)
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "small.raw", "32M", cwd=src)
+    for args in (["s.raw", "z.raw"], ["z.raw", "small.raw"], ["-s", "z.raw", "small.raw"],
+                 ["z.raw", "nosuch"]):
+        q, p, perr = both("compare", *args, cwd=src)
+        assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode), args
+
+
+def test_check_finds_and_repairs_leaks(src):
+    run(QEMU_IMG, "convert", "-O", "qcow2", "s.raw", "t.qcow2", cwd=src)
+    # leak a cluster: raise the refcount of a free cluster by hand with qemu-io's raw access
+    size = os.path.getsize(src / "t.qcow2")
+    idx = (size + 65535) // 65536
+    with open(src / "t.qcow2", "r+b") as f:
+        f.truncate((idx + 1) * 65536)  # one more cluster, unused but counted as used
+        f.seek(0x20000 + 2 * idx)
+        f.write(b"\0\1")
+    q, p, perr = both("check", "t.qcow2", cwd=src)
+    assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode) and p.returncode == 3
+    assert run(PYQEMU_IMG, "check", "-r", "leaks", "t.qcow2", cwd=src).returncode == 0
+    assert run(QEMU_IMG, "check", "t.qcow2", cwd=src).returncode == 0
+
+
+def test_locking_against_qemu_io(src):
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "l.qcow2", "1M", cwd=src)
+    holder = subprocess.Popen([QEMU_IO, "-c", "sleep 20000", "l.qcow2"], cwd=src,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)
+        p = run(PYQEMU_IMG, "info", "l.qcow2", cwd=src, check=False)
+        assert p.returncode == 1
+        assert p.stderr == ("pyqemu-img: Could not open 'l.qcow2': Failed to get shared \"write\" lock\n"
+                            "Is another process using the image [l.qcow2]?\n")
+        assert run(PYQEMU_IMG, "info", "-U", "l.qcow2", cwd=src).returncode == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    # and the other way round: pyqemu holding the image for writing locks out qemu-img
+    code = ("import sys,time; from pyqemu.block import open_image; n=open_image('l.qcow2', readonly=False);"
+            "print('ready', flush=True); sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=src, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        q = run(QEMU_IMG, "check", "l.qcow2", cwd=src, check=False)
+        assert q.returncode == 1 and 'Failed to get shared "write" lock' in q.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
