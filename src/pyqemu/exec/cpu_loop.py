@@ -34,7 +34,7 @@ def cpu_exec(cpu) -> int:
     find = tr.find_tb
     nochain = log.enabled("nochain")
     trace = log.enabled("exec") or log.enabled("cpu")
-    if cpu.single_step or cpu.breakpoints or trace:
+    if cpu.single_step or cpu.breakpoints or trace or getattr(cpu, "one_insn_per_tb", False):
         return _exec_slow(cpu, tr)
     flags = tr.flags_for(cpu)
     icount = 0
@@ -88,13 +88,13 @@ def _exec_slow(cpu, tr) -> int:
     step = cpu.single_step
     first = True
     while True:
+        # A breakpoint stops before its instruction; a single step starting on
+        # one executes it (gdb removes its breakpoints to step over them anyway).
         if cpu.rip in cpu.breakpoints and not (first and step):
-            if not first or not getattr(cpu, "_bp_resume", False):
-                return x86.EXCP_DEBUG
+            return x86.EXCP_DEBUG
         first = False
-        cpu._bp_resume = False
         flags = tr.flags_for(cpu)
-        one = step or bool(cpu.breakpoints)
+        one = step or bool(cpu.breakpoints) or getattr(cpu, "one_insn_per_tb", False)
         tb = tr.find_tb(cpu.rip, flags, max_insns=1 if one else 0)
         if log.enabled("cpu"):
             log.log(cpu.dump_state())

@@ -129,6 +129,8 @@ class X86CPU:
         self.exception_next_eip = 0
         self.interrupt_request = False
         self.single_step = False
+        # QEMU's -singlestep: one guest instruction per block, no debug exception
+        self.one_insn_per_tb = False
         self.breakpoints: Set[int] = set()
         self.insn_count = 0
         self.tsc_offset = 0
