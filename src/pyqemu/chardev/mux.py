@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from pyqemu.chardev.char import (CHR_EVENT_BREAK, CHR_EVENT_MUX_IN, CHR_EVENT_MUX_OUT,
+from pyqemu.chardev.char import (CHR_EVENT_BREAK, CHR_EVENT_CLOSED, CHR_EVENT_MUX_IN, CHR_EVENT_MUX_OUT,
                                   CHR_EVENT_OPENED, CanReadCb, Chardev, EventCb, ReadCb)
 from pyqemu.util.error import QemuError
 
@@ -169,7 +169,11 @@ class MuxChardev(Chardev):
     # -- input ---------------------------------------------------------------
     def _base_event(self, event: int) -> None:
         if event == CHR_EVENT_OPENED:
+            if self.be_open:
+                return  # frontends already heard it when they attached
             self.be_open = True
+        elif event == CHR_EVENT_CLOSED:
+            self.be_open = False
         for f in list(self.frontends):
             if f.event is not None:
                 f.event(event)
