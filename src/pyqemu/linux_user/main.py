@@ -95,7 +95,8 @@ class UserEmulator:
                         self.gdb = None
                         self.fatal_signal(deliver)
                     continue
-                if excp == x86.EXCP_DEBUG and not cpu.single_step:
+                if excp == x86.EXCP_DEBUG:
+                    # Without gdb, a step stop only comes from -singlestep: run on.
                     continue
                 self.fatal_signal(self.signal_for(excp))
         except GuestExit as e:

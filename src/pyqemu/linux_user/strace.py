@@ -28,6 +28,7 @@ ARGS: Dict[str, str] = {
     "chdir": "s", "mkdir": "sd", "unlink": "s", "rmdir": "s", "rename": "ss",
     "getcwd": "pd", "uname": "p", "set_thread_area": "x", "wait4": "dpdp",
     "kill": "dd", "tgkill": "ddd", "nanosleep": "pp", "sched_yield": "",
+    "statx": "DsAXp", "getdents64": "dpd", "fcntl": "ddd", "fcntl64": "ddd", "ioctl": "dIx",
 }
 RET_PTR = {"brk", "mmap", "mmap2", "mremap"}
 NORETURN = {"exit", "exit_group"}
@@ -39,6 +40,11 @@ _OPEN_FLAGS = [
     (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o4010000, "O_SYNC"),
     (0o10000000, "O_PATH"),
 ]
+_AT = [(0x1000, "AT_EMPTY_PATH"), (0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"),
+       (0x400, "AT_SYMLINK_FOLLOW"), (0x800, "AT_NO_AUTOMOUNT")]
+_IOCTLS = {0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x5404: "TCSETSF",
+           0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ",
+           0x541B: "FIONREAD", 0x5421: "FIONBIO"}
 _PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
 _MAP = [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"), (0x100, "MAP_GROWSDOWN"),
         (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"),
@@ -123,6 +129,12 @@ class Strace:
             sv = v & 0xFFFFFFFF
             sv = sv - (1 << 32) if sv >> 31 else sv
             return "AT_FDCWD" if sv == -100 and self.bits == 32 else "%d" % sv
+        if kind == "I":
+            return _IOCTLS.get(v & 0xFFFFFFFF, "%#x" % (v & 0xFFFFFFFF))
+        if kind == "A":
+            return _flags(v & 0xFFFFFFFF, _AT, "0")
+        if kind == "X":
+            return "STATX_BASIC_STATS" if v & 0xFFFFFFFF == 0x7FF else "%#x" % (v & 0xFFFFFFFF)
         if kind == "m":
             return "%#o" % (v & 0o7777)
         return "%d" % self._signed(v)
@@ -132,7 +144,7 @@ class Strace:
         if kinds.endswith("od"):
             # The mode is only printed when the flags create a file.
             flags = args[len(kinds) - 2]
-            kinds = kinds[:-1] + ("m" if flags & 0o20100000 or flags & 0o100 else "")
+            kinds = kinds[:-1] + ("m" if flags & 0o20000000 or flags & 0o100 else "")
         return "%s(%s)" % (name, ",".join(self.format_arg(k, a) for k, a in zip(kinds, args)))
 
     def format_result(self, name: str, ret: int) -> str:

@@ -61,6 +61,7 @@ class Process:
         self.uname_release = uname_release
         self.sigactions: Dict[int, bytes] = {}
         self.tls_entries: Dict[int, int] = {}
+        self.dir_cookies: Dict[int, int] = {}  # host directory offset -> 32-bit guest cookie
 
 
 class Syscalls:
@@ -342,10 +343,10 @@ class Syscalls:
         return 0
 
     def sys_lseek(self, cpu, fd, off, whence, *_):
-        return os.lseek(self.i32(fd), self.s(off), whence)
+        return os.lseek(self.i32(fd), self._real_dir_offset(self.s(off)), whence)
 
     def sys__llseek(self, cpu, fd, hi, lo, result, whence, *_):
-        pos = os.lseek(self.i32(fd), self.i32(hi) << 32 | lo, whence)
+        pos = os.lseek(self.i32(fd), self._real_dir_offset(self.i32(hi) << 32 | lo), whence)
         self.mem.write_u64(result, pos)
         return 0
 
@@ -541,8 +542,38 @@ class Syscalls:
         buf = buffer(count)
         r = host_syscall("getdents64", self.i32(fd), buf, count)
         if r > 0:
-            self.mem.write(addr, buf.raw[:r])
+            data = buf.raw[:r]
+            if self.bits == 32:
+                data = self._dirent_cookies(data)
+            self.mem.write(addr, data)
         return r
+
+    def _dirent_cookies(self, data: bytes) -> bytes:
+        """Give a 32-bit guest directory offsets that fit its off_t.
+
+        A 64-bit process gets 64-bit hash cookies from the kernel where a real
+        32-bit one would get 32-bit ones; glibc would fail with EOVERFLOW.
+        Small cookies stand in for them and lseek() maps them back.
+        """
+        out = bytearray(data)
+        pos = 0
+        cookies = self.proc.dir_cookies
+        while pos + structs.DIRENT64_HEAD.size <= len(out):
+            _ino, off, reclen, _typ = structs.DIRENT64_HEAD.unpack_from(out, pos)
+            if reclen == 0:
+                break
+            if not 0 <= off < 1 << 31:
+                cookie = cookies.setdefault(off, len(cookies) + 1 + (1 << 20))
+                struct.pack_into("<q", out, pos + 8, cookie)
+            pos += reclen
+        return bytes(out)
+
+    def _real_dir_offset(self, off: int) -> int:
+        if self.bits == 32 and off > 1 << 20:
+            for real, cookie in self.proc.dir_cookies.items():
+                if cookie == off:
+                    return real
+        return off
 
     # -- time --------------------------------------------------------------
     def sys_clock_gettime(self, cpu, clk, addr, *_):

@@ -1,0 +1,51 @@
+"""Differential tests: the same C program natively and under pyqemu-x86_64/i386."""
+import os
+
+import pytest
+
+from conftest import VARIANTS, run_both
+
+ALL = sorted(VARIANTS)
+
+
+def same(native, emu):
+    assert b"Traceback" not in emu.stderr, emu.stderr.decode(errors="replace")
+    assert emu.stdout.decode(errors="replace") == native.stdout.decode(errors="replace")
+    assert emu.returncode == native.returncode, emu.stderr.decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_hello_args_env_status(builder, variant):
+    prog = builder.build("hello", variant)
+    env = dict(os.environ, PYQEMU_TEST_VAR="value with spaces")
+    native, emu = run_both(prog, variant, ["42", "two words", ""], env=env)
+    same(native, emu)
+    assert native.returncode == 42
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_file_io(builder, variant, tmp_path):
+    prog = builder.build("fileio", variant)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "e").mkdir()
+    native, emu = run_both(prog, variant, [str(tmp_path / "e")], native_args=[str(tmp_path / "n")])
+    same(native, emu)
+    assert b"readdir: . .. b.txt f0 f1 f2 f3 f4" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_memory(builder, variant):
+    prog = builder.build("mem", variant)
+    same(*run_both(prog, variant))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_misc_syscalls(builder, variant):
+    prog = builder.build("misc", variant)
+    native, emu = run_both(prog, variant)
+    same(native, emu)
+    assert b"FIONREAD: 0 5" in emu.stdout
