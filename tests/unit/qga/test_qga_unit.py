@@ -118,4 +118,5 @@ def test_ssh_keys_in_a_fake_home(agent, tmp_path, monkeypatch):
                  "arguments": {"username": "alice", "keys": ["ssh-rsa BBBB b"]}}) == {"return": {}}
     assert call({"execute": "guest-ssh-get-authorized-keys", "arguments": {"username": "alice"}}) == \
         {"return": {"keys": ["ssh-ed25519 AAAA a"]}}
+    assert (home / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA a"
     assert oct((home / ".ssh" / "authorized_keys").stat().st_mode & 0o777) == "0o600"

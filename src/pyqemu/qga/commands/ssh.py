@@ -21,22 +21,20 @@ def _keys_path(pw: pwd.struct_passwd) -> str:
     return os.path.join(pw.pw_dir, ".ssh", "authorized_keys")
 
 
-def _read_keys(path: str) -> List[str]:
+def _read_lines(path: str) -> List[str]:
+    """The file's lines as written; the file is rewritten from them verbatim."""
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
-    return [line for line in (x.strip() for x in text.splitlines())
-            if line and not line.startswith("#")]
+    return text.split("\n") if text else []
 
 
 def _check_keys(keys: List[str]) -> None:
     for k in keys:
-        if not k.strip():
-            raise QgaError("the public key is empty")
-        if "\n" in k or "\r" in k:
-            raise QgaError("the public key contains newlines")
+        if "\n" in k:
+            raise QgaError("invalid OpenSSH public key: '%s'" % k)
 
 
-def _write_keys(pw: pwd.struct_passwd, keys: List[str]) -> None:
+def _write_keys(pw: pwd.struct_passwd, lines: List[str]) -> None:
     sshdir = os.path.join(pw.pw_dir, ".ssh")
     if not os.path.isdir(sshdir):
         try:
@@ -49,7 +47,7 @@ def _write_keys(pw: pwd.struct_passwd, keys: List[str]) -> None:
     tmp = path + ".tmp-pyqemu-ga"
     try:
         with open(tmp, "w") as f:
-            f.write("".join(k + "\n" for k in keys))
+            f.write("\n".join(lines))
         os.chmod(tmp, 0o600)
         os.chown(tmp, pw.pw_uid, pw.pw_gid)
         os.replace(tmp, path)
@@ -57,43 +55,51 @@ def _write_keys(pw: pwd.struct_passwd, keys: List[str]) -> None:
         raise QgaError("failed to write to '%s': %s" % (path, os.strerror(exc.errno or 5))) from None
 
 
+def _read_error(path: str, exc: OSError) -> QgaError:
+    return QgaError("failed to read '%s': Failed to open file \u201c%s\u201d: %s"
+                    % (path, path, os.strerror(exc.errno or 5)))
+
+
 def get_keys(agent: Any, username: str) -> Dict[str, List[str]]:
     pw = _user(username)
     path = _keys_path(pw)
     try:
-        return {"keys": _read_keys(path)}
+        lines = _read_lines(path)
     except OSError as exc:
-        raise QgaError("failed to read '%s': Failed to open file \u201c%s\u201d: %s"
-                       % (path, path, os.strerror(exc.errno or 5))) from None
+        raise _read_error(path, exc) from None
+    keys = [k for k in (x.strip() for x in lines) if k and not k.startswith("#")]
+    # QEMU's agent collects them into a prepended list: newest line first.
+    keys.reverse()
+    return {"keys": keys}
 
 
 def add_keys(agent: Any, username: str, keys: List[str], reset: Optional[bool] = None) -> None:
-    _check_keys(keys)
     pw = _user(username)
-    current: List[str] = []
+    _check_keys(keys)
+    lines: List[str] = []
     if not reset:
         try:
-            current = _read_keys(_keys_path(pw))
+            lines = _read_lines(_keys_path(pw))
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise QgaError("failed to read '%s': %s" % (_keys_path(pw), os.strerror(exc.errno or 5))) from None
+            raise _read_error(_keys_path(pw), exc) from None
     for k in keys:
-        if k not in current:
-            current.append(k)
-    _write_keys(pw, current)
+        if k not in lines:
+            lines.append(k)
+    _write_keys(pw, lines)
 
 
 def remove_keys(agent: Any, username: str, keys: List[str]) -> None:
-    _check_keys(keys)
     pw = _user(username)
+    _check_keys(keys)
     try:
-        current = _read_keys(_keys_path(pw))
+        lines = _read_lines(_keys_path(pw))
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise QgaError("failed to read '%s': %s" % (_keys_path(pw), os.strerror(exc.errno or 5))) from None
-    _write_keys(pw, [k for k in current if k not in keys])
+        raise _read_error(_keys_path(pw), exc) from None
+    _write_keys(pw, [line for line in lines if line not in keys])
 
 
 SPECS = {
