@@ -175,6 +175,23 @@ class FileNode(BlockNode):
         except OSError as exc:
             raise QemuError(strerror(exc.errno or errno.EIO), errno=exc.errno) from None
 
+    def pwritev(self, offset: int, buffers: list) -> None:
+        """Write several buffers back to back at ``offset`` without joining them."""
+        if self.direct or len(buffers) == 1 or len(buffers) > 1024:  # IOV_MAX
+            self.pwrite(offset, buffers[0] if len(buffers) == 1 else b"".join(buffers))
+            return
+        try:
+            total = sum(len(b) for b in buffers)
+            done = os.pwritev(self.fd, buffers, offset)
+            if done < total:  # short write: finish the rest the simple way
+                rest = b"".join(buffers)[done:]
+                self.pwrite(offset + done, rest)
+                return
+            if self.writethrough:
+                os.fdatasync(self.fd)
+        except OSError as exc:
+            raise QemuError(strerror(exc.errno or errno.EIO), errno=exc.errno) from None
+
     def _direct_read(self, offset: int, length: int) -> bytes:
         start = offset & ~(_DIRECT_ALIGN - 1)
         end = (offset + length + _DIRECT_ALIGN - 1) & ~(_DIRECT_ALIGN - 1)

@@ -85,6 +85,10 @@ class BlockNode:
     def pwrite(self, offset: int, data: bytes) -> None:
         raise QemuError("Driver '%s' does not support writing" % self.driver)
 
+    def pwritev(self, offset: int, buffers: list) -> None:
+        """Write buffers back to back; drivers with a vectored path override it."""
+        self.pwrite(offset, buffers[0] if len(buffers) == 1 else b"".join(buffers))
+
     def pwrite_zeroes(self, offset: int, length: int, may_unmap: bool = False) -> None:
         """Default: write a zero buffer in big pieces."""
         chunk = bytes(min(length, 1 << 20))

@@ -383,11 +383,11 @@ class Qcow2Node(BlockNode):
                 pend_len += len(out)
             else:
                 if pend:
-                    self.file.pwrite(pend_host, b"".join(pend))
+                    self.file.pwritev(pend_host, pend)
                 pend_host, pend, pend_len = host, [out], len(out)
             pos += n
         if pend:
-            self.file.pwrite(pend_host, b"".join(pend))
+            self.file.pwritev(pend_host, pend)
         if frees:
             self._free_entries(frees)
 
