@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getopt
 import os
+import signal
 import socket
 import sys
 from typing import List, Optional, Sequence
@@ -335,6 +336,9 @@ def _main(argv: Sequence[str]) -> int:
                             % (o.pid_file, os.strerror(exc.errno or 5))) from None
     server = NBDServer([export], max_connections=o.shared, persistent=o.persistent, tls=tls,
                        verbose=o.verbose)
+    # SIGTERM/SIGINT end the server cleanly, removing its socket and pid file.
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
     try:
         server.serve_forever(listeners)
     finally:

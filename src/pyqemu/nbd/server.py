@@ -260,12 +260,11 @@ class ClientSession:
         self._reply(opt, P.REP_ACK)
 
     def _tflags(self, exp: Export) -> int:
-        flags = (P.TF_HAS_FLAGS | P.TF_SEND_FLUSH | P.TF_SEND_FUA | P.TF_SEND_WRITE_ZEROES
-                 | P.TF_SEND_FAST_ZERO | P.TF_SEND_DF | P.TF_SEND_CACHE)
+        flags = P.TF_HAS_FLAGS | P.TF_SEND_FLUSH | P.TF_SEND_FUA | P.TF_SEND_DF | P.TF_SEND_CACHE
         if exp.read_only:
             flags |= P.TF_READ_ONLY
         else:
-            flags |= P.TF_SEND_TRIM
+            flags |= P.TF_SEND_TRIM | P.TF_SEND_WRITE_ZEROES | P.TF_SEND_FAST_ZERO
         if exp.multi_conn:
             flags |= P.TF_CAN_MULTI_CONN
         return flags
