@@ -9,6 +9,7 @@ or by a ``proto:`` prefix of the file name; more can be registered with
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from pyqemu.block.file import FileNode, create_file
@@ -17,7 +18,7 @@ from pyqemu.block.node import (PERM_ALL, PERM_CONSISTENT_READ, PERM_RESIZE, PERM
 from pyqemu.block.null import NullNode
 from pyqemu.block.probe import probe_format
 from pyqemu.block.raw import RawNode
-from pyqemu.util.error import QemuError, warn_report
+from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool, parse_json_filename
 
 CACHE_MODES = ("writeback", "writethrough", "none", "directsync", "unsafe")
@@ -167,11 +168,13 @@ def open_node(spec: Union[str, Dict[str, Any]], fmt: Optional[str] = None, reado
         if driver == "raw":
             node: BlockNode = RawNode(tree, read_only, file_node, probed=probed)
             if probed and not read_only and ctx.warn_probe:
-                warn_report("Image format was not specified for '%s' and probing guessed raw.\n"
-                            "         Automatically detecting the format is dangerous for raw images, "
-                            "write operations on block 0 will be restricted.\n"
-                            "         Specify the 'raw' format explicitly to remove the restrictions."
-                            % name)
+                # QEMU prints this one without the program-name prefix
+                sys.stderr.write("WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+                                 "         Automatically detecting the format is dangerous for raw images, "
+                                 "write operations on block 0 will be restricted.\n"
+                                 "         Specify the 'raw' format explicitly to remove the restrictions.\n"
+                                 % name)
+                sys.stderr.flush()
         elif driver == "qcow2":
             from pyqemu.block.qcow2.driver import Qcow2Node
             node = Qcow2Node(tree, read_only, file_node)

@@ -163,3 +163,31 @@ def test_locking_against_qemu_io(src):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+@pytest.mark.parametrize("args", [["r.qcow2", "2M"], ["r.qcow2", "-1M"], ["r.qcow2", "+1M"],
+                                  ["-f", "raw", "r.raw", "512k"], ["r.qcow2", "1x"], ["r.qcow2"]])
+def test_resize_matches_qemu_img(tmp_path, args):
+    results = []
+    for tool in (QEMU_IMG, PYQEMU_IMG):
+        for f in ("r.qcow2", "r.raw"):
+            if os.path.exists(tmp_path / f):
+                os.unlink(tmp_path / f)
+        run(QEMU_IMG, "create", "-q", "-f", "qcow2", "r.qcow2", "1M", cwd=tmp_path)
+        run(QEMU_IMG, "create", "-q", "-f", "raw", "r.raw", "1M", cwd=tmp_path)
+        p = run(tool, "resize", *args, cwd=tmp_path, check=False)
+        info = run(QEMU_IMG, "info", "--output=json", "r.qcow2", cwd=tmp_path).stdout
+        results.append((p.stdout, p.stderr.replace("pyqemu-img", "qemu-img"), p.returncode,
+                        json.loads(info)["virtual-size"]))
+    assert results[0] == results[1]
+
+
+def test_shrink_and_grow_keep_the_image_consistent(src):
+    run(PYQEMU_IMG, "convert", "-O", "qcow2", "s.raw", "t.qcow2", cwd=src)
+    run(PYQEMU_IMG, "resize", "--shrink", "t.qcow2", "1500k", cwd=src)
+    run(PYQEMU_IMG, "resize", "t.qcow2", "64M", cwd=src)
+    assert run(QEMU_IMG, "check", "t.qcow2", cwd=src).returncode == 0
+    run(QEMU_IMG, "convert", "-O", "raw", "t.qcow2", "t.raw", cwd=src)
+    with open(src / "s.raw", "rb") as a, open(src / "t.raw", "rb") as b:
+        want, got = a.read(1500 * 1024), b.read()
+    assert got[:len(want)] == want and got[len(want):] == bytes(len(got) - len(want))
