@@ -74,6 +74,23 @@ def get_timezone(agent: Any) -> Dict[str, Any]:
     return out
 
 
+def _os_release_value(raw: str) -> str:
+    """A value as QEMU's agent reads it: a double-quoted string loses its quotes
+    and the backslashes before $ " ` and backslash; anything else stops at the first blank
+    (single quotes are not special)."""
+    raw = raw.strip()
+    if raw.startswith('"'):
+        out = []
+        i = 1
+        while i < len(raw) and raw[i] != '"':
+            if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in '$"`\\':
+                i += 1
+            out.append(raw[i])
+            i += 1
+        return "".join(out)
+    return raw.split()[0] if raw.split() else ""
+
+
 def _os_release() -> Dict[str, str]:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         try:
@@ -87,12 +104,7 @@ def _os_release() -> Dict[str, str]:
             if not line or line.startswith("#") or "=" not in line:
                 continue
             k, v = line.split("=", 1)
-            v = v.strip()
-            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-                v = v[1:-1]
-                # shell-style backslash escapes inside quotes
-                v = v.replace('\\"', '"').replace("\\$", "$").replace("\\`", "`").replace("\\\\", "\\")
-            out[k.strip()] = v
+            out[k.strip()] = _os_release_value(v)
         return out
     return {}
 
@@ -110,7 +122,8 @@ def get_osinfo(agent: Any) -> Dict[str, Any]:
     return info
 
 
-_UTMP = struct.Struct("<hi32s4s32s256shhiii4i20s")
+# struct utmp of x86-64 glibc: 384 bytes, 32-bit time fields
+_UTMP = struct.Struct("<h2xi32s4s32s256shhiii4i20s")
 USER_PROCESS = 7
 
 
