@@ -20,10 +20,11 @@ class NullChardev(Chardev):
 
 
 class RingbufChardev(Chardev):
-    """``ringbuf`` (alias ``memory``): keeps the last ``size`` bytes written by the frontend.
+    """``ringbuf`` (alias ``memory``): keeps the last ``size`` bytes written to it.
 
-    ``ringbuf-write`` feeds bytes to the frontend as if typed; ``ringbuf-read``
-    takes the oldest buffered output.
+    The frontend's output and ``ringbuf-write`` both append to the buffer (as
+    in QEMU, the frontend never receives input from it); ``ringbuf-read``
+    takes the oldest bytes.
     """
 
     typename = "ringbuf"
@@ -44,7 +45,7 @@ class RingbufChardev(Chardev):
         return len(data)
 
     def ringbuf_write(self, data: bytes) -> None:
-        self.be_received(data)
+        self._write(data)
 
     def ringbuf_read(self, size: int) -> bytes:
         n = min(size, len(self.buf))

@@ -1,10 +1,11 @@
 """HMP integer expressions (QEMU's get_expr), for ``p``, ``x``, ``ringbuf_read`` sizes ...
 
-Grammar, loosest first - note that QEMU binds ``& | ^`` tighter than ``* / %``::
+Grammar, loosest first - note that QEMU binds ``& | ^`` tighter than ``+ -``
+but looser than ``* / %`` (``8-2|1`` is 5, ``2*3|1`` is 7)::
 
-    sum   := prod (('+' | '-') prod)*
-    prod  := logic (('*' | '/' | '%') logic)*
-    logic := unary (('&' | '|' | '^') unary)*
+    sum   := logic (('+' | '-') logic)*
+    logic := prod (('&' | '|' | '^') prod)*
+    prod  := unary (('*' | '/' | '%') unary)*
     unary := '+' unary | '-' unary | '~' unary | '(' sum ')' | '$' REG
            | "'" CHAR "'" | '.' | NUMBER
 
@@ -47,25 +48,25 @@ class _Parser:
         return self.s[self.p] if self.p < len(self.s) else ""
 
     def sum(self) -> int:
-        val = self.prod()
+        val = self.logic()
         while True:
             op = self.peek()
             if op not in ("+", "-") or not op:
                 return val
             self.p += 1
             self.skip()
-            rhs = self.prod()
+            rhs = self.logic()
             val = (val + rhs if op == "+" else val - rhs) & MASK
 
     def prod(self) -> int:
-        val = self.logic()
+        val = self.unary()
         while True:
             op = self.peek()
             if op not in ("*", "/", "%") or not op:
                 return val
             self.p += 1
             self.skip()
-            rhs = self.logic()
+            rhs = self.unary()
             if op == "*":
                 val = (val * rhs) & MASK
             else:
@@ -77,14 +78,14 @@ class _Parser:
                 val = (q if op == "/" else a - q * b) & MASK
 
     def logic(self) -> int:
-        val = self.unary()
+        val = self.prod()
         while True:
             op = self.peek()
             if op not in ("&", "|", "^") or not op:
                 return val
             self.p += 1
             self.skip()
-            rhs = self.unary()
+            rhs = self.prod()
             val = val & rhs if op == "&" else (val | rhs if op == "|" else val ^ rhs)
 
     def unary(self) -> int:

@@ -15,3 +15,43 @@ def loop():
     chardev_reset_all()
     lp.close()
     set_main_loop(None)
+
+
+class LoopbackChardev:
+    """Test transport: a real Chardev whose 'host side' is this object.
+
+    ``type(b)`` delivers bytes to the frontend as a terminal would; ``screen()``
+    returns and clears what the frontend wrote.
+    """
+
+    def __new__(cls, label="lb"):
+        from pyqemu.chardev.char import CHR_EVENT_OPENED, Chardev, chardev_register
+
+        class _Loop(Chardev):
+            typename = "loopback"
+
+            def open(self):
+                self.out = bytearray()
+                self.be_event(CHR_EVENT_OPENED)
+                return {}
+
+            def _write(self, data):
+                self.out += data
+                return len(data)
+
+            def type(self, data):
+                self.be_received(data)
+
+            def screen(self):
+                text = bytes(self.out)
+                self.out.clear()
+                return text
+        chr = _Loop(label, {})
+        chr.open()
+        chardev_register(chr)
+        return chr
+
+
+@pytest.fixture
+def loopback(loop):
+    return LoopbackChardev

@@ -22,17 +22,17 @@ class Recorder:
 
 
 @pytest.fixture
-def mux(loop):
-    chr = create_from_opts(CHARDEV_OPTS.parse("ringbuf,id=m,mux=on,size=65536", store=False))
-    base = chr.base
+def mux(loopback):
+    base = loopback("m-base")
+    chr = create_from_opts(CHARDEV_OPTS.parse("mux,id=m,chardev=m-base", store=False))
     return chr, base
 
 
 def test_help_text_matches_qemu(mux):
     chr, base = mux
     Recorder(chr)
-    base.ringbuf_write(b"\x01h")
-    assert base.ringbuf_read(10000) == QEMU_HELP
+    base.type(b"\x01h")
+    assert base.screen() == QEMU_HELP
 
 
 def test_focus_switch_and_input_routing(mux):
@@ -42,9 +42,9 @@ def test_focus_switch_and_input_routing(mux):
     # The last frontend attached has the focus, as in QEMU (the serial port after the monitor).
     assert b.events == [CHR_EVENT_MUX_IN]
     assert a.events == [CHR_EVENT_MUX_IN, CHR_EVENT_MUX_OUT]
-    base.ringbuf_write(b"to-b")
-    base.ringbuf_write(b"\x01c")
-    base.ringbuf_write(b"to-a")
+    base.type(b"to-b")
+    base.type(b"\x01c")
+    base.type(b"to-a")
     assert bytes(b.data) == b"to-b" and bytes(a.data) == b"to-a"
     assert b.events[-1] == CHR_EVENT_MUX_OUT and a.events[-1] == CHR_EVENT_MUX_IN
 
@@ -54,7 +54,7 @@ def test_escape_escape_break_and_save(mux, monkeypatch):
     a = Recorder(chr)
     saved = []
     monkeypatch.setattr(muxmod, "save_handler", lambda: saved.append(1))
-    base.ringbuf_write(b"x\x01\x01y\x01b\x01s")
+    base.type(b"x\x01\x01y\x01b\x01s")
     assert bytes(a.data) == b"x\x01y"
     assert CHR_EVENT_BREAK in a.events
     assert saved == [1]
@@ -65,33 +65,33 @@ def test_exit_key(mux, monkeypatch):
     Recorder(chr)
     quits = []
     monkeypatch.setattr(muxmod, "quit_handler", lambda: quits.append(1))
-    base.ringbuf_write(b"\x01x")
+    base.type(b"\x01x")
     assert quits == [1]
-    assert base.ringbuf_read(100) == b"QEMU: Terminated\n\r"
+    assert base.screen() == b"QEMU: Terminated\n\r"
 
 
 def test_timestamps(mux):
     chr, base = mux
     Recorder(chr)
-    base.ringbuf_write(b"\x01t")
+    base.type(b"\x01t")
     chr.write(b"one\ntwo\n")
-    out = base.ringbuf_read(1000).decode()
+    out = base.screen().decode()
     # The line under way when timestamps start gets none; every new line does.
     assert re.fullmatch(r"one\n\[00:00:00\.\d{3}\] two\n", out), out
-    base.ringbuf_write(b"\x01t")
+    base.type(b"\x01t")
     chr.write(b"plain\n")
-    assert base.ringbuf_read(1000) == b"plain\n"
+    assert base.screen() == b"plain\n"
 
 
 def test_monitor_on_mux_prints_like_qemu(mux, loop):
     chr, base = mux
     start_monitor(chr, "readline")
-    loop.run_until(lambda: b"(qemu) " in bytes(base.buf), timeout=5)
-    assert base.ringbuf_read(1000) == (b"QEMU 7.2.0 monitor - type 'help' for more information\r\n"
+    loop.run_until(lambda: b"(qemu) " in bytes(base.out), timeout=5)
+    assert base.screen() == (b"QEMU 7.2.0 monitor - type 'help' for more information\r\n"
                                        b"(qemu) ")
     # C-a c with the monitor alone: focus leaves (a newline) and comes back (the prompt).
-    base.ringbuf_write(b"\x01c")
-    assert base.ringbuf_read(1000) == b"\r\n(qemu) "
+    base.type(b"\x01c")
+    assert base.screen() == b"\r\n(qemu) "
 
 
 def test_too_many_frontends(mux):
