@@ -141,3 +141,43 @@ def test_fsfreeze_hook(tmp_path, need_sandbox):
     assert results[1] == results[0]
     assert b"fsfreeze hook has failed with status 4" in results[0][0]
 
+
+
+CHECK_NO_SYS_TIME = (
+    # CAP_SYS_TIME is bit 25; refuse to start the agent if it survived.
+    'eff=$(grep CapEff /proc/self/status | cut -f2); '
+    '[ $(( 0x$eff & (1 << 25) )) -eq 0 ] || { echo "CAP_SYS_TIME still set" >&2; exit 99; }; '
+)
+
+
+def test_set_time_refused_without_cap_sys_time(tmp_path, need_sandbox):
+    """settimeofday() fails with EPERM once CAP_SYS_TIME is gone: the clock is never set.
+
+    The agents run with CAP_SYS_TIME removed from the bounding set (checked
+    before they start), hwclock is the recorder, and the requested time is
+    the current one, so even a failure of the sandbox would not move the clock.
+    """
+    import time
+    if not shutil.which("setpriv"):
+        pytest.fail("needs setpriv (util-linux)")
+    got = []
+    for prog, d in ((QEMU_GA, "real"), (PYQEMU_GA, "ours")):
+        w = tmp_path / d
+        w.mkdir()
+        rec = w / "rec.sh"
+        rec.write_text(RECORDER % {"log": w / "argv.log"})
+        rec.chmod(0o755)
+        inner = CHECK_NO_SYS_TIME + 'exec "$@"'
+        script = ('set -e; mount --bind "%s" /sbin/hwclock; grep -q RECORDER /sbin/hwclock; '
+                  'exec setpriv --bounding-set=-sys_time --inh-caps=-sys_time sh -c \'%s\' inner "$@"'
+                  % (rec, inner))
+        wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sandbox"]
+        a = Agent(prog, w, wrapper=wrapper)
+        try:
+            got.append(a.connect().cmd("guest-set-time", time=time.time_ns()))
+        finally:
+            a.stop()
+        assert not (w / "argv.log").exists()
+    assert got[1] == got[0]
+    assert got[0] == b'{"error": {"class": "GenericError", "desc": "Failed to set time to guest: ' \
+        b'Operation not permitted"}}\n'
