@@ -40,27 +40,33 @@ _INT_RANGES = {
 _JSON_KIND = {"bool": "boolean", "string": "string", "str": "string"}
 
 
-def _parse_int_text(name: str, text: str, ptype: str) -> int:
+def _parse_int_text(name: str, text: str, ptype: str, style: str) -> int:
     if ptype == "size":
         try:
             return strtosz(text)
         except (ValueError, OverflowError):
+            if style == "keyval":
+                raise QemuError("Parameter '%s' expects a size value" % name) from None
             raise QemuError("Parameter '%s' expects a non-negative number below 2^64" % name,
                             hint=SIZE_HINT) from None
     neg = text.startswith("-")
     try:
         val = parse_number(name, text[1:] if neg else text)
     except QemuError:
-        raise QemuError("Parameter '%s' expects %s" % (
-            name, "uint64" if ptype.startswith("uint") else "int64")) from None
+        if style == "keyval":
+            raise QemuError("Parameter '%s' expects %s" % (
+                name, "a uint64 value" if ptype.startswith("uint") else "an int64 value")) from None
+        raise QemuError("Parameter '%s' expects integer" % name) from None
     return -val if neg else val
 
 
-def convert_value(name: str, ptype: str, value: Any, enum: Optional[Sequence[str]] = None) -> Any:
+def convert_value(name: str, ptype: str, value: Any, enum: Optional[Sequence[str]] = None,
+                  style: str = "json") -> Any:
     """Turn a command-line string or a JSON value into the property's type.
 
-    The messages are QEMU's: the string visitor's for text, the QObject
-    input visitor's for JSON.
+    ``style`` picks QEMU's wording for text: ``keyval`` for -object and
+    object_add, ``qdev`` for -device/-global/qom-set; JSON values from QMP
+    get the QObject input visitor's messages.
     """
     if ptype == "bool":
         if isinstance(value, bool):
@@ -72,11 +78,14 @@ def convert_value(name: str, ptype: str, value: Any, enum: Optional[Sequence[str
         lo, hi = _INT_RANGES[ptype]
         if isinstance(value, bool):
             raise QemuError("Invalid parameter type for '%s', expected: integer" % name)
-        if isinstance(value, str):
-            value = _parse_int_text(name, value, ptype)
+        from_text = isinstance(value, str)
+        if from_text:
+            value = _parse_int_text(name, value, ptype, style)
         if not isinstance(value, int):
             raise QemuError("Invalid parameter type for '%s', expected: integer" % name)
         if value < lo or value > hi:
+            if from_text and style == "qdev":
+                raise QemuError("Parameter '%s' expects %s_t" % (name, ptype))
             raise QemuError("Parameter '%s' expects %s" % (
                 name, "uint64" if lo == 0 and hi == (1 << 64) - 1 else
                 "a value between %d and %d" % (lo, hi)))
@@ -281,13 +290,13 @@ class Object:
     def check_settable(self, prop: ObjectProperty) -> None:
         """Hook for subclasses (devices refuse most changes once realized)."""
 
-    def set_property(self, name: str, value: Any) -> None:
-        """Set from a string (command line) or a JSON value (QMP)."""
+    def set_property(self, name: str, value: Any, style: str = "qdev") -> None:
+        """Set from a string (command line) or a JSON value (QMP); see convert_value."""
         p = self.find_property(name)
         if p.set is None:
             raise QemuError("Insufficient permission to perform this operation")
         self.check_settable(p)
-        p.set(convert_value(name, p.type, value, p.enum))
+        p.set(convert_value(name, p.type, value, p.enum, style))
 
     def get_property(self, name: str) -> Any:
         p = self.find_property(name)
@@ -477,7 +486,7 @@ def user_creatable_add(qom_type: str, id: str, props: Dict[str, Any]) -> Object:
         raise QemuError("attempt to add duplicate property '%s' to object (type 'container')" % id)
     obj = cls()
     for k, v in props.items():
-        obj.set_property(k, v)
+        obj.set_property(k, v, "keyval")
     try:
         obj.complete()
     except QemuError as e:

@@ -39,6 +39,7 @@ def _version(c: Any, v: Optional[str]) -> None:
 def _machine(c: Any, v: str) -> None:
     o = _groups()["machine"].parse(v, loc=c.loc)
     if o.help_wanted:
+        o.loc = c.loc  # type: ignore[attr-defined]
         c.help_requests.append(("machine", o))
 
 
@@ -52,6 +53,7 @@ def _accel(c: Any, v: str) -> None:
         raise QemuError("invalid accelerator %s" % name)
     if o.help_wanted:
         raise QemuError("Property 'tcg-accel.help' not found")
+    o.loc = c.loc  # type: ignore[attr-defined]
 
 
 def _cpu(c: Any, v: str) -> None:
@@ -138,6 +140,7 @@ def _chardev(c: Any, v: str) -> None:
     # Stored now so that duplicate ids and -set see it, as qemu_opts_parse does.
     stored = create.CHARDEV_OPTS.create(o.id)
     stored.items.extend(o.items)
+    stored.loc = c.loc  # type: ignore[attr-defined]
 
 
 def _debugcon(c: Any, v: str) -> None:
@@ -203,6 +206,7 @@ def _rtc(c: Any, v: str) -> None:
 
 def _device(c: Any, v: str) -> None:
     o = _groups()["device"].parse(v, loc=c.loc)
+    o.loc = c.loc  # type: ignore[attr-defined]
     if o.help_wanted:
         c.help_requests.append(("device", o))
 
@@ -261,9 +265,11 @@ def _set(c: Any, v: str) -> None:
 
 
 def _readconfig(c: Any, v: str) -> None:
-    import os
-    if not os.path.exists(v) and v != "-":
-        raise QemuError("Could not open '%s': No such file or directory" % v)
+    try:
+        with open(v, "rb"):
+            pass
+    except OSError as e:
+        raise QemuError("Could not open '%s': %s" % (v, e.strerror))
     read_config(v)
 
 
@@ -276,9 +282,9 @@ def _d(c: Any, v: str) -> None:
     if is_help(v) or v == "help":
         from pyqemu.system.vl import HelpExit
         raise HelpExit(log.usage())
-    try:
-        log.parse_items(v)
-    except QemuError:
+    mask, traces = log.parse_items(v)
+    if not mask and not traces:
+        # QEMU prints the item list on stdout and fails for an unknown item.
         import sys
         sys.stdout.write(log.usage())
         sys.stdout.flush()

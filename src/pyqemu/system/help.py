@@ -138,7 +138,14 @@ def answer(config: Any, groups: Dict[str, OptsList]) -> None:
         driver = o.get("driver")
         if is_help(driver):
             raise HelpExit(device_list())
-        raise HelpExit(device_help(driver or ""))
+        try:
+            text = device_help(driver or "")
+        except QemuError as e:
+            # QEMU reports an unknown driver here but still exits with status 0.
+            from pyqemu.util.error import error_report
+            error_report(e.msg, loc=getattr(o, "loc", None))
+            text = ""
+        raise HelpExit(text)
     if config.cpu_model is not None and is_help(config.cpu_model):
         from pyqemu.system.cpus import cpu_help
         raise HelpExit(cpu_help())

@@ -85,6 +85,10 @@ def _group(name: str, **kw: Any) -> OptsList:
 
 
 def option_groups() -> Dict[str, OptsList]:
+    try:
+        import pyqemu.chardev.create  # noqa: F401 - registers the chardev group for -set
+    except ImportError:
+        pass
     from pyqemu.util.opts import OPT_BOOL, OPT_NUMBER, OPT_SIZE, OPT_STRING, OptDesc
     g = {
         "machine": _group("machine", implied_key="type", merge_lists=True),
@@ -329,21 +333,28 @@ def _configure_accel(config: Config, machine_accel: Optional[str]) -> None:
     for n, o in names or [("tcg", Opts(groups["accel"]))]:
         if n != "tcg":
             raise QemuError("invalid accelerator %s" % n)
-        for key, value in o.items:
-            if key == "accel":
-                continue
-            if key == "thread":
-                if value not in ("single", "multi"):
-                    raise QemuError("Invalid 'thread' setting %s" % value)
-            elif key in ("tb-size",):
-                from pyqemu.util.opts import parse_number
-                parse_number(key, value)
-            elif key == "split-wx":
-                from pyqemu.util.opts import parse_bool
-                parse_bool(key, value)
-            else:
-                raise QemuError("Property 'tcg-accel.%s' not found" % key)
+        try:
+            _accel_props(o)
+        except QemuError as e:
+            e.loc = e.loc or getattr(o, "loc", None)
+            raise
         return
+
+
+def _accel_props(o: Opts) -> None:
+    from pyqemu.util.opts import parse_bool, parse_number
+    for key, value in o.items:
+        if key == "accel":
+            continue
+        if key == "thread":
+            if value not in ("single", "multi"):
+                raise QemuError("Invalid 'thread' setting %s" % value)
+        elif key == "tb-size":
+            parse_number(key, value)
+        elif key == "split-wx":
+            parse_bool(key, value)
+        else:
+            raise QemuError("Property 'tcg-accel.%s' not found" % key)
 
 
 _SMP_KEYS = ("cpus", "maxcpus", "sockets", "dies", "clusters", "cores", "threads")
@@ -697,7 +708,7 @@ def build_vm(config: Config) -> VM:
     machine.init()
     _open_ports(config)
     for opts in option_groups()["device"].instances:
-        create_device(opts, "-device %s" % opts.to_string())
+        create_device(opts, getattr(opts, "loc", "-device %s" % opts.to_string()))
     if config.writeconfig is not None:
         from pyqemu.util.opts import write_config
         write_config(config.writeconfig)
@@ -718,7 +729,7 @@ def _chardevs(config: Config) -> None:
             create.create_from_opts(o)
         except QemuError as e:
             if e.loc is None:
-                e.loc = "-chardev %s" % o.to_string()
+                e.loc = getattr(o, "loc", "-chardev %s" % o.to_string())
             raise
 
 
