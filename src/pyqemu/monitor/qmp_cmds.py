@@ -107,6 +107,6 @@ def register_all() -> None:
     register("chardev-add", qmp_chardev_add, args={"id": "str", "backend": "dict"})
     register("chardev-remove", qmp_chardev_remove, args={"id": "str"})
     register("ringbuf-write", qmp_ringbuf_write,
-             args={"device": "str", "data": "str", "*format": "str"})
+             args={"device": "str", "data": "str", "*format": "enum:utf8|base64"})
     register("ringbuf-read", qmp_ringbuf_read,
-             args={"device": "str", "size": "int", "*format": "str"})
+             args={"device": "str", "size": "int", "*format": "enum:utf8|base64"})

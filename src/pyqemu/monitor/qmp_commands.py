@@ -9,7 +9,7 @@ Each side of the emulator registers its commands here::
 raises :class:`QMPError` / :class:`~pyqemu.util.error.QemuError` (class
 ``GenericError``).  ``args`` describes the top-level arguments in QAPI's
 spirit - a leading ``*`` marks an optional member, types are ``str``, ``int``,
-``number``, ``bool``, ``dict``, ``list``, ``any`` - so that wrong calls get
+``number``, ``bool``, ``dict``, ``list``, ``any``, or ``enum:a|b|c`` - so that wrong calls get
 QEMU's messages; without it the function's signature decides which arguments
 exist and are required.
 """
@@ -34,6 +34,8 @@ _TYPE_NAMES = {"str": "string", "int": "integer", "number": "number", "bool": "b
 
 
 def _type_ok(kind: str, value: Any) -> bool:
+    if kind.startswith("enum:"):
+        return isinstance(value, str)
     if kind == "any":
         return True
     if kind == "str":
@@ -80,9 +82,12 @@ class Command:
                 if required:
                     raise QemuError("Parameter '%s' is missing" % key)
                 continue
-            if not _type_ok(kind, arguments[key]):
+            value = arguments[key]
+            if not _type_ok(kind, value):
                 raise QemuError("Invalid parameter type for '%s', expected: %s"
-                                % (key, _TYPE_NAMES.get(kind, kind)))
+                                % (key, "string" if kind.startswith("enum:") else _TYPE_NAMES.get(kind, kind)))
+            if kind.startswith("enum:") and value not in kind[5:].split("|"):
+                raise QemuError("Parameter '%s' does not accept value '%s'" % (key, value))
         return {k.replace("-", "_"): v for k, v in arguments.items()}
 
 
