@@ -166,10 +166,12 @@ def run_agent(cfg) -> int:
 
     if not os.path.isabs(cfg.statedir):
         raise QemuError("statedir must be an absolute path")
+    pid_fd = None
     if cfg.daemonize:
         _daemonize()
+        # Like qemu-ga, only a daemon records its pid.
+        pid_fd = _write_pidfile(cfg.pidfile)
     log.setup(cfg.logfile, cfg.verbose)
-    pid_fd = _write_pidfile(cfg.pidfile)
     try:
         try:
             agent = Agent(cfg)

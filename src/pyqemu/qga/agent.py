@@ -47,8 +47,13 @@ class Agent:
         self.frozen = False
         self.delimit_response = False
         self.state_path = os.path.join(config.statedir, "qga.state")
+        self.frozen_marker = self.state_path + ".isfrozen"
         self.fd_counter = 1000
         self._load_state()
+        # Filesystems frozen by a previous instance may still be frozen:
+        # start refusing writers until the host thaws them.
+        if os.path.exists(self.frozen_marker):
+            self.set_frozen(True)
 
     # -- persistent state: the next file handle survives restarts, so a host
     # never confuses a stale handle with a new one.
@@ -80,6 +85,13 @@ class Agent:
 
     def set_frozen(self, frozen: bool) -> None:
         self.frozen = frozen
+        try:
+            if frozen:
+                os.close(os.open(self.frozen_marker, os.O_CREAT | os.O_WRONLY, 0o600))
+            elif os.path.exists(self.frozen_marker):
+                os.unlink(self.frozen_marker)
+        except OSError:
+            pass    # the in-memory state still protects this instance
         for name in self.registry.names():
             if name in FROZEN_ALLOWED:
                 continue

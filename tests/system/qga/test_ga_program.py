@@ -6,14 +6,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "peer" / "qga"))
-from qgaclient import PYQEMU_GA, Agent  # noqa: E402
+from qgaclient import PYQEMU_GA, Agent, Client  # noqa: E402
 
 
 def test_reconnect_and_clean_exit(tmp_path):
     a = Agent(PYQEMU_GA, tmp_path)
     try:
-        pid = int((tmp_path / "qga.pid").read_text())
-        assert pid == a.proc.pid
         for _ in range(3):
             c = a.connect()
             c.sync()
@@ -21,8 +19,55 @@ def test_reconnect_and_clean_exit(tmp_path):
             c.close()
         os.kill(a.proc.pid, signal.SIGTERM)
         assert a.proc.wait(5) == 0
-        assert not (tmp_path / "qga.pid").exists()
         assert not (tmp_path / "qga.sock").exists()
+    finally:
+        a.stop()
+
+
+def test_daemonize_writes_locked_pidfile(tmp_path):
+    import time
+    sock = tmp_path / "d.sock"
+    pidfile = tmp_path / "d.pid"
+    argv = [PYQEMU_GA, "-d", "-m", "unix-listen", "-p", str(sock), "-t", str(tmp_path),
+            "-f", str(pidfile)]
+    env = dict(os.environ, QGA_CONF=str(tmp_path / "none.conf"))
+    assert subprocess.run(argv, env=env, timeout=10).returncode == 0
+    for _ in range(100):
+        if sock.exists() and pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    try:
+        c = Client(str(sock))
+        c.sync()
+        assert c.cmd("guest-ping") == b'{"return": {}}\n'
+        c.close()
+        # a second daemon on the same pid file must refuse to start
+        r = subprocess.run(argv[:5] + [str(tmp_path / "e.sock")] + argv[6:], env=env,
+                           capture_output=True, text=True, timeout=10)
+        time.sleep(0.3)
+        assert not (tmp_path / "e.sock").exists()
+        assert int(pidfile.read_text()) == pid
+        assert r.returncode == 0      # the parent returns before the child reports
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not pidfile.exists():
+            break
+        time.sleep(0.05)
+    assert not pidfile.exists()
+
+
+def test_frozen_state_survives_restart(tmp_path):
+    (tmp_path / "qga.state.isfrozen").write_bytes(b"")
+    a = Agent(PYQEMU_GA, tmp_path)
+    try:
+        c = a.connect()
+        assert c.cmd("guest-fsfreeze-status") == b'{"return": "frozen"}\n'
+        assert b"the agent is in frozen state" in c.cmd("guest-get-osinfo")
+        assert c.cmd("guest-fsfreeze-thaw") == b'{"return": 0}\n'
+        assert c.cmd("guest-fsfreeze-status") == b'{"return": "thawed"}\n'
+        assert not (tmp_path / "qga.state.isfrozen").exists()
     finally:
         a.stop()
 
