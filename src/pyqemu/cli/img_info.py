@@ -29,6 +29,11 @@ def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
         if node.backing_format():
             info["backing-filename-format"] = node.backing_format()
     info["dirty-flag"] = node.is_dirty()
+    if node.driver == "qcow2" and node.header.nb_snapshots:
+        from pyqemu.block.qcow2.snapshot import read_snapshots
+        snaps = read_snapshots(node)
+        info["snapshots"] = [s.info() for s in snaps]
+        info["_snapshot_objects"] = snaps
     spec = node.get_info()
     if spec:
         info["format-specific"] = {"type": node.driver, "data": spec}
@@ -51,6 +56,10 @@ def human(info: Dict[str, Any]) -> str:
             lines.append("backing file format: %s" % info["backing-filename-format"])
     if info.get("dirty-flag"):
         lines.append("dirty flag: yes")
+    if info.get("_snapshot_objects"):
+        from pyqemu.cli.img_snapshot import snapshot_table_text
+        lines.append("Snapshot list:")
+        lines.append(snapshot_table_text(info["_snapshot_objects"]).rstrip("\n"))
     if "format-specific" in info:
         lines.append("Format specific information:")
         data = info["format-specific"]["data"]
@@ -100,6 +109,8 @@ def main(argv: List[str]) -> int:
             name = infos[-1].get("full-backing-filename", cur.backing.filename)
             cur = cur.backing
         if output == "json":
+            for i in infos:
+                i.pop("_snapshot_objects", None)
             sys.stdout.write(to_json_pretty(infos if chain else infos[0]) + "\n")
         else:
             sys.stdout.write("\n".join(human(i) for i in infos))

@@ -191,3 +191,43 @@ def test_shrink_and_grow_keep_the_image_consistent(src):
     with open(src / "s.raw", "rb") as a, open(src / "t.raw", "rb") as b:
         want, got = a.read(1500 * 1024), b.read()
     assert got[:len(want)] == want and got[len(want):] == bytes(len(got) - len(want))
+
+
+def _read(path, n=None):
+    with open(path, "rb") as f:
+        return f.read() if n is None else f.read(n)
+
+
+def test_snapshots_both_directions(tmp_path):
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "sn.qcow2", "4M", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 1 0 1M", "sn.qcow2", cwd=tmp_path)
+    run(PYQEMU_IMG, "snapshot", "-c", "first", "sn.qcow2", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "sn.qcow2", cwd=tmp_path).returncode == 0
+    # pyqemu writes over shared clusters: copy-on-write of L2 tables and data
+    code = ("from pyqemu.block import open_image\n"
+            "with open_image('sn.qcow2', readonly=False) as n: n.pwrite(4096, b'\\2' * 70000)\n")
+    run(sys.executable, "-c", code, cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "sn.qcow2", cwd=tmp_path).returncode == 0
+    run(QEMU_IMG, "snapshot", "-c", "second snap", "sn.qcow2", cwd=tmp_path)
+    for cmd in (["snapshot", "-l"], ["info"], ["info", "--output=json"], ["check", "--output=json"]):
+        q, p, _ = both(*cmd, "sn.qcow2", cwd=tmp_path)
+        if cmd[0] == "info":
+            strip = lambda s: [ln for ln in s.splitlines() if "disk size" not in ln and "actual-size" not in ln]
+            assert strip(p.stdout) == strip(q.stdout)
+        else:
+            assert p.stdout == q.stdout
+    run(PYQEMU_IMG, "snapshot", "-a", "first", "sn.qcow2", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "sn.qcow2", cwd=tmp_path).returncode == 0
+    assert "read 1048576/1048576" in run(QEMU_IO, "-c", "read -P 1 0 1M", "sn.qcow2", cwd=tmp_path).stdout
+    run(PYQEMU_IMG, "snapshot", "-d", "1", "sn.qcow2", cwd=tmp_path)
+    run(QEMU_IMG, "snapshot", "-a", "second snap", "sn.qcow2", cwd=tmp_path)
+    run(PYQEMU_IMG, "convert", "-O", "raw", "sn.qcow2", "now.raw", cwd=tmp_path)
+    want = bytearray(b"\1" * (1 << 20))
+    want[4096:4096 + 70000] = b"\2" * 70000
+    assert _read(tmp_path / "now.raw", 1 << 20) == bytes(want)
+    run(PYQEMU_IMG, "snapshot", "-d", "second snap", "sn.qcow2", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "sn.qcow2", cwd=tmp_path).returncode == 0
+    q, p, perr = both("snapshot", "-d", "nosuch", "sn.qcow2", cwd=tmp_path)
+    assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)
+    q, p, perr = both("snapshot", "-a", "nosuch", "sn.qcow2", cwd=tmp_path)
+    assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)

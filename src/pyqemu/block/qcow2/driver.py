@@ -142,6 +142,8 @@ class Qcow2Node(BlockNode):
             self.l1_dirty = True
             self._evict_l2()
             return table, l2_off
+        if create and not self.l1[l1_index] & COPIED:
+            return self._cow_l2(l1_index, l2_off)
         table = self.l2_cache.get(l2_off)
         if table is None:
             if l2_off % self.cs:
@@ -153,6 +155,22 @@ class Qcow2Node(BlockNode):
         else:
             self.l2_cache.move_to_end(l2_off)
         return table, l2_off
+
+    def _cow_l2(self, l1_index: int, old_off: int) -> Tuple[List[int], int]:
+        """An L2 table shared with a snapshot is copied before it is changed."""
+        old = self._l2(l1_index)
+        assert old is not None
+        table = list(old[0])
+        new_off = self.refcounts.alloc(1)
+        self.refcounts.flush()
+        self.file.pwrite(new_off, struct.pack(">%dQ" % len(table), *table))
+        self.l2_cache[new_off] = table
+        self.l1[l1_index] = new_off | COPIED
+        self.l1_dirty = True
+        self.flush_metadata()
+        self.refcounts.update(old_off, self.cs, -1)
+        self._evict_l2()
+        return table, new_off
 
     def _evict_l2(self) -> None:
         while len(self.l2_cache) > self.l2_cache_max:
