@@ -190,6 +190,10 @@ def _split_host_port(text: str) -> Tuple[str, str]:
 def parse_serial_spec(text: str, label: str) -> Optional[Opts]:
     """The chardev options a short form stands for, or None for ``none``.
 
+    An unknown form raises "'X' is not a valid char driver"; a known one with a
+    malformed address raises the same error with ``silent`` set, meaning QEMU
+    prints only the caller's own message for it.
+
     ``chardev:ID`` is not a new chardev; use :func:`create_from_spec`.  With
     ``mon:`` the options carry ``monitor_wanted`` so that creating them starts
     an HMP monitor on the (multiplexed) chardev, as QEMU does.
@@ -203,6 +207,9 @@ def parse_serial_spec(text: str, label: str) -> Optional[Opts]:
         opts.monitor_wanted = True  # type: ignore[attr-defined]
         opts.items.append(("mux", "on"))
     bad = QemuError("'%s' is not a valid char driver" % text)
+    # A known prefix with a malformed address: QEMU fails without this first
+    # message and the caller only reports its own ("could not connect ...").
+    bad.silent = True  # type: ignore[attr-defined]
 
     def add(k: str, v: str) -> None:
         opts.items.append((k, v))
@@ -258,7 +265,7 @@ def parse_serial_spec(text: str, label: str) -> Optional[Opts]:
         add("backend", "serial")
         add("path", spec)
     else:
-        raise bad
+        raise QemuError("'%s' is not a valid char driver" % text)
     return opts
 
 

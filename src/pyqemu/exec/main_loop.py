@@ -60,7 +60,9 @@ class MainLoop:
     """A selectors-based loop with fd handlers, bottom halves and timers."""
 
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        # poll(2) rather than epoll: it accepts any fd (stdin may be /dev/null or a
+        # regular file, which epoll refuses) and our fd sets are small.
+        self._sel = selectors.PollSelector()
         self._handlers: Dict[int, Tuple[Optional[Callback], Optional[Callback]]] = {}
         self._bh: List[Callback] = []
         self._bh_lock = threading.Lock()

@@ -23,6 +23,7 @@ class HmpMonitor:
         self.reset_seen = False
         self.mux_out = False
         self.suspended = False
+        self._held = ""
         if chr is not None:
             chr.set_handlers(self._can_read, self._read, self._event, owner=self)
 
@@ -45,7 +46,14 @@ class HmpMonitor:
         return 0 if self.suspended else 4096
 
     def _read(self, data: bytes) -> None:
-        self.rs.feed(data.decode("latin-1"))
+        text = self._held + data.decode("latin-1")
+        self._held = ""
+        for i, ch in enumerate(text):
+            if self.suspended:
+                # Input after a command that suspended the monitor waits for resume().
+                self._held = text[i:]
+                return
+            self.rs.handle_char(ch)
 
     def _event(self, event: int) -> None:
         if event == CHR_EVENT_OPENED:
@@ -67,9 +75,22 @@ class HmpMonitor:
             pass
 
     # -- commands --------------------------------------------------------------
+    def suspend(self) -> None:
+        """Stop reading input and showing prompts (``quit`` does this before exiting)."""
+        self.suspended = True
+
+    def resume(self) -> None:
+        if self.suspended:
+            self.suspended = False
+            if self.chr is not None:
+                self.rs.show_prompt()
+                if self._held:
+                    self._read(b"")
+                self.chr.accept_input()
+
     def handle_line(self, line: str) -> None:
         self.execute(line)
-        if self.chr is not None and not self.mux_out:
+        if self.chr is not None and not self.mux_out and not self.suspended:
             self.rs.show_prompt()
 
     def execute(self, line: str) -> None:

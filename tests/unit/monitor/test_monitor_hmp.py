@@ -115,3 +115,19 @@ def test_human_monitor_command_captures_output(loop):
     register_builtin_commands()
     assert run_hmp_command("info version") == "7.2.0pyqemu 0.1.0\r\n"
     assert re.match(r"unknown command: 'nope'\r\n$", run_hmp_command("nope"))
+
+
+def test_suspended_monitor_holds_input(loop, loopback):
+    from pyqemu.monitor.hmp_table import commands, register_hmp
+    chr = loopback("m2")
+    mon = start_monitor(chr, "readline")
+    loop.run_until(lambda: chr.out.endswith(b"(qemu) "), timeout=5)
+    register_hmp("x-suspend-test", "", "", "test", lambda m, a: m.suspend())
+    try:
+        chr.screen()
+        chr.type(b"x-suspend-test\rinfo version\r")
+        assert not chr.screen().endswith(b"(qemu) ")  # no prompt, like QEMU after quit
+        mon.resume()
+        assert b"7.2.0pyqemu 0.1.0\r\n(qemu) " in chr.screen()
+    finally:
+        del commands["x-suspend-test"]
