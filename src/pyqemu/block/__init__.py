@@ -42,3 +42,6 @@ __all__ = ["open_image", "create_image", "format_names", "BlockNode", "BlockStat
            "node_block_status", "get_block_status",
            "STATUS_DATA", "STATUS_ZERO", "STATUS_ALLOCATED", "STATUS_OFFSET_VALID", "STATUS_RAW",
            "STATUS_EOF"]
+
+# protocol drivers that register themselves (nbd: nbd://, nbd+unix://, nbd:host:port)
+from pyqemu.block import nbd as _nbd  # noqa: F401,E402
