@@ -14,10 +14,11 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
 def emulate(prog, mode, tmp_path, *args):
+    """Run ``prog`` under pyqemu; ``args`` are emulator options placed before it."""
     entry = "main_x86_64" if mode == 64 else "main_i386"
     env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
     code = "import sys; from pyqemu.cli.user import %s; %s(sys.argv[1:])" % (entry, entry)
-    return subprocess.run([sys.executable, "-c", code, prog] + list(args), capture_output=True,
+    return subprocess.run([sys.executable, "-c", code] + list(args) + [prog], capture_output=True,
                           env=env, timeout=600, cwd=tmp_path)
 
 
@@ -28,11 +29,26 @@ def build(tmp_path, name, src, *flags):
     return out
 
 
+def build_c(tmp_path, name, variant):
+    """variant: 'static64', 'static32' (x87 floating point), 'pie64' (dynamic, run with -L /)."""
+    flags = ["-O2", "-lm"]
+    if variant == "static32":
+        flags.append("-m32")
+    out = str(tmp_path / (name + variant))
+    cmd = ["gcc"] + ([] if variant == "pie64" else ["-static"]) + \
+        ["-o", out, os.path.join(HERE, "progs", name + ".c")] + flags
+    subprocess.run(cmd, check=True, capture_output=True)
+    return out
+
+
 @pytest.mark.slow
-def test_c_integer_string_sse2_x86_64(tmp_path):
-    prog = build(tmp_path, "intops", os.path.join(HERE, "progs", "intops.c"), "-O2")
+@pytest.mark.parametrize("variant", ["static64", "static32", "pie64"])
+@pytest.mark.parametrize("name", ["intops", "fpu"])
+def test_c_programs_match_native(tmp_path, name, variant):
+    prog = build_c(tmp_path, name, variant)
     native = subprocess.run([prog], capture_output=True)
-    emu = emulate(prog, 64, tmp_path)
+    args = ["-L", "/"] if variant == "pie64" else []
+    emu = emulate(prog, 32 if variant == "static32" else 64, tmp_path, *args)
     assert emu.stderr == b""
     assert emu.stdout == native.stdout
     assert emu.returncode == native.returncode

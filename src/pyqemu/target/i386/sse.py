@@ -7,8 +7,8 @@ Floating point: binary64 arithmetic is Python's; binary32 results are
 rounded once from the exact binary64 result (double rounding is harmless for
 + - * / sqrt of binary32 operands).  NaN propagation follows x86 (first
 operand's NaN, quietened; the default NaN for invalid operations).
-Not implemented yet: MXCSR rounding modes other than nearest and MXCSR
-exception flags.
+Directed MXCSR rounding modes go through exact arithmetic (softfloat.py).
+Not implemented yet: MXCSR exception flags.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import math
 import struct
 from typing import Callable, Dict
 
+from pyqemu.target.i386 import softfloat as sf
 from pyqemu.tcg.ir import CALL_MAY_RAISE, CALL_READS_STATE, CALL_SIDE_EFFECTS, CALL_WRITES_STATE, Helper
 
 M128 = (1 << 128) - 1
@@ -93,7 +94,10 @@ def _fop(bits: int, kind: str) -> Callable[[int, int], int]:
     def isnan(v: int) -> bool:
         return (v & expm) == expm and (v & mant) != 0
 
-    def f(a: int, b: int) -> int:
+    fmt = sf.F64 if bits == 64 else sf.F32
+    prec = 53 if bits == 64 else 24
+
+    def f(a: int, b: int, rc: int = 0) -> int:
         if kind in ("min", "max"):
             x, y = conv(a), conv(b)
             if isnan(a) or isnan(b):
@@ -105,6 +109,8 @@ def _fop(bits: int, kind: str) -> Callable[[int, int], int]:
             if kind == "sqrt":
                 return b | qbit if isnan(b) else a
             return (a if isnan(a) else b) | qbit
+        if rc:
+            return _directed(kind, a, b, rc, fmt, prec)
         x, y = conv(a), conv(b)
         try:
             if kind == "add":
@@ -130,16 +136,37 @@ def _fop(bits: int, kind: str) -> Callable[[int, int], int]:
     return f
 
 
-def _packed(bits: int, fn) -> Callable[[int, int], int]:
+def _directed(kind: str, a: int, b: int, rc: int, fmt, prec: int) -> int:
+    """A binary32/64 operation under a directed rounding mode, via exact arithmetic."""
+    xa, xb = sf.from_ieee_to80(a, fmt), sf.from_ieee_to80(b, fmt)
+    if kind == "sqrt":
+        r, _ = sf.sqrt80(xb, rc, prec)
+    else:
+        r, _ = sf.arith80(kind, xa, xb, rc, prec)
+    v = sf.unpack80(r)
+    if v.kind == "nan":
+        return DEFAULT_NAN64 if fmt is sf.F64 else DEFAULT_NAN32
+    return sf.from80_to_ieee(r, fmt, rc)[0]
+
+
+def _packed(bits: int, fn) -> Callable[[int, int, int], int]:
     size = bits // 8
-    return _lanewise(size, fn)
-
-
-def _scalar(bits: int, fn) -> Callable[[int, int], int]:
     m = (1 << bits) - 1
 
-    def f(a: int, b: int) -> int:
-        return (a & ~m & M128) | fn(a & m, b & m)
+    def f(a: int, b: int, rc: int = 0) -> int:
+        r = 0
+        for i in range(16 // size):
+            sh = i * bits
+            r |= fn((a >> sh) & m, (b >> sh) & m, rc) << sh
+        return r
+    return f
+
+
+def _scalar(bits: int, fn) -> Callable[[int, int, int], int]:
+    m = (1 << bits) - 1
+
+    def f(a: int, b: int, rc: int = 0) -> int:
+        return (a & ~m & M128) | fn(a & m, b & m, rc)
     return f
 
 
@@ -264,6 +291,14 @@ def _apply(fn):
     return run
 
 
+def _apply_rc(fn):
+    """Like _apply for operations that round: passes MXCSR.RC."""
+    def run(env, d: int, v: int) -> None:
+        x = env.xmm
+        x[d] = fn(x[d], v, (env.mxcsr >> 13) & 3) & M128
+    return run
+
+
 def _get(env, i: int) -> int:
     return env.xmm[i]
 
@@ -361,29 +396,20 @@ def _ucomi(env, a: int, b: int, bits: int) -> None:
     env.cc_src = f
 
 
-def _cvt_int_to_float(v: int, size: int, bits: int) -> int:
+def _cvt_int_to_float(v: int, size: int, bits: int, rc: int = 0) -> int:
     n = _sx(v, size * 8)
-    if bits == 64:
-        return b64(float(n)) if abs(n) < (1 << 53) else _exact_round64(n)
-    return b32(float(n)) if abs(n) < (1 << 53) else b32(float(n))
+    fmt = sf.F64 if bits == 64 else sf.F32
+    if n == 0:
+        return 0
+    # exact integer -> one rounding to the destination format
+    biased, mant, _ = sf.round_fmt(1 if n < 0 else 0, abs(n), 0, False, fmt, rc)
+    return sf.pack_ieee(1 if n < 0 else 0, biased, mant, fmt)
 
 
-def _exact_round64(n: int) -> int:
-    return b64(float(n))   # Python's int->float conversion rounds to nearest-even exactly
-
-
-def _cvt_float_to_int(v: int, bits: int, size: int, truncate: bool) -> int:
-    x = f64(v) if bits == 64 else f32(v)
-    indef = 1 << (size * 8 - 1)
-    if x != x or x in (math.inf, -math.inf):
-        return indef
-    if truncate:
-        n = int(x)
-    else:
-        n = round(x)    # round half to even, the default MXCSR mode
-    if n >= (1 << (size * 8 - 1)) or n < -(1 << (size * 8 - 1)):
-        return indef
-    return n & ((1 << (size * 8)) - 1)
+def _cvt_float_to_int(v: int, bits: int, size: int, rc: int) -> int:
+    """cvt(t)sd2si/cvt(t)ss2si; rc 3 truncates (the cvtt forms)."""
+    x80 = sf.from_ieee_to80(v, sf.F64 if bits == 64 else sf.F32)
+    return sf.to_int(x80, rc, size * 8)[0]
 
 
 def handles(d, c: int) -> bool:
@@ -513,7 +539,8 @@ def handles(d, c: int) -> bool:
             fn, size = _packed(64, _fop(64, kind)), 16
         else:
             fn, size = _packed(32, _fop(32, kind)), 16
-        _op(d, ("f", lo, pfx), fn, size)
+        v = _src(d, size)
+        b.call(_h(("f", lo, pfx), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
     if lo in (0x2e, 0x2f) and pfx in (0, 0x66):
         d.modrm()
@@ -531,27 +558,30 @@ def handles(d, c: int) -> bool:
         v = d.ld_rm(size)
         bits = 64 if pfx == 0xf2 else 32
         m = (1 << bits) - 1
-        fn = (lambda a, x, s=size, bits=bits, m=m: (a & ~m & M128) | _cvt_int_to_float(x, s, bits))
-        b.call(_h(("cvtsi2", size, bits), _apply(fn)), [env, b.const(d.reg), v])
+        fn = (lambda a, x, rc, s=size, bits=bits, m=m:
+              (a & ~m & M128) | _cvt_int_to_float(x, s, bits, rc))
+        b.call(_h(("cvtsi2", size, bits), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
     if lo in (0x2c, 0x2d) and pfx in (0xf2, 0xf3):
         d.modrm()
         bits = 64 if pfx == 0xf2 else 32
         size = 8 if d.rex_w else 4
         v = _src(d, bits // 8)
-        r = b.call(_h(("cvt2si", bits, size, lo), lambda x, bits=bits, s=size, t=(lo == 0x2c):
-                      _cvt_float_to_int(x, bits, s, t), 0, 1), [v])[0]
+        r = b.call(_h(("cvt2si", bits, size, lo),
+                      lambda e, x, bits=bits, s=size, t=(lo == 0x2c):
+                      _cvt_float_to_int(x, bits, s, 3 if t else (e.mxcsr >> 13) & 3), _SE, 1),
+                   [env, v])[0]
         d.sreg(size, d.reg, r)
         return True
     if lo == 0x5a and pfx in (0xf2, 0xf3):
         d.modrm()
         if pfx == 0xf2:     # cvtsd2ss
-            fn = (lambda a, x: (a & ~0xffffffff & M128) | _cvt_f64_f32(x & M64))
+            fn = (lambda a, x, rc: (a & ~0xffffffff & M128) | _cvt_f64_f32(x & M64, rc))
             v = _src(d, 8)
         else:               # cvtss2sd
-            fn = (lambda a, x: (a & ~M64 & M128) | _cvt_f32_f64(x & 0xffffffff))
+            fn = (lambda a, x, rc: (a & ~M64 & M128) | _cvt_f32_f64(x & 0xffffffff))
             v = _src(d, 4)
-        b.call(_h(("cvtsd", pfx), _apply(fn)), [env, b.const(d.reg), v])
+        b.call(_h(("cvtsd", pfx), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
     if lo == 0xc6 and pfx in (0, 0x66):
         d.modrm()
@@ -569,10 +599,12 @@ def handles(d, c: int) -> bool:
     return False
 
 
-def _cvt_f64_f32(x: int) -> int:
+def _cvt_f64_f32(x: int, rc: int = 0) -> int:
     v = f64(x)
     if v != v:
         return ((x >> 32) & 0x80000000) | 0x7fc00000 | ((x >> 29) & 0x3fffff)
+    if rc:
+        return sf.from80_to_ieee(sf.from_ieee_to80(x, sf.F64), sf.F32, rc)[0]
     return b32(v)
 
 
