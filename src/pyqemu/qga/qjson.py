@@ -73,10 +73,11 @@ class JsonLexer:
 
     def _overflow(self) -> None:
         # An over-long string is dropped here rather than buffered without
-        # bound; the streamer reports the size limit.
+        # bound; the streamer reports the size limit.  Lexing restarts on the
+        # next byte, which (being inside the old string) is usually stray.
         self.emit(T_OVERSIZE, b"")
         self.token.clear()
-        self.state = S_RECOVERY
+        self.state = S_START
 
     def _finish(self, kind: int) -> None:
         self.emit(kind, bytes(self.token))

@@ -238,3 +238,20 @@ def test_robustness(agents):
         assert c.cmd("guest-ping") == b'{"return": {}}\n'
         c.close()
     assert all(a.proc.poll() is None for a in agents)
+
+
+def test_oversized_message(agents):
+    """A 65 MiB string: the size limit, then the same recovery in both agents."""
+    got = []
+    for agent in agents:
+        c = agent.connect()
+        c.send(b'{"execute":"guest-ping","arguments":{"x":"' + b"A" * (65 << 20) + b'"}}')
+        c.send(b'\xff{"execute":"guest-sync-delimited","arguments":{"id":77}}')
+        lines = []
+        while not lines or b"\xff" not in lines[-1]:
+            lines.append(c._line())
+        assert c.cmd("guest-ping") == b'{"return": {}}\n'
+        c.close()
+        got.append(lines)
+    assert got[1] == got[0]
+    assert b"JSON token size limit exceeded" in got[0][0]
