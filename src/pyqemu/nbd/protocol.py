@@ -148,6 +148,7 @@ S_EXPORT_NAME_REPLY = struct.Struct(">QH")       # size, flags (old EXPORT_NAME)
 S_REQUEST = struct.Struct(">IHHQQI")             # magic, flags, type, handle, offset, length
 S_SIMPLE_REPLY = struct.Struct(">IIQ")           # magic, error, handle
 S_CHUNK = struct.Struct(">IHHQI")                # magic, flags, type, handle, length
+S_CHUNK_REST = struct.Struct(">HHQI")            # a chunk header after its magic
 S_OFFSET = struct.Struct(">Q")
 S_HOLE = struct.Struct(">QI")
 S_ERROR = struct.Struct(">IH")                   # error, message length

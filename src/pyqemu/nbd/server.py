@@ -74,7 +74,7 @@ class NBDServer:
         """Accept clients until stopped (or until the last one leaves when not persistent)."""
         self._listeners = listeners
         for ls in listeners:
-            ls.settimeout(0.2)
+            ls.settimeout(0.1)
         try:
             while True:
                 with self._cond:

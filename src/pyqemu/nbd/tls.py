@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Optional
+from typing import Dict, Optional
 
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import keyval_parse, parse_bool
@@ -59,6 +59,23 @@ class TlsCreds:
         ctx.check_hostname = bool(self.verify_peer and hostname)
         ctx.verify_mode = ssl.CERT_REQUIRED if self.verify_peer else ssl.CERT_NONE
         return ctx
+
+
+# Credentials defined with --object, by id, for the NBD block driver to find.
+_registry: Dict[str, TlsCreds] = {}
+
+
+def register_creds(creds: TlsCreds) -> None:
+    if creds.id in _registry:
+        raise QemuError("attempt to add duplicate property '%s' to object (type 'container')" % creds.id)
+    _registry[creds.id] = creds
+
+
+def find_creds(id: str) -> TlsCreds:
+    creds = _registry.get(id)
+    if creds is None:
+        raise QemuError("No TLS credentials with id '%s'" % id)
+    return creds
 
 
 def parse_object(text: str) -> TlsCreds:
