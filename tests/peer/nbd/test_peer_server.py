@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from conftest import need, run
+from nbd_peer_util import PYQEMU_NBD, need, run
 
 MiB = 1 << 20
 
@@ -165,7 +165,7 @@ def _mask(text: str) -> str:
 def test_errors_match_qemu_nbd(tmp_path, args):
     img = make_raw(tmp_path / "a.raw")
     args = [img if a == "IMG" else a for a in args]
-    from conftest import PYQEMU_NBD
+
     py = run([PYQEMU_NBD] + args, check=False, timeout=20)
     qm = run([need("qemu-nbd")] + args, check=False, timeout=20)
     assert py.returncode == qm.returncode == 1

@@ -76,7 +76,7 @@ def test_list_exports(server):
 
 
 def test_read_only_export_refuses_writes(tmp_path, raw_image):
-    from conftest import Running
+    from nbd_unit_server import Running
     srv = Running(raw_image, tmp_path, read_only=True)
     try:
         c = NBDClient(srv.connect())

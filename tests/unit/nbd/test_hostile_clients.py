@@ -183,7 +183,7 @@ _cmds = st.sampled_from([P.CMD_READ, P.CMD_FLUSH, P.CMD_CACHE, P.CMD_BLOCK_STATU
 
 @pytest.fixture(scope="module")
 def ro_server(tmp_path_factory):
-    from conftest import Running
+    from nbd_unit_server import Running
     d = tmp_path_factory.mktemp("ro")
     path = str(d / "ro.raw")
     with open(path, "wb") as f:
