@@ -78,11 +78,18 @@ class Client:
         self.s.sendall(data)
 
     def _line(self) -> bytes:
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("agent closed the connection")
-            self.buf += chunk
+        if b"\n" not in self.buf:
+            # collect chunks and look for the newline in each new one only:
+            # answers can be tens of megabytes
+            parts = [self.buf]
+            while True:
+                chunk = self.s.recv(1 << 20)
+                if not chunk:
+                    raise EOFError("agent closed the connection")
+                parts.append(chunk)
+                if b"\n" in chunk:
+                    break
+            self.buf = b"".join(parts)
         line, self.buf = self.buf.split(b"\n", 1)
         return line + b"\n"
 

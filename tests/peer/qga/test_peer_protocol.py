@@ -255,3 +255,21 @@ def test_oversized_message(agents):
         got.append(lines)
     assert got[1] == got[0]
     assert b"JSON token size limit exceeded" in got[0][0]
+
+
+def test_exec_output_is_capped(agents):
+    """More than 16 MiB of output: both agents keep the first 16 MiB and say so."""
+    got = []
+    for agent in agents:
+        c = agent.connect()
+        pid = c.call("guest-exec", path="/bin/sh", arg=["-c", "head -c 17000000 /dev/zero; echo e >&2"],
+                     capture_output=True)["return"]["pid"]
+        import time
+        for _ in range(400):
+            st = c.call("guest-exec-status", pid=pid)["return"]
+            if st["exited"]:
+                break
+            time.sleep(0.05)
+        got.append({k: (len(base64.b64decode(v)) if k.endswith("-data") else v) for k, v in st.items()})
+    assert got[1] == got[0]
+    assert got[0]["out-data"] == 16 << 20 and got[0]["out-truncated"] is True
