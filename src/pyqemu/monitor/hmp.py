@@ -12,6 +12,10 @@ from pyqemu.monitor.readline import ReadLine
 from pyqemu.util.error import QemuError
 
 
+# QEMU's quit suspends its monitor before the emulator exits: no prompt follows.
+SUSPENDING_COMMANDS = {"quit"}
+
+
 class HmpMonitor:
     """One HMP instance: on a chardev (``-monitor``), or detached to capture output
     (``human-monitor-command``)."""
@@ -131,6 +135,9 @@ class HmpMonitor:
             cmd.handler(self, args)
         except QemuError as e:
             self.error(e.msg)
+            return
+        if cmd.names[0] in SUSPENDING_COMMANDS:
+            self.suspend()
 
     # -- completion ------------------------------------------------------------
     def complete(self, head: str) -> List[str]:

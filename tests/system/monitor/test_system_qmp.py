@@ -3,7 +3,7 @@ import asyncio
 import json
 import socket
 
-from conftest import wait_path
+from monitor_helpers import wait_path
 from qemu.qmp import ExecuteError, QMPClient
 
 
