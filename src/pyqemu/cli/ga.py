@@ -180,8 +180,9 @@ def run_agent(cfg) -> int:
             log.critical("failed to load persistent state")
             return 1
         chan = Channel(agent, cfg.method, cfg.path, cfg.retry_path)
+        chan.install_signals()
         try:
-            chan.open()
+            chan.open_retrying()
         except QemuError as exc:
             log.critical(str(exc))
             log.critical("failed to initialize guest agent channel")

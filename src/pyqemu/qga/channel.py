@@ -24,6 +24,7 @@ from pyqemu.qga.errors import QgaError
 from pyqemu.util.error import QemuError
 
 READ_SIZE = 4096
+RETRY_INTERVAL = 1.0
 
 
 class Channel:
@@ -41,6 +42,23 @@ class Channel:
         self.running = True
 
     # -- set-up ---------------------------------------------------------
+    def open_retrying(self) -> None:
+        """Open the channel; with -r, wait for a missing device to appear."""
+        import time
+        while True:
+            try:
+                self.open()
+                return
+            except QemuError as exc:
+                if not self.retry:
+                    raise
+                log.warning("%s; retrying" % exc)
+            deadline = time.monotonic() + RETRY_INTERVAL
+            while self.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self.running:
+                raise QemuError("stopped while waiting for %s" % self.path)
+
     def open(self) -> None:
         if self.method == "unix-listen":
             self._listen_unix()
@@ -164,7 +182,10 @@ class Channel:
         # it so the next host starts from a clean stream.
         self._drop_client()
         try:
-            self._open_serial()
+            if self.retry:
+                self.open_retrying()
+            else:
+                self._open_serial()
         except QemuError as exc:
             log.critical(str(exc))
             self.running = False
@@ -213,9 +234,12 @@ class Channel:
     def stop(self, *_: Any) -> None:
         self.running = False
 
-    def run(self) -> None:
+    def install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self.stop)
+
+    def run(self) -> None:
+        self.install_signals()
         while self.running:
             for key, _ in self.sel.select(timeout=0.5):
                 if key.data == "accept":

@@ -80,3 +80,42 @@ def test_bad_options_exit_nonzero():
     assert r.returncode == 1 and "Traceback" not in r.stderr
     r = subprocess.run([PYQEMU_GA, "-V"], capture_output=True, text=True)
     assert r.stdout == "QEMU Guest Agent 7.2.22\n"
+
+
+def test_retry_path_waits_for_the_device(tmp_path):
+    """-r: the serial device appears after the agent started; it is picked up."""
+    import select
+    import time
+    import tty
+    link = tmp_path / "org.qemu.guest_agent.0"
+    env = dict(os.environ, QGA_CONF=str(tmp_path / "none.conf"))
+    proc = subprocess.Popen([PYQEMU_GA, "-r", "-m", "virtio-serial", "-p", str(link), "-t", str(tmp_path)],
+                            env=env, stderr=subprocess.DEVNULL)
+    master = slave = None
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None          # still waiting, not dead
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        link.symlink_to(os.ttyname(slave))
+        buf = b""
+        deadline = time.time() + 10
+        while b'\xff{"return": 3}\n' not in buf and time.time() < deadline:
+            os.write(master, b'\xff{"execute":"guest-sync-delimited","arguments":{"id":3}}')
+            if select.select([master], [], [], 0.3)[0]:
+                buf += os.read(master, 65536)
+        assert b'\xff{"return": 3}\n' in buf
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == 0
+        for fd in (master, slave):
+            if fd is not None:
+                os.close(fd)
+
+
+def test_missing_device_without_retry_fails(tmp_path):
+    r = subprocess.run([PYQEMU_GA, "-m", "virtio-serial", "-p", str(tmp_path / "nope"), "-t", str(tmp_path)],
+                       env=dict(os.environ, QGA_CONF=str(tmp_path / "none.conf")),
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "failed to initialize guest agent channel" in r.stderr
