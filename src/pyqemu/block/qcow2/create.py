@@ -96,11 +96,12 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
         blk = [0] * (cs * 8 // rbits)
         blk[0] = blk[1] = blk[2] = 1
         f.pwrite(2 * cs, pack_refblock(blk, rbits))
-        f.flush()
     finally:
         f.close()
     from pyqemu.block.open import open_image
-    node = open_image({"driver": "qcow2", "file": filename, "backing": None}, readonly=False)
+    # like qemu-img convert's target, a new image is not synced to the disk here
+    node = open_image({"driver": "qcow2", "file": filename, "backing": None}, readonly=False,
+                      cache="unsafe")
     try:
         node.truncate(size)
     finally:

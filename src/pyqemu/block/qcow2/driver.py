@@ -479,19 +479,28 @@ class Qcow2Node(BlockNode):
         if frees:
             self._free_entries(frees)
 
-    def write_compressed(self, offset: int, data: bytes) -> None:
-        """Write one whole cluster compressed (``convert -c``); stored plain if it does not shrink."""
+    def compress_cluster(self, data: bytes) -> bytes:
+        """One cluster compressed with the image's compression type (thread-safe, releases the GIL)."""
+        data = bytes(data).ljust(self.cs, b"\0")
+        if self.compression_type == 1:
+            import zstandard
+            return zstandard.ZstdCompressor().compress(data)
+        c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -12, 9)
+        return c.compress(data) + c.flush()
+
+    def write_compressed(self, offset: int, data: bytes, comp: Optional[bytes] = None) -> None:
+        """Write one whole cluster compressed (``convert -c``); stored plain if it does not shrink.
+
+        ``comp`` may carry :meth:`compress_cluster`'s result computed beforehand
+        (convert compresses in worker threads).
+        """
         self._check_writable()
         cs = self.cs
         if offset % cs or (len(data) != cs and offset + len(data) != self._size):
             raise QemuError("Compression can't overwrite anything: unaligned request")
         data = bytes(data).ljust(cs, b"\0")
-        if self.compression_type == 1:
-            import zstandard
-            comp = zstandard.ZstdCompressor().compress(data)
-        else:
-            c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -12, 9)
-            comp = c.compress(data) + c.flush()
+        if comp is None:
+            comp = self.compress_cluster(data)
         cluster = offset // cs
         if self._kind(self._entry(cluster)) != UNALLOC:
             raise QemuError("Compression can't overwrite anything")

@@ -1,0 +1,90 @@
+"""Benchmark: pyqemu-img convert against qemu-img convert, alternating, same run.
+
+A 1 GiB sparse raw image with 40% data (1 MiB extents, half random and half
+text so that compression has something to do) is converted raw->qcow2,
+qcow2->raw and raw->compressed qcow2 by both tools in turn.  Prints the
+median wall time of each, the ratio pyqemu/qemu, and each tool's peak RSS.
+
+Run: .venv/bin/python bench/img_convert.py [--size-mib N] [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PYQEMU_IMG = os.path.join(os.path.dirname(sys.executable), "pyqemu-img")
+
+
+def make_source(path: str, size_mib: int) -> None:
+    rnd = random.Random(42)
+    text = (b"The quick brown fox jumps over the lazy dog. 0123456789 " * 20000)[:768 << 10]
+    with open(path, "wb") as f:
+        f.truncate(size_mib << 20)
+        for i in range(size_mib):
+            if rnd.random() < 0.4:
+                f.seek(i << 20)
+                f.write(os.urandom(256 << 10) + text)
+
+
+def timed(cmd: list) -> tuple:
+    """Wall time and peak RSS (KiB) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit("failed: %s" % " ".join(cmd))
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--compressed-runs", type=int, default=1)
+    args = ap.parse_args()
+    qemu_img = shutil.which("qemu-img")
+    if not qemu_img:
+        raise SystemExit("qemu-img is not installed (apt-get install qemu-utils)")
+    work = tempfile.mkdtemp(prefix="pyqemu-bench-")
+    try:
+        src = os.path.join(work, "src.raw")
+        make_source(src, args.size_mib)
+        ref_qcow2 = os.path.join(work, "ref.qcow2")
+        subprocess.run([qemu_img, "convert", "-O", "qcow2", src, ref_qcow2], check=True)
+        cases = [
+            ("raw->qcow2", ["convert", "-O", "qcow2", src], "out.qcow2", args.runs),
+            ("qcow2->raw", ["convert", "-O", "raw", ref_qcow2], "out.raw", args.runs),
+            ("raw->qcow2 -c", ["convert", "-c", "-O", "qcow2", src], "out.qcow2", args.compressed_runs),
+        ]
+        print("source: %d MiB raw, 40%% data; median of alternating runs" % args.size_mib)
+        print("%-15s %10s %10s %7s %14s %14s" % ("case", "qemu-img", "pyqemu", "ratio", "qemu RSS MiB",
+                                                 "pyqemu RSS MiB"))
+        for name, argv, out, runs in cases:
+            times = {"q": [], "p": []}
+            rss = {"q": 0, "p": 0}
+            dst = os.path.join(work, out)
+            for _ in range(runs):
+                for key, prog in (("q", qemu_img), ("p", PYQEMU_IMG)):
+                    if os.path.exists(dst):
+                        os.unlink(dst)
+                    t, r = timed([prog] + argv + [dst])
+                    times[key].append(t)
+                    rss[key] = max(rss[key], r)
+            tq, tp = statistics.median(times["q"]), statistics.median(times["p"])
+            print("%-15s %9.2fs %9.2fs %6.2fx %14.1f %14.1f" % (name, tq, tp, tp / tq, rss["q"] / 1024.0,
+                                                                 rss["p"] / 1024.0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
