@@ -49,6 +49,18 @@ class UserEmulator:
         layout = Layout(bits)
         aspace = AddressSpace(self.mem, bits, self.info.brk, layout.mmap_base, self.info.stack_low)
         self.proc = Process(self.mem, bits, aspace, exe or program, uname_release=uname_release)
+        opts: List[str] = []
+        if ld_prefix:
+            opts += ["-L", ld_prefix]
+        if cpu_model:
+            opts += ["-cpu", cpu_model]
+        if stack_size != 8 << 20:
+            opts += ["-s", str(stack_size)]
+        if uname_release:
+            opts += ["-r", uname_release]
+        if strace:
+            opts += ["-strace"]
+        self.proc.exec_options = opts
         tracer = Strace(self.mem, bits) if strace else None
         self.syscalls = Syscalls(self.proc, tracer)
         cpu = self.cpu

@@ -91,6 +91,12 @@ class Strace:
         sys.stderr.write(text)
         sys.stderr.flush()
 
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
     def _signed(self, v: int) -> int:
         v &= self.mask
         return v - (1 << self.bits) if v >> (self.bits - 1) else v

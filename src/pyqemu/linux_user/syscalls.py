@@ -17,6 +17,7 @@ from pyqemu.exec.guest_memory import GuestFault, GuestMemory
 from pyqemu.linux_user import structs
 from pyqemu.linux_user.host import buffer, host_syscall
 from pyqemu.linux_user.mm import AddressSpace
+from pyqemu.linux_user.syscalls_net import NetCalls
 from pyqemu.linux_user.syscall_nr import I386_NAMES, X86_64_NAMES
 
 AT_FDCWD = -100
@@ -33,6 +34,12 @@ TIOCSWINSZ = 0x5414
 FIONREAD = 0x541B
 TIOCGPGRP = 0x540F
 FUTEX_WAIT = 0
+CLONE_VM = 0x100
+CLONE_VFORK = 0x4000
+CLONE_SETTLS = 0x80000
+CLONE_PARENT_SETTID = 0x100000
+CLONE_CHILD_CLEARTID = 0x200000
+CLONE_CHILD_SETTID = 0x1000000
 FUTEX_WAKE = 1
 MAX_IO = 1 << 24  # bound one read/write so a guest cannot make us allocate gigabytes
 
@@ -62,9 +69,11 @@ class Process:
         self.sigactions: Dict[int, bytes] = {}
         self.tls_entries: Dict[int, int] = {}
         self.dir_cookies: Dict[int, int] = {}  # host directory offset -> 32-bit guest cookie
+        self.exec_options: List[str] = []  # emulator options an execve'd program inherits
+        self.vfork_fd = -1
 
 
-class Syscalls:
+class Syscalls(NetCalls):
     """Per-thread syscall dispatcher."""
 
     def __init__(self, proc: Process, strace: Optional[Callable[..., None]] = None) -> None:
@@ -332,7 +341,9 @@ class Syscalls:
     def sys_openat(self, cpu, dirfd, path, flags, mode, *_):
         if self.bits == 32:
             flags |= os.O_LARGEFILE
-        return os.open(self.path(path), flags & 0xFFFFFFFF, mode & 0o7777, dir_fd=self._dir(dirfd))
+        # Straight to the kernel: Python's os.open would add O_CLOEXEC, and the
+        # guest's descriptors must survive its execve unless it asked otherwise.
+        return host_syscall("openat", self.i32(dirfd), self.path(path), flags & 0xFFFFFFFF, mode & 0o7777)
 
     def _dir(self, dirfd: int) -> Optional[int]:
         d = self.i32(dirfd)
@@ -351,10 +362,10 @@ class Syscalls:
         return 0
 
     def sys_dup(self, cpu, fd, *_):
-        return os.dup(self.i32(fd))
+        return host_syscall("dup", self.i32(fd))
 
     def sys_dup2(self, cpu, fd, fd2, *_):
-        return os.dup2(self.i32(fd), self.i32(fd2))
+        return host_syscall("dup2", self.i32(fd), self.i32(fd2))
 
     def sys_dup3(self, cpu, fd, fd2, flags, *_):
         return host_syscall("dup3", self.i32(fd), self.i32(fd2), flags)
@@ -363,7 +374,11 @@ class Syscalls:
         return self.sys_pipe2(cpu, addr, 0)
 
     def sys_pipe2(self, cpu, addr, flags, *_):
-        r, w = os.pipe2(flags)
+        fds = buffer(8)
+        ret = host_syscall("pipe2", fds, flags)
+        if ret < 0:
+            return ret
+        r, w = struct.unpack("<ii", fds.raw)
         try:
             self.mem.write(addr, struct.pack("<ii", r, w))
         except GuestFault:
@@ -575,6 +590,78 @@ class Syscalls:
                     return real
         return off
 
+    # -- file system information and extended attributes -----------------------
+    def sys_statfs(self, cpu, path, addr, *_):
+        return self._statfs("statfs", self.path(path), addr)
+
+    def sys_fstatfs(self, cpu, fd, addr, *_):
+        return self._statfs("fstatfs", self.i32(fd), addr)
+
+    def _statfs(self, name: str, target, addr: int) -> int:
+        buf = buffer(120)
+        r = host_syscall(name, target, buf)
+        if r == 0:
+            data = buf.raw
+            if self.bits == 32:
+                # struct statfs with 32-bit words (f_blocks... are 32-bit too).
+                v = struct.unpack("<qqQQQQQ2iqqq4q", data)
+                words = [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]]
+                data = struct.pack("<12I", *[x & 0xFFFFFFFF for x in words]) + bytes(16)
+            self.mem.write(addr, data)
+        return r
+
+    def sys_statfs64(self, cpu, path, size, addr, *_):
+        return self._statfs64("statfs", self.path(path), addr)
+
+    def sys_fstatfs64(self, cpu, fd, size, addr, *_):
+        return self._statfs64("fstatfs", self.i32(fd), addr)
+
+    def _statfs64(self, name: str, target, addr: int) -> int:
+        buf = buffer(120)
+        r = host_syscall(name, target, buf)
+        if r == 0:
+            v = struct.unpack("<qqQQQQQ2iqqq4q", buf.raw)
+            # i386 struct statfs64: 32-bit type/bsize, 64-bit counts, packed to 4.
+            self.mem.write(addr, struct.pack("<IIQQQQQiiIII4I", v[0] & 0xFFFFFFFF, v[1] & 0xFFFFFFFF,
+                                             v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                                             v[9] & 0xFFFFFFFF, v[10] & 0xFFFFFFFF, v[11] & 0xFFFFFFFF,
+                                             0, 0, 0, 0))
+        return r
+
+    def _xattr_get(self, name: str, target, attr: int, value: int, size: int) -> int:
+        size = min(size, 1 << 16)
+        buf = buffer(max(size, 1))
+        r = host_syscall(name, target, self.mem.read_cstring(attr, 256), buf if size else None, size)
+        if r > 0 and size:
+            self.mem.write(value, buf.raw[:r])
+        return r
+
+    def sys_getxattr(self, cpu, path, attr, value, size, *_):
+        return self._xattr_get("getxattr", self.path(path), attr, value, size)
+
+    def sys_lgetxattr(self, cpu, path, attr, value, size, *_):
+        return self._xattr_get("lgetxattr", self.path(path), attr, value, size)
+
+    def sys_fgetxattr(self, cpu, fd, attr, value, size, *_):
+        return self._xattr_get("fgetxattr", self.i32(fd), attr, value, size)
+
+    def _xattr_list(self, name: str, target, addr: int, size: int) -> int:
+        size = min(size, 1 << 16)
+        buf = buffer(max(size, 1))
+        r = host_syscall(name, target, buf if size else None, size)
+        if r > 0 and size:
+            self.mem.write(addr, buf.raw[:r])
+        return r
+
+    def sys_listxattr(self, cpu, path, addr, size, *_):
+        return self._xattr_list("listxattr", self.path(path), addr, size)
+
+    def sys_llistxattr(self, cpu, path, addr, size, *_):
+        return self._xattr_list("llistxattr", self.path(path), addr, size)
+
+    def sys_flistxattr(self, cpu, fd, addr, size, *_):
+        return self._xattr_list("flistxattr", self.i32(fd), addr, size)
+
     # -- time --------------------------------------------------------------
     def sys_clock_gettime(self, cpu, clk, addr, *_):
         buf = buffer(16)
@@ -698,6 +785,95 @@ class Syscalls:
     def sys_tkill(self, cpu, tid, sig, *_):
         os.kill(os.getpid(), sig)
         return 0
+
+    def sys_fork(self, cpu, *_):
+        return self._fork(cpu, 0, 0, 0, 0, 0)
+
+    def sys_vfork(self, cpu, *_):
+        return self._fork(cpu, CLONE_VFORK | CLONE_VM, 0, 0, 0, 0)
+
+    def sys_clone(self, cpu, flags, newsp, ptid, a4, a5, *_):
+        # The two ABIs order the last two arguments differently.
+        ctid, tls = (a4, a5) if self.bits == 64 else (a5, a4)
+        if flags & CLONE_VM and not flags & CLONE_VFORK:
+            threads = getattr(self.proc, "threads", None)
+            if threads is None:
+                return -errno.ENOSYS
+            return threads.clone(cpu, self, flags, newsp, ptid, ctid, tls)
+        return self._fork(cpu, flags, newsp, ptid, ctid, tls)
+
+    def _fork(self, cpu, flags: int, newsp: int, ptid: int, ctid: int, tls: int) -> int:
+        """fork, vfork and clone without CLONE_VM: a host process runs the copy.
+
+        With CLONE_VFORK the parent waits until the child has called execve or
+        exited, as the kernel makes it do; memory is copied, not shared.
+        """
+        rfd = wfd = -1
+        if flags & CLONE_VFORK:
+            rfd, wfd = os.pipe()  # both close-on-exec: EOF when the child execs or exits
+        pid = os.fork()
+        if pid == 0:
+            if rfd >= 0:
+                os.close(rfd)
+                self.proc.vfork_fd = wfd
+            cpu.regs[0] = 0
+            if newsp:
+                cpu.regs[4] = newsp
+            me = os.getpid()
+            if flags & CLONE_CHILD_SETTID and ctid:
+                self.mem.write_u32(ctid, me)
+            if flags & CLONE_CHILD_CLEARTID:
+                self.tid_address = ctid
+            if flags & CLONE_SETTLS:
+                if self.bits == 64:
+                    cpu.fs_base = tls
+                else:
+                    self.sys_set_thread_area(cpu, tls)
+            return 0
+        if flags & CLONE_PARENT_SETTID and ptid:
+            self.mem.write_u32(ptid, pid)
+        if rfd >= 0:
+            os.close(wfd)
+            try:
+                os.read(rfd, 1)
+            finally:
+                os.close(rfd)
+        return pid
+
+    def sys_execve(self, cpu, path, argv, envp, *_):
+        return self._execve(AT_FDCWD, path, argv, envp, 0)
+
+    def sys_execveat(self, cpu, dirfd, path, argv, envp, flags, *_):
+        return self._execve(self.i32(dirfd), path, argv, envp, flags)
+
+    def _str_array(self, addr: int) -> List[bytes]:
+        out: List[bytes] = []
+        w = self.word
+        while addr:
+            ptr = self.mem.read_u64(addr) if w == 8 else self.mem.read_u32(addr)
+            if not ptr:
+                break
+            out.append(self.mem.read_cstring(ptr, 1 << 17))
+            addr += w
+            if len(out) > 65536:
+                raise OSError(errno.E2BIG, "")
+        return out
+
+    def _execve(self, dirfd: int, path_addr: int, argv_addr: int, envp_addr: int, flags: int) -> int:
+        from pyqemu.linux_user.execve import prepare_exec
+
+        path = self.path(path_addr)  # /proc/self/exe is the guest program, not the emulator
+        if dirfd != AT_FDCWD and not path.startswith(b"/"):
+            path = b"/proc/self/fd/%d/%s" % (dirfd, path) if path else b"/proc/self/fd/%d" % dirfd
+        argv = self._str_array(argv_addr)
+        envp = self._str_array(envp_addr)
+        cmd, err = prepare_exec(self.proc, path, argv)
+        if err:
+            return -err
+        if self.strace is not None:
+            self.strace.flush()
+        os.execve(cmd[0], cmd, dict(e.split(b"=", 1) for e in envp if b"=" in e))
+        return -errno.ENOEXEC  # not reached
 
     def sys_wait4(self, cpu, pid, status, options, rusage, *_):
         buf = buffer(4)

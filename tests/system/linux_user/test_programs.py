@@ -49,3 +49,24 @@ def test_misc_syscalls(builder, variant):
     native, emu = run_both(prog, variant)
     same(native, emu)
     assert b"FIONREAD: 0 5" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_fork_exec_pipes_wait(builder, variant, tmp_path):
+    prog = builder.build("procs", variant)
+    script = tmp_path / "script.sh"
+    script.write_text('#!/bin/sh\necho "script says $1"\nexit 4\n')
+    script.chmod(0o755)
+    native, emu = run_both(prog, variant, [str(script)])
+    same(native, emu)
+    assert b"exec'd child read: piped line" in emu.stdout and b"script: status=4" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_sockets_and_polling(builder, variant):
+    prog = builder.build("net", variant)
+    native, emu = run_both(prog, variant)
+    same(native, emu)
+    assert b"tcp recv: 14 hello over tcp" in emu.stdout
