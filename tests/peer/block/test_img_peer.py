@@ -231,3 +231,16 @@ def test_snapshots_both_directions(tmp_path):
     assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)
     q, p, perr = both("snapshot", "-a", "nosuch", "sn.qcow2", cwd=tmp_path)
     assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)
+
+
+@pytest.mark.parametrize("args", [
+    ["-O", "qcow2", "s.raw"], ["-O", "qcow2", "--size", "1G"], ["--output=json", "-O", "qcow2", "t.qcow2"],
+    ["-O", "raw", "t.qcow2"], ["--output=json", "-O", "raw", "--size", "1G"],
+    ["-O", "qcow2", "-o", "cluster_size=4k,refcount_bits=1", "--size", "3G"], [],
+    ["--size", "1G", "s.raw"], ["-O", "qcow2", "-o", "cluster_size=2M,refcount_bits=64", "--size", "100T"],
+    ["--output=json", "-O", "qcow2", "-o", "compat=0.10,cluster_size=512", "t.qcow2"],
+])
+def test_measure_matches_qemu_img(src, args):
+    run(QEMU_IMG, "convert", "-c", "-O", "qcow2", "s.raw", "t.qcow2", cwd=src)
+    q, p, perr = both("measure", *args, cwd=src)
+    assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)
