@@ -184,7 +184,10 @@ def run_agent(cfg) -> int:
         try:
             chan.open_retrying()
         except QemuError as exc:
+            from pyqemu.qga.channel import ChannelError
             log.critical(str(exc))
+            if isinstance(exc, ChannelError):
+                log.critical("failed to create guest agent channel")
             log.critical("failed to initialize guest agent channel")
             return 1
         log.debug("guest agent started")

@@ -24,6 +24,12 @@ from pyqemu.qga.errors import QgaError
 from pyqemu.util.error import QemuError
 
 READ_SIZE = 4096
+
+
+class ChannelError(QemuError):
+    """The transport exists but could not be opened (as opposed to an unknown method)."""
+
+
 RETRY_INTERVAL = 1.0
 
 
@@ -81,7 +87,7 @@ class Channel:
             s.listen(1)
         except OSError as exc:
             s.close()
-            raise QemuError("Failed to bind socket to %s: %s" % (self.path, os.strerror(exc.errno or 5)))
+            raise ChannelError("Failed to bind socket to %s: %s" % (self.path, os.strerror(exc.errno or 5)))
         self._set_listener(s)
 
     def _listen_vsock(self) -> None:
@@ -89,13 +95,13 @@ class Channel:
             cid_s, port_s = self.path.split(":", 1)
             cid, port = int(cid_s), int(port_s)
         except ValueError:
-            raise QemuError("Failed to parse vsock address '%s'" % self.path) from None
+            raise ChannelError("error parsing address '%s'" % self.path) from None
         try:
             s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
             s.bind((cid, port))
             s.listen(1)
         except OSError as exc:
-            raise QemuError("Failed to bind vsock socket %s: %s" % (self.path, os.strerror(exc.errno or 5)))
+            raise ChannelError("Failed to bind vsock socket %s: %s" % (self.path, os.strerror(exc.errno or 5)))
         self._set_listener(s)
 
     def _set_listener(self, s: socket.socket) -> None:
@@ -107,7 +113,7 @@ class Channel:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError as exc:
-            raise QemuError("error opening channel '%s': %s" % (self.path, os.strerror(exc.errno or 5)))
+            raise ChannelError("error opening channel '%s': %s" % (self.path, os.strerror(exc.errno or 5)))
         if self.method == "isa-serial" and os.isatty(fd):
             # raw 8N1, no echo: the host speaks JSON, not a terminal
             attrs = termios.tcgetattr(fd)
@@ -196,7 +202,7 @@ class Channel:
 
     def _on_message(self, value: Any, err: Optional[str]) -> None:
         if err is not None:
-            log.warning("failed to parse event: %s" % err)
+            log.debug("failed to parse event: %s" % err)
             self._send(error_response(QgaError(err)))
             return
         log.debug("processing command")

@@ -87,7 +87,12 @@ def load_file(cfg: AgentConfig, path: str) -> None:
 
 def finalize(cfg: AgentConfig) -> None:
     if cfg.path is None:
-        cfg.path = SERIAL_PATH if cfg.method == "isa-serial" else VIRTIO_PATH
+        if cfg.method == "isa-serial":
+            cfg.path = SERIAL_PATH
+        elif cfg.method == "virtio-serial":
+            cfg.path = VIRTIO_PATH
+        else:
+            raise QemuError("must specify a path for this channel")
 
 
 def dump(cfg: AgentConfig) -> str:
