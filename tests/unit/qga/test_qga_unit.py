@@ -93,12 +93,15 @@ def test_frozen_state_refuses_writers(agent, tmp_path):
 
 def test_config_file_and_command_line(tmp_path):
     p = tmp_path / "qemu-ga.conf"
-    p.write_text("[general]\nverbose=1\nmethod=unix-listen\nblock-rpcs=a,b\n")
+    p.write_text("[general]\nverbose=1\nmethod=unix-listen\npath=/run/q.sock\nblock-rpcs=a,b\n")
     cfg = AgentConfig()
     conf.load_file(cfg, str(p))
     conf.finalize(cfg)
     assert cfg.verbose and cfg.blocked == ["b", "a"]
     assert "block-rpcs=b,a\n" in conf.dump(cfg)
+    no_path = AgentConfig(method="unix-listen")
+    with pytest.raises(Exception, match="must specify a path for this channel"):
+        conf.finalize(no_path)
     p.write_text("[general]\nverbose=maybe\n")
     with pytest.raises(Exception, match="cannot be interpreted"):
         conf.load_file(AgentConfig(), str(p))
