@@ -17,19 +17,23 @@ _last = {"format": "x", "size": 4}
 
 
 def _fmt(args: Args) -> tuple:
-    fmt = args.get("format")
+    """The /fmt of this command with QEMU's defaults: the last format and size used."""
+    fmt = args.get("format") or _last["format"]
     size = args.get("size")
-    if fmt is None and size is None and args.get("count", 1) == 1 and "format" not in args:
-        pass
-    if fmt is None:
-        fmt = _last["format"]
-    if fmt == "c":
-        size = 1
-    if size is None:
-        size = _last["size"]
+    if fmt != "i":
+        if size is None:
+            size = _last["size"]
+        _last["size"] = size
     _last["format"] = fmt
-    _last["size"] = size
     return fmt, size
+
+
+def _bad_format(mon: Any, args: Args, cmd: str) -> bool:
+    """QEMU's format parser has no 's': answer as it does."""
+    if args.get("format") == "s":
+        mon.printf("invalid char in format: 's'\nTry \"help %s\" for more information\n" % cmd)
+        return True
+    return False
 
 
 def _c_alt_hex(v: int) -> str:
@@ -213,6 +217,8 @@ def hmp_object_del(mon: Any, args: Args) -> None:
 
 def _dump(mon: Any, args: Args, physical: bool) -> None:
     from pyqemu.exec.memory import address_space_memory
+    if _bad_format(mon, args, "xp" if physical else "x"):
+        return
     fmt, wsize = _fmt(args)
     count = args.get("count", 1)
     addr = args["addr"] & ((1 << 64) - 1)
@@ -220,16 +226,16 @@ def _dump(mon: Any, args: Args, physical: bool) -> None:
         mon.printf("Can not dump without CPU\n" if _mon_cpu() is None
                    else "disassembly is not supported yet\n")
         return
-    if fmt == "s":
-        raise QemuError("invalid format 's' for memory dump")
     cpu = _mon_cpu()
     if not physical and cpu is None:
         mon.printf("Can not dump without CPU\n")
         return
-    if fmt == "c":
-        wsize = 1
+    # The length comes from the remembered size even for 'c', which then
+    # prints one character per byte, as QEMU's memory_dump does.
     length = wsize * count
     line_size = 8 if wsize == 1 else 16
+    if fmt == "c":
+        wsize = 1
     digits = {"o": (wsize * 8 + 2) // 3, "x": wsize * 2,
               "u": (wsize * 80 + 32) // 33, "d": (wsize * 80 + 32) // 33}.get(fmt, 0)
     asp = address_space_memory()
@@ -275,6 +281,8 @@ def hmp_xp(mon: Any, args: Args) -> None:
 
 
 def hmp_print(mon: Any, args: Args) -> None:
+    if _bad_format(mon, args, "print"):
+        return
     fmt, _ = _fmt(args)
     val = args["val"] & ((1 << 64) - 1)
     if fmt == "o":
@@ -301,6 +309,8 @@ def hmp_pmemsave(mon: Any, args: Args) -> None:
 
 def hmp_ioport_read(mon: Any, args: Args) -> None:
     from pyqemu.exec.memory import address_space_io
+    if _bad_format(mon, args, "i"):
+        return
     _, size = _fmt(args)
     if size not in (1, 2, 4):
         size = 4
@@ -312,6 +322,8 @@ def hmp_ioport_read(mon: Any, args: Args) -> None:
 
 def hmp_ioport_write(mon: Any, args: Args) -> None:
     from pyqemu.exec.memory import address_space_io
+    if _bad_format(mon, args, "o"):
+        return
     _, size = _fmt(args)
     if size not in (1, 2, 4):
         size = 4

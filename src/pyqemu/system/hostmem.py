@@ -41,6 +41,11 @@ class HostMemoryBackend(Object, UserCreatable):
     def alloc(self) -> MemoryRegion:
         raise NotImplementedError
 
+    def check_settable(self, prop: Any) -> None:
+        # The memory exists once the object is complete; its shape is fixed then.
+        if self.mr is not None and prop.name not in ("dump", "merge"):
+            raise QemuError("cannot change property %s of %s " % (prop.name, self.type_name))
+
     def complete(self) -> None:
         if not self.size:
             raise QemuError("can't create backend with size 0")
@@ -115,7 +120,8 @@ def memdevs() -> List[HostMemoryBackend]:
 
 
 def query_memdev() -> List[Dict[str, Any]]:
-    return [b.memdev_info(b.canonical_name) for b in memdevs()]
+    # Newest first: QEMU builds this list by prepending each backend.
+    return [b.memdev_info(b.canonical_name) for b in reversed(memdevs())]
 
 
 def format_info_memdev() -> str:

@@ -175,7 +175,7 @@ def qmp_object_add(**args: Any) -> None:
     load_object_types()
     cls = qom.type_lookup(qom_type)
     if cls is None or not qom.type_implements(cls, "user-creatable"):
-        raise QemuError("Invalid parameter '%s'" % qom_type)
+        raise QemuError("Parameter 'qom-type' does not accept value '%s'" % qom_type)
     for req in getattr(cls, "REQUIRED", ()):
         if req not in props:
             raise QemuError("Parameter '%s' is missing" % req)

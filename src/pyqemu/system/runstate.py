@@ -74,9 +74,9 @@ class RunState:
         self.no_reboot = False       # -no-reboot: exit instead of resetting
         self.panic_pause = False     # -no-shutdown also pauses on a guest panic
         self.shutdown_requested: Optional[str] = None
-        self.reset_requested: Optional[str] = None
-        self.powerdown_requested = False
-        self.vmstop_requested: Optional[str] = None
+        # Pending requests in arrival order: a monitor may queue several
+        # (system_reset, system_powerdown, quit) before the loop handles them.
+        self.pending: List[tuple] = []
         self.exit_status: Optional[int] = None
         self.reset_handler: Optional[Callable[[str], None]] = None
         self.state_listeners: List[Callable[[bool, str], None]] = []
@@ -143,23 +143,25 @@ class RunState:
         from pyqemu.system.trace import trace
         trace("qemu_system_shutdown_request", SHUTDOWN_CAUSES.index(cause))
         self.shutdown_requested = cause
+        self.pending.append(("shutdown", cause))
         _wake()
 
     def request_reset(self, cause: str) -> None:
         if self.no_reboot and cause != "subsystem-reset":
             self.shutdown_requested = cause
+            self.pending.append(("shutdown", cause))
         else:
-            self.reset_requested = cause
+            self.pending.append(("reset", cause))
         _wake()
 
     def request_powerdown(self) -> None:
         from pyqemu.system.trace import trace
         trace("qemu_system_powerdown_request")
-        self.powerdown_requested = True
+        self.pending.append(("powerdown", None))
         _wake()
 
     def request_vmstop(self, state: str = "paused") -> None:
-        self.vmstop_requested = state
+        self.pending.append(("vmstop", state))
         _wake()
 
     def guest_panicked(self) -> None:
@@ -178,38 +180,34 @@ class RunState:
 
     # -- the main loop's part -----------------------------------------------
     def process_requests(self) -> bool:
-        """Handle pending requests in QEMU's order; True when the program must exit."""
-        cause = self.shutdown_requested
-        if cause is not None:
-            self.shutdown_requested = None
-            if self.kill_report:
-                from pyqemu.util.error import error_report
-                error_report(self.kill_report)
-                self.kill_report = None
-            emit_event("SHUTDOWN", {"guest": cause in GUEST_CAUSES, "reason": cause})
-            if self.no_shutdown:
-                self.vm_stop("shutdown")
-            else:
-                self.exit_status = 0
-                return True
-        cause = self.reset_requested
-        if cause is not None:
-            self.reset_requested = None
-            if self.reset_handler is not None:
-                self.reset_handler(cause)
-            if cause != "subsystem-reset":
-                emit_event("RESET", {"guest": cause in GUEST_CAUSES, "reason": cause})
-            if self.state not in ("running", "inmigrate", "finish-migrate"):
-                self.set("prelaunch")
-        if self.powerdown_requested:
-            self.powerdown_requested = False
-            emit_event("POWERDOWN")
-            for cb in list(self.powerdown_notifiers):
-                cb()
-        state = self.vmstop_requested
-        if state is not None:
-            self.vmstop_requested = None
-            self.vm_stop(state)
+        """Handle pending requests in arrival order; True when the program must exit."""
+        while self.pending:
+            kind, arg = self.pending.pop(0)
+            if kind == "shutdown":
+                self.shutdown_requested = None
+                if self.kill_report:
+                    from pyqemu.util.error import error_report
+                    error_report(self.kill_report)
+                    self.kill_report = None
+                emit_event("SHUTDOWN", {"guest": arg in GUEST_CAUSES, "reason": arg})
+                if self.no_shutdown:
+                    self.vm_stop("shutdown")
+                else:
+                    self.exit_status = 0
+                    return True
+            elif kind == "reset":
+                if self.reset_handler is not None:
+                    self.reset_handler(arg)
+                if arg != "subsystem-reset":
+                    emit_event("RESET", {"guest": arg in GUEST_CAUSES, "reason": arg})
+                if self.state not in ("running", "inmigrate", "finish-migrate"):
+                    self.set("prelaunch")
+            elif kind == "powerdown":
+                emit_event("POWERDOWN")
+                for cb in list(self.powerdown_notifiers):
+                    cb()
+            elif kind == "vmstop":
+                self.vm_stop(arg)
         return False
 
 

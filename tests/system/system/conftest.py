@@ -1,4 +1,7 @@
-"""Helpers for whole-program tests of pyqemu-system-x86_64."""
+"""Fixtures for the whole-program tests of pyqemu-system-x86_64.
+
+Test modules are imported in importlib mode, so helpers reach them as fixtures.
+"""
 from __future__ import annotations
 
 import os
@@ -27,5 +30,12 @@ def real_qemu():
 
 
 def run(argv, timeout=30, input=None):
-    return subprocess.run(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                          input=input, capture_output=True, timeout=timeout)
+    if input is None:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return subprocess.run(argv, input=input, capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_prog():
+    """``run(argv, timeout=30, input=None)``: a finished process with captured output."""
+    return run

@@ -11,7 +11,6 @@ import shlex
 
 import pytest
 
-from conftest import run
 
 CASES = [
     "-foo",
@@ -81,12 +80,12 @@ def _norm(out: bytes, prog: str) -> str:
 
 
 @pytest.mark.slow
-def test_bad_command_lines_match_qemu(pyqemu_system, real_qemu, tmp_path):
+def test_bad_command_lines_match_qemu(pyqemu_system, real_qemu, tmp_path, run_prog):
     mismatches = []
     for case in CASES:
         args = shlex.split(case.format(tmp=tmp_path)) + ["-display", "none"]
-        real = run([real_qemu] + args)
-        ours = run([pyqemu_system] + args)
+        real = run_prog([real_qemu] + args)
+        ours = run_prog([pyqemu_system] + args)
         got = (ours.returncode, _norm(ours.stdout + ours.stderr, "pyqemu-system-x86_64"))
         want = (real.returncode, _norm(real.stdout + real.stderr, "qemu-system-x86_64"))
         assert "Traceback" not in got[1]

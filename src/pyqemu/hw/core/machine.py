@@ -69,8 +69,14 @@ class MachineState(Object):
 
     def reset(self) -> None:
         """Reset every device on the main bus, as qemu_devices_reset does."""
-        from pyqemu.hw.core.qdev import main_system_bus
+        from pyqemu.hw.core.qdev import DeviceState, main_system_bus
         main_system_bus().reset()
+        # Devices without a bus are reset here, as QEMU's registered reset handlers do.
+        for name in ("peripheral", "peripheral-anon"):
+            box = self.child(name)
+            for dev in box.children() if box is not None else ():
+                if isinstance(dev, DeviceState) and dev.parent_bus is None and dev.realized:
+                    dev.reset_all()
         for cpu in self.cpus:
             reset = getattr(cpu, "reset", None)
             if reset is not None:

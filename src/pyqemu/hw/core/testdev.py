@@ -31,7 +31,8 @@ class TestDevice(DeviceState):
     DEVICE_PROPS = (
         PropDef("addr", "uint64", 0xFEED0000),
         PropDef("iobase", "uint16", 0),
-        PropDef("reset-value", "uint32", 0),
+        # Settable at run time so that qom-set has a visible effect at the next reset.
+        PropDef("reset-value", "uint32", 0, settable_after_realize=True),
     )
 
     def __init__(self) -> None:
