@@ -22,6 +22,10 @@ def hmp_help(mon: Any, args: Args) -> None:
             mon.printf(help_line(cmd))
         return
     words = name.split()
+    if words[0] == "log":
+        # As QEMU: "help log" lists the log items rather than the command's line.
+        _print_log_usage(mon)
+        return
     cmd = find(hmp_table.commands, words[0])
     if cmd is None:
         mon.printf("unknown command: '%s'\n" % words[0])
@@ -97,9 +101,16 @@ def hmp_log(mon: Any, args: Args) -> None:
         return
     mask, traces = qlog.parse_items(items)
     if not mask and not traces:
-        mon.printf(qlog.usage().replace('"-d trace:help"', '"log trace:help"'))
+        _print_log_usage(mon)
         return
     qlog.set_mask(mask, traces)
+
+
+def _print_log_usage(mon: Any) -> None:
+    # The monitor's list has a "none" entry that -d help lacks, and names its own command.
+    text = qlog.usage().replace('"-d trace:help"', '"log trace:help"')
+    head, sep, rest = text.partition("\n")
+    mon.printf(head + sep + "%-15s %s\n" % ("none", "remove all logs") + rest)
 
 
 def hmp_logfile(mon: Any, args: Args) -> None:

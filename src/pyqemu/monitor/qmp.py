@@ -84,6 +84,8 @@ class QmpMonitor:
         if not isinstance(req, dict):
             raise QemuError("QMP input must be a JSON object")
         for key, val in req.items():
+            if key == "exec-oob" and not self.oob_enabled:
+                raise QemuError("QMP input member 'exec-oob' is unexpected")
             if key in ("execute", "exec-oob"):
                 if not isinstance(val, str):
                     raise QemuError("QMP input member '%s' must be a string" % key)

@@ -55,7 +55,10 @@ def qmp_chardev_add(id: str, backend: Dict[str, Any]) -> Dict[str, Any]:
             raise QemuError("Parameter 'backend.data.%s' is missing" % member)
     if chardev_find(id) is not None:
         raise QemuError("Chardev with id '%s' already exists" % id)
-    _, ret = chardev_new(id, kind, data)
+    try:
+        _, ret = chardev_new(id, kind, data)
+    except QemuError as e:
+        raise QemuError("Failed to add chardev '%s': %s" % (id, e.msg)) from None
     return ret
 
 

@@ -126,9 +126,7 @@ RAW_CASES = [
     ('{"execute":"query-version","arguments":[]}',
      '{"error": {"class": "GenericError", "desc": "QMP input member \'arguments\' must be an object"}}'),
     ('{"exec-oob":"query-version"}',
-     '{"error": {"class": "GenericError", "desc": "The command query-version does not support OOB"}}'),
-    ('{"execute":"query-version","exec-oob":"x"}',
-     '{"error": {"class": "GenericError", "desc": "QMP input member \'execute\' clashes with \'exec-oob\'"}}'),
+     '{"error": {"class": "GenericError", "desc": "QMP input member \'exec-oob\' is unexpected"}}'),
     ('{"execute":"ringbuf-read"}',
      '{"error": {"class": "GenericError", "desc": "Parameter \'device\' is missing"}}'),
     ('{"execute":"ringbuf-read","arguments":{"device":1,"size":2}}',
@@ -177,6 +175,20 @@ def read_pretty(f):
         out += line
         if line == b"}\r\n":
             return out
+
+
+def test_out_of_band_after_enabling_it(qmp_socket):
+    make, start = qmp_socket
+    path = make()
+    start()
+    s, f = raw_session(path)
+    f.readline()
+    assert ask(f, '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}') == b'{"return": {}}\r\n'
+    assert ask(f, '{"exec-oob":"query-version"}') == (
+        b'{"error": {"class": "GenericError", "desc": "The command query-version does not support OOB"}}\r\n')
+    assert ask(f, '{"execute":"query-version","exec-oob":"x"}') == (
+        b'{"error": {"class": "GenericError", "desc": "QMP input member \'execute\' clashes with \'exec-oob\'"}}\r\n')
+    s.close()
 
 
 def test_reconnect_renegotiates_and_pretty_output(qmp_socket):

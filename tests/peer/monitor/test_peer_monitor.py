@@ -1,0 +1,235 @@
+"""The monitor and chardevs of pyqemu-system-x86_64 beside real qemu-system-x86_64 7.2.
+
+The same input goes to both; answers are compared after replacing the program
+name and the version strings.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "system", "monitor"))
+from monitor_helpers import PYQEMU, connect_tcp, free_port, read_until, strip_echo, wait_path  # noqa: E402
+
+QEMU = shutil.which("qemu-system-x86_64")
+
+
+def test_reference_qemu_is_installed():
+    # Peer tests must not pass by being skipped: make the missing tool an error.
+    assert QEMU, "qemu-system-x86_64 (Debian qemu-system-x86) is needed for peer tests"
+
+
+BOTH = pytest.mark.parametrize("prog", ["qemu", "pyqemu"])
+
+
+def prog_path(name):
+    return QEMU if name == "qemu" else PYQEMU
+
+
+def normalize(text, prog):
+    name = os.path.basename(prog_path(prog)).encode()
+    return text.replace(name + b":", b"EMU:")
+
+
+def hmp_outputs(prog, cmds, extra=()):
+    """Run commands on a stdio monitor; return each command's output (screen text)."""
+    p = subprocess.run([prog_path(prog), "-M", "none", "-display", "none", "-monitor", "stdio"] + list(extra),
+                       input=("\n".join(cmds) + "\nquit\n").encode(), capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    screen = strip_echo(p.stdout).decode()
+    parts = screen.split("(qemu) ")[1:]
+    outs = []
+    for part in parts[:len(cmds)]:
+        outs.append(part.partition("\r\n")[2])
+    return outs
+
+
+HMP_CMDS = [
+    "chardev-add ringbuf,id=r,size=16", "ringbuf_write r hello", "ringbuf_read r 10",
+    "ringbuf_write r 0123456789abcdefXY", "ringbuf_read r 100", "ringbuf_read r 0x1+(2*3)",
+    "ringbuf_read r x", "ringbuf_read r", "ringbuf_read", "ringbuf_read nope 3",
+    "ringbuf_write r a b", "chardev-remove", "chardev-remove zz", "chardev-add null",
+    "chardev-add null,id=n1", "chardev-add bogus,id=b", "chardev-add ringbuf,id=r2,size=3",
+    "chardev-add null,id=n1", "chardev-remove n1", "logfile", "log none", "nosuch", "info nosuch",
+    "help nosuch", "help ringbuf_read", "help ringbuf_write", "help chardev-add", "help chardev-remove",
+    "help info version", "help info chardev", "help info history", "help log", "help logfile",
+    "info version extra", "p 8-2|1", "p 2*3|4", "p (1", "p 1/0", "p 99999999999999999999",
+    "p 'a'", "p 0x10+010", "p 1 +  2", "p -7/2", "p ~0",
+]
+
+
+def test_hmp_answers_match_qemu():
+    ref = hmp_outputs("qemu", HMP_CMDS)
+    ours = hmp_outputs("pyqemu", HMP_CMDS)
+    for cmd, a, b in zip(HMP_CMDS, ref, ours):
+        assert b == a, cmd
+    assert len(ours) == len(ref) == len(HMP_CMDS)
+
+
+def test_info_chardev_and_history_match_qemu(tmp_path):
+    extra = ["-chardev", "null,id=n", "-chardev", "file,id=f,path=%s" % (tmp_path / "f"),
+             "-chardev", "socket,id=s,path=%s,server=on,wait=off" % (tmp_path / "s"),
+             "-chardev", "ringbuf,id=r", "-chardev", "memory,id=m", "-chardev", "null,id=mx,mux=on",
+             "-chardev", "udp,id=u,host=127.0.0.1,port=%d" % free_port(),
+             "-chardev", "serial,id=ser,path=/dev/null"]
+    cmds = ["info chardev", "info history"]
+    ref = hmp_outputs("qemu", cmds, extra)
+    if os.path.exists(tmp_path / "s"):
+        os.unlink(tmp_path / "s")
+    ours = hmp_outputs("pyqemu", cmds, extra)
+    # QEMU lists chardevs in hash order: compare as sets.
+    assert set(ours[0].split("\r\n")) == set(ref[0].split("\r\n"))
+    assert ours[1] == ref[1]
+
+
+# QMP requests whose answers must be identical.
+QMP_REQUESTS = [
+    '{"execute":"query-version"}',
+    '{"execute":"qmp_capabilities","arguments":{"enable":"oob"}}',
+    '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}',
+    '{"execute":"qmp_capabilities","id":{"a":[1,2]}}',
+    '{"execute":"qmp_capabilities","id":1}',
+    '{"execute":"foo","id":"x"}', '[1]', '"abc"', '123', 'null', '{"foo":1}', '{"id":5}',
+    '{"execute":1}', '{"execute":"query-version","arguments":[]}', '{"exec-oob":"query-version"}',
+    '{"execute":"query-version","exec-oob":"x"}', '{"execute":"ringbuf-read"}',
+    '{"execute":"ringbuf-read","arguments":{"device":1,"size":2}}',
+    '{"execute":"ringbuf-read","arguments":{"device":"a","size":"2"}}',
+    '{"execute":"ringbuf-read","arguments":{"device":"a","size":2,"format":"hex"}}',
+    '{"execute":"query-version","arguments":{"x":1}}', '{"execute": foo}',
+    '{"execute":"query-version" "x"}', '}',
+    '{"execute":"chardev-add","arguments":{"id":"r","backend":{"type":"ringbuf","data":{"size":8}}}}',
+    '{"execute":"chardev-add","arguments":{"id":"r","backend":{"type":"null","data":{}}}}',
+    '{"execute":"chardev-add","arguments":{"id":"x","backend":{"type":"bogus","data":{}}}}',
+    '{"execute":"chardev-add","arguments":{"id":"x","backend":{"type":"file","data":{}}}}',
+    '{"execute":"chardev-add","arguments":{"id":"x","backend":{"type":"null"}}}',
+    '{"execute":"chardev-add","arguments":{"id":"x","backend":{"type":"ringbuf","data":{"size":3}}}}',
+    '{"execute":"ringbuf-write","arguments":{"device":"r","data":"hello world"}}',
+    '{"execute":"ringbuf-read","arguments":{"device":"r","size":100}}',
+    '{"execute":"ringbuf-write","arguments":{"device":"r","data":"aGVsbG8=","format":"base64"}}',
+    '{"execute":"ringbuf-read","arguments":{"device":"r","size":3,"format":"base64"}}',
+    '{"execute":"ringbuf-read","arguments":{"device":"r","size":30}}',
+    '{"execute":"ringbuf-write","arguments":{"device":"nope","data":"x"}}',
+    '{"execute":"ringbuf-write","arguments":{"device":"r","data":"x","format":"utf9"}}',
+    '{"execute":"chardev-remove","arguments":{"id":"compat_monitor0"}}',
+    '{"execute":"chardev-remove","arguments":{"id":"nope"}}',
+    '{"execute":"chardev-remove","arguments":{"id":"r"}}',
+    '{"execute":"human-monitor-command","arguments":{"command-line":"ringbuf_read nope 1"}}',
+    '{"execute":"human-monitor-command","arguments":{"command-line":"chardev-add null"}}',
+    '{"execute":"human-monitor-command","arguments":{"command-line":"nosuch"}}',
+    '{"execute":"human-monitor-command"}',
+]
+
+
+def qmp_answers(prog, sock_path, oob=False):
+    p = subprocess.Popen([prog_path(prog), "-M", "none", "-display", "none", "-qmp",
+                          "unix:%s,server=on,wait=off" % sock_path], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        wait_path(sock_path, p)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock_path)
+        f = s.makefile("rwb")
+        answers = [json.loads(f.readline())]
+        for req in QMP_REQUESTS:
+            if oob and req == '{"execute":"qmp_capabilities","id":1}':
+                req = '{"execute":"qmp_capabilities","id":1,"arguments":{"enable":["oob"]}}'
+            f.write(req.encode() + b"\n")
+            f.flush()
+            answers.append(f.readline())
+        s.close()
+        return answers
+    finally:
+        p.kill()
+        p.wait(10)
+        p.stderr.close()
+
+
+@pytest.mark.parametrize("oob", [False, True])
+def test_qmp_answers_match_qemu(tmp_path, oob):
+    ref = qmp_answers("qemu", str(tmp_path / "a"), oob)
+    ours = qmp_answers("pyqemu", str(tmp_path / "b"), oob)
+    # Greeting: same shape and capabilities; versions differ by design.
+    assert list(ours[0]) == list(ref[0]) == ["QMP"]
+    assert list(ours[0]["QMP"]) == list(ref[0]["QMP"])
+    assert ours[0]["QMP"]["capabilities"] == ref[0]["QMP"]["capabilities"]
+    assert list(ours[0]["QMP"]["version"]["qemu"]) == list(ref[0]["QMP"]["version"]["qemu"])
+    for req, a, b in zip(QMP_REQUESTS, ref[1:], ours[1:]):
+        assert b == a, req
+
+
+def test_mux_keys_match_qemu():
+    def run(prog):
+        p = subprocess.Popen([prog_path(prog), "-M", "none", "-display", "none", "-serial", "mon:stdio"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = b""
+        try:
+            for keys in (b"", b"\x01h", b"\x01c", b"\x01x"):
+                p.stdin.write(keys)
+                p.stdin.flush()
+                time.sleep(0.4)
+            out, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return p.returncode, out.replace(b"7.2.22", b"V").replace(b"7.2.0", b"V")
+    assert run("pyqemu") == run("qemu")
+
+
+def test_telnet_greeting_matches_qemu():
+    def run(prog):
+        port = free_port()
+        p = subprocess.Popen([prog_path(prog), "-M", "none", "-display", "none", "-monitor",
+                              "telnet:127.0.0.1:%d,server=on,wait=off" % port],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            s = connect_tcp(port, p)
+            data = read_until(s, b"(qemu) ")
+            s.close()
+            return data.replace(b"7.2.22", b"V").replace(b"7.2.0", b"V")
+        finally:
+            p.kill()
+            p.wait()
+    assert run("pyqemu") == run("qemu")
+
+
+BAD_CHARDEV_LINES = [
+    ["-chardev", "null"], ["-chardev", "null,id=a,foo=1"], ["-chardev", "bogus,id=a"],
+    ["-chardev", "null,id=a", "-chardev", "null,id=a"], ["-chardev", "file,id=a"],
+    ["-chardev", "socket,id=a"], ["-chardev", "ringbuf,id=a,size=3"], ["-chardev", "ringbuf,id=a,size=x"],
+    ["-chardev", "file,id=a,path=/proc/nonexistent/x"], ["-chardev", "pipe,id=a,path=/proc/nonexistent/x"],
+    ["-chardev", "socket,id=a,path=/proc/nonexistent/s,server=on"], ["-chardev", "udp,id=a"],
+    ["-chardev", "stdio,id=a", "-chardev", "stdio,id=b"], ["-chardev", "mux,id=a"],
+    ["-chardev", "socket,id=a,host=localhost,server=on,wait=off"], ["-chardev", "null,id=1a"],
+    ["-chardev", "socket,id=a,host=127.0.0.1,port=1"], ["-serial", "bogus:x"],
+    ["-monitor", "chardev:nope"], ["-monitor", "bogus"], ["-qmp", "bogus"],
+["-chardev", "serial,id=a,path=/proc/nonexistent"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_CHARDEV_LINES, ids=lambda a: " ".join(a))
+def test_bad_chardev_command_lines_match_qemu(args):
+    def run(prog):
+        p = subprocess.run([prog_path(prog), "-M", "none", "-display", "none"] + args,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        return p.returncode, normalize(p.stderr, prog)
+    assert run("pyqemu") == run("qemu")
+
+
+def test_chardev_help_lists_real_backends():
+    def names(prog):
+        p = subprocess.run([prog_path(prog), "-chardev", "help"], capture_output=True, timeout=30)
+        assert p.returncode == 0
+        lines = p.stdout.decode().splitlines()
+        assert lines[0] == "Available chardev backend types: "
+        return {ln.strip() for ln in lines[1:]}
+    ours, ref = names("pyqemu"), names("qemu")
+    # Only backends QEMU has; the display/input ones (msmouse, wctablet, vdagent...) are not built.
+    assert ours <= ref
+    assert {"null", "socket", "udp", "file", "pipe", "pty", "stdio", "ringbuf", "memory", "serial",
+            "mux", "vc"} <= ours
