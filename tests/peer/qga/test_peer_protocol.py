@@ -55,6 +55,10 @@ EXACT = [
     b'{"execute":"guest-set-time","arguments":{"time":"x"}}',
     b'{"execute":"guest-exec-status","arguments":{"pid":1}}',
     b'{"execute":"guest-exec","arguments":{"path":"/nonexist"}}',
+    b'{"execute":"guest-exec","arguments":{"path":"/etc"}}',
+    b'{"execute":"guest-file-seek","arguments":{"handle":1,"offset":0,"whence":true}}',
+    b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":-1,"online":true}]}}',
+    b'{"execute":"guest-fstrim","arguments":{"minimum":-1}}',
     b'{"execute":"guest-exec","arguments":{"path":"/bin/cat","input-data":"!!!"}}',
     b'{"execute":"guest-exec","arguments":{"path":"/bin/true","capture-output":"yes"}}',
     b'{"execute":"guest-set-vcpus","arguments":{"vcpus":[]}}',
@@ -175,7 +179,10 @@ def test_file_session(agents, tmp_path):
     assert answers[1] == answers[0]
 
 
-def test_exec_session(agents):
+def test_exec_session(agents, tmp_path):
+    script = tmp_path / "no-shebang"
+    script.write_text('echo "args: $1"\n')
+    script.chmod(0o755)
     answers = []
     for agent in agents:
         c = agent.connect()
@@ -184,7 +191,8 @@ def test_exec_session(agents):
                 c.call("guest-exec", path="/bin/sh", arg=["-c", "kill -9 $$"])["return"]["pid"],
                 c.call("guest-exec", path="/bin/cat", input_data="aGVsbG8=",
                        capture_output=True)["return"]["pid"],
-                c.call("guest-exec", path="env", env=["A=1"], capture_output=True)["return"]["pid"]]
+                c.call("guest-exec", path="env", env=["A=1"], capture_output=True)["return"]["pid"],
+                c.call("guest-exec", path=str(script), arg=["x y"], capture_output=True)["return"]["pid"]]
         seq = []
         for pid in pids:
             for _ in range(100):

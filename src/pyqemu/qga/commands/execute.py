@@ -1,6 +1,7 @@
 """guest-exec and guest-exec-status: run a program, collect its output."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -87,14 +88,19 @@ def guest_exec(agent: Any, path: str, arg: Optional[List[str]] = None,
         for item in env:
             k, _, v = item.partition("=")
             envmap[k] = v
+    pipes = dict(stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                 stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                 stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
     try:
-        proc = subprocess.Popen(
-            argv, executable=exe, env=envmap, close_fds=True,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-            stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, executable=exe, env=envmap, close_fds=True, **pipes)
     except OSError as exc:
-        raise _spawn_error(path, exc) from None
+        if exc.errno != errno.ENOEXEC:
+            raise _spawn_error(path, exc) from None
+        # An executable without #! line is a shell script (as GLib's spawn treats it).
+        try:
+            proc = subprocess.Popen(["/bin/sh", exe] + argv[1:], env=envmap, close_fds=True, **pipes)
+        except OSError as exc2:
+            raise _spawn_error(path, exc2) from None
     agent.children[proc.pid] = ExecChild(proc, capture, stdin)
     return {"pid": proc.pid}
 
