@@ -45,7 +45,11 @@ def test_serial_port(tmp_path, method):
                         _exchange(master, b'{"execute":"guest-nope"}')])
         finally:
             proc.terminate()
-            proc.wait(5)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             os.close(master)
             os.close(slave)
     assert got[1] == got[0]
