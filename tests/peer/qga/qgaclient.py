@@ -49,7 +49,11 @@ class Agent:
         self.proc = subprocess.Popen((wrapper or []) + argv, env=full_env,
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(workdir / "stderr.log", "wb"))
-        wait_for_socket(self.sock, self.proc)
+        try:
+            wait_for_socket(self.sock, self.proc)
+        except BaseException:
+            self.stop()
+            raise
 
     def connect(self) -> "Client":
         return Client(self.sock)
