@@ -99,7 +99,14 @@ def backend_from_opts(opts: Opts) -> Tuple[str, Dict[str, Any]]:
     return kind, data
 
 
+# Socket options pyqemu accepts but cannot honour yet: refuse rather than ignore.
+_UNSUPPORTED_SOCKET = ("tls-creds", "tls-authz", "websocket", "tn3270")
+
+
 def _socket_from_opts(opts: Opts) -> Dict[str, Any]:
+    for key in _UNSUPPORTED_SOCKET:
+        if key in opts and opts.get(key) not in ("off", ""):
+            raise QemuError("chardev: socket: '%s' is not supported by pyqemu yet" % key)
     path, host, port, fd = opts.get("path"), opts.get("host"), opts.get("port"), opts.get("fd")
     server = opts.get_bool("server", False)
     data: Dict[str, Any] = {"server": server}

@@ -117,6 +117,8 @@ class SocketChardev(Chardev):
 
     # -- opening ---------------------------------------------------------------
     def open(self) -> Dict[str, Any]:
+        if self.addr.get("type") == "fd":
+            return self._open_fd()
         if self.is_server:
             self.listener = self._listen()
             self._update_filename()
@@ -138,6 +140,23 @@ class SocketChardev(Chardev):
                 self._schedule_reconnect()
                 return {}
             self._connected(sock, peer)
+        return {}
+
+    def _open_fd(self) -> Dict[str, Any]:
+        """``fd=N``: a socket inherited from the parent, listening or connected."""
+        text = str(self.addr.get("data", {}).get("str", ""))
+        try:
+            sock = socket.socket(fileno=int(text))
+        except (ValueError, OSError):
+            raise QemuError("File descriptor '%s' is not a socket" % text) from None
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            self.listener = sock
+            sock.setblocking(False)
+            self.is_server = True
+            self._update_filename()
+            self.loop.set_fd_handler(sock.fileno(), self._accept)
+        else:
+            self._connected(sock, "fd")
         return {}
 
     def _listen(self) -> socket.socket:

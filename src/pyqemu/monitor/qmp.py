@@ -24,8 +24,9 @@ class QmpMonitor:
         self.negotiated = False
         self.oob_enabled = False
         self.streamer = JsonStreamer()
-        # QEMU offers out-of-band execution where the chardev can carry it (sockets).
-        self.capabilities: List[str] = ["oob"] if chr.typename == "socket" else []
+        # QEMU offers out-of-band execution on every chardev but the mux, which
+        # cannot run in a separate I/O context.
+        self.capabilities: List[str] = [] if chr.typename == "mux" else ["oob"]
         events.add_listener(self._on_event)
         chr.set_handlers(lambda: 4096, self._read, self._event, owner=self)
 

@@ -199,6 +199,22 @@ def test_telnet_negotiation_and_iac_filtering(loop):
     cli.close()
 
 
+def test_inherited_socket_fd(loop):
+    a, b = socket.socketpair()
+    c = make("socket,id=f,fd=%d" % b.detach())
+    fe = Frontend(c)
+    a.sendall(b"via fd")
+    wait(loop, lambda: fe.data == b"via fd")
+    c.write(b"back")
+    assert a.recv(10) == b"back"
+    a.close()
+
+
+def test_unsupported_socket_options_are_refused(loop):
+    with pytest.raises(QemuError, match="'websocket' is not supported by pyqemu yet"):
+        make("socket,id=w,port=1,server=on,wait=off,websocket=on")
+
+
 def test_client_reconnect(loop, tmp_path):
     path = str(tmp_path / "late")
     c = make("socket,id=c,path=%s,reconnect=1" % path)  # nobody listens yet: not fatal
