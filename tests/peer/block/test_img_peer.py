@@ -244,3 +244,45 @@ def test_measure_matches_qemu_img(src, args):
     run(QEMU_IMG, "convert", "-c", "-O", "qcow2", "s.raw", "t.qcow2", cwd=src)
     q, p, perr = both("measure", *args, cwd=src)
     assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode)
+
+
+def _chain(d):
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "b1.raw", "4M", cwd=d)
+    run(QEMU_IO, "-f", "raw", "-c", "write -P 1 0 4M", "b1.raw", cwd=d)
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "-b", "b1.raw", "-F", "raw", "o1.qcow2", cwd=d)
+    run(QEMU_IO, "-c", "write -P 2 1M 1M", "o1.qcow2", cwd=d)
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "-b", "o1.qcow2", "-F", "qcow2", "o2.qcow2", cwd=d)
+    run(QEMU_IO, "-c", "write -P 3 3M 64k", "-c", "write -z 0 64k", "o2.qcow2", cwd=d)
+    run(QEMU_IMG, "convert", "-O", "raw", "o2.qcow2", "want.raw", cwd=d)
+
+
+def test_safe_and_unsafe_rebase(tmp_path):
+    _chain(tmp_path)
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "new.raw", "4M", cwd=tmp_path)
+    run(QEMU_IO, "-f", "raw", "-c", "write -P 9 2M 512k", "new.raw", cwd=tmp_path)
+    run(PYQEMU_IMG, "rebase", "-b", "new.raw", "-F", "raw", "o2.qcow2", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "o2.qcow2", cwd=tmp_path).returncode == 0
+    info = json.loads(run(QEMU_IMG, "info", "--output=json", "o2.qcow2", cwd=tmp_path).stdout)
+    assert (info["backing-filename"], info["backing-filename-format"]) == ("new.raw", "raw")
+    assert run(QEMU_IMG, "compare", "want.raw", "o2.qcow2", cwd=tmp_path).returncode == 0
+    run(PYQEMU_IMG, "rebase", "-u", "-b", "", "o2.qcow2", cwd=tmp_path)
+    assert "backing-filename" not in run(QEMU_IMG, "info", "--output=json", "o2.qcow2", cwd=tmp_path).stdout
+    for args in (["rebase", "o2.qcow2"], ["rebase", "-b", "x", "o2.qcow2"],
+                 ["rebase", "-b", "nosuch", "-F", "raw", "o2.qcow2"]):
+        q, p, perr = both(*args, cwd=tmp_path)
+        assert (perr, p.returncode) == (q.stderr, q.returncode), args
+
+
+@pytest.mark.parametrize("args", [[], ["-b", "b1.raw"], ["-d"]])
+def test_commit(tmp_path, args):
+    _chain(tmp_path)
+    p = run(PYQEMU_IMG, "commit", *args, "o2.qcow2", cwd=tmp_path)
+    assert p.stdout == "Image committed.\n"
+    for img in ("o1.qcow2", "o2.qcow2"):
+        assert run(QEMU_IMG, "check", img, cwd=tmp_path).returncode == 0
+    assert run(QEMU_IMG, "compare", "want.raw", "o2.qcow2", cwd=tmp_path).returncode == 0
+    base = ["-F", "raw", "b1.raw"] if args[:1] == ["-b"] else ["o1.qcow2"]
+    assert run(QEMU_IMG, "compare", "-f", "raw", "want.raw", *base, cwd=tmp_path).returncode == 0
+    if not args:  # emptied: nothing allocated in the top image any more
+        m = json.loads(run(QEMU_IMG, "map", "--output=json", "o2.qcow2", cwd=tmp_path).stdout)
+        assert all(e["depth"] > 0 for e in m)

@@ -520,6 +520,39 @@ class Qcow2Node(BlockNode):
         nsect = ((host + len(comp) - 1) >> 9) - (host >> 9)
         self._set_entry(cluster, COMPRESSED | (nsect << x) | host)
 
+    # --- backing file and emptying (rebase, commit) ------------------------------
+    def set_backing(self, name: Optional[str], fmt: Optional[str]) -> None:
+        """Rewrite the header to name another backing file (None: no backing file)."""
+        from pyqemu.block.qcow2.header import EXT_BACKING_FORMAT
+        self._check_writable()
+        h = self.header
+        h.backing_file = name or None
+        h.set_ext(EXT_BACKING_FORMAT, fmt.encode() if name and fmt else None)
+        data = h.pack()
+        self.flush()
+        self.file.pwrite(0, data)
+        self.file.flush()
+
+    def make_empty(self) -> None:
+        """Unallocate every cluster so that all reads go to the backing file (commit)."""
+        self._check_writable()
+        frees = []
+        for i, e in enumerate(self.l1):
+            if not e & L1_OFFSET_MASK:
+                continue
+            for j in range(self.l2_entries):
+                cluster = i * self.l2_entries + j
+                if cluster * self.cs >= self._size:
+                    break
+                entry = self._entry(cluster)
+                if entry:
+                    self._set_entry(cluster, 0)
+                    if self._kind(entry) != ZERO_PLAIN:
+                        frees.append(entry)
+        if frees:
+            self._free_entries(frees)
+        self.flush()
+
     # --- resize -------------------------------------------------------------------
     def truncate(self, size: int, prealloc: str = "off", exact: bool = False) -> None:
         self._check_writable()
