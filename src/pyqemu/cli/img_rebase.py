@@ -62,11 +62,18 @@ def main(argv: List[str]) -> int:
         raise UsageError("Must specify backing file (-b) or use unsafe mode (-u)",
                          hint="Try 'pyqemu-img --help' for more information")
     filename = args[0]
-    if base and not base_fmt:
-        raise QemuError("Could not change the backing file to '%s': backing format must be specified"
-                        % base)
     node = img_open(filename, fmt, image_opts, readonly=False, cache=cache, no_backing=True)
     try:
+        if base and not unsafe:
+            # safe mode opens the new backing file (probing it) before anything else
+            path = resolve_backing_path(node.filename, base)
+            try:
+                open_image(path, base_fmt, readonly=True, force_share=True).close()
+            except QemuError as exc:
+                raise QemuError("Could not open new backing file '%s': %s" % (base, exc.msg)) from None
+        if base and not base_fmt:
+            raise QemuError("Could not change the backing file to '%s': backing format must be specified"
+                            % base)
         if node.driver != "qcow2":
             raise QemuError("Could not change the backing file to '%s': Operation not supported" % base)
         if not unsafe:
