@@ -2,8 +2,8 @@
 
 Code declares an event once with :func:`declare` and fires it with
 :func:`trace`; a fired event that is enabled prints
-``PID@SECONDS.MICROS:name text`` to the log (stderr or ``-D``/``file=``), the
-format of QEMU's log trace backend.  ``-trace help`` lists the events.
+``name text`` to the log (stderr or ``-D``/``file=``), the format of QEMU's
+log trace backend.  ``-trace help`` lists the events.
 
 Python 3.9 syntax: the memory API fires events.
 """
@@ -17,6 +17,8 @@ from typing import Dict, List, Optional
 from pyqemu.util.error import QemuError, warn_report
 
 _events: Dict[str, str] = {}
+# -msg timestamp=on puts "PID@SECONDS.MICROS:" before each line.
+with_timestamp = False
 _enabled: Dict[str, bool] = {}
 
 
@@ -77,7 +79,9 @@ def trace(name: str, *args: object) -> None:
     if not _enabled.get(name):
         return
     from pyqemu.util import log
-    now = time.time()
     text = _events[name] % args if args else _events[name]
-    log.stream().write("%d@%d.%06d:%s %s\n" % (os.getpid(), int(now), int(now * 1e6) % 1000000,
-                                               name, text))
+    if with_timestamp:
+        now = time.time()
+        log.log("%d@%d.%06d:%s %s\n" % (os.getpid(), int(now), int(now * 1e6) % 1000000, name, text))
+    else:
+        log.log("%s %s\n" % (name, text))

@@ -606,7 +606,14 @@ def _open_ports(config: Config) -> None:
     for i, (spec, loc) in enumerate(parallels):
         _port(create, spec, "parallel%d" % i, loc, "parallel")
     for i, (spec, loc) in enumerate(config.debugcons):
-        _port(create, spec, "debugcon" if i == 0 else "debugcon%d" % i, loc, "debugcon")
+        label = "debugcon" if i == 0 else "debugcon%d" % i
+        _port(create, spec, label, loc, "debugcon")
+        # The console is an ISA device (isa-debugcon), provided by boards with an ISA bus.
+        dev = Opts(option_groups()["device"])
+        dev.items = [("driver", "isa-debugcon"), ("chardev", label)]
+        if _find_bus_of_type("ISA") is None:
+            raise QemuError("No 'ISA' bus found for device 'isa-debugcon'", loc=loc)
+        create_device(dev, loc)
     for opts, loc in config.monitors:
         _monitor(create, opts, loc)
 
@@ -755,6 +762,9 @@ def run_vm(vm: VM) -> int:
     _daemonize_finish(0)
     loop = main_loop()
     loop.run_until(rs.process_requests)
+    if rs.is_running():
+        # vm_shutdown: the VM stops in the shutdown state, without a STOP event.
+        rs.set("shutdown")
     return rs.exit_status or 0
 
 

@@ -71,6 +71,9 @@ CASES = [
     "-M none -pidfile {tmp}/nodir/pid",
     "-M none -nographic -daemonize",
     "-M none -d foo",
+    "-M none -debugcon null",
+    "-M none -object memory-backend-ram,id=m,size=1M,share=maybe",
+    "-M none -object memory-backend-ram,id=m,size=1M,policy=sometimes",
 ]
 
 
