@@ -10,9 +10,9 @@ def emulator():
     """Start emulators (pyqemu or a real QEMU); all are killed after the test."""
     procs = []
 
-    def start(args, prog=PYQEMU, stdin=subprocess.DEVNULL):
+    def start(args, prog=PYQEMU, stdin=subprocess.DEVNULL, cwd=None):
         p = subprocess.Popen([prog] + list(args), stdin=stdin, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, cwd=cwd)
         procs.append(p)
         return p
     yield start

@@ -149,3 +149,40 @@ def test_mux_keys_on_stdio(emulator):
     assert b"serial0-base: filename=stdio" in shown and b"serial0: filename=mux" in shown
     assert typed(b"\x01x", b"QEMU: Terminated\n\r") == b"QEMU: Terminated\n\r"
     assert proc.wait(10) == 0
+
+
+# Every HMP command of issue 5, with arguments that work on -M none.
+EVERY_COMMAND = [
+    "help", "? info", "info version", "info status", "info name", "info uuid", "info chardev",
+    "info qtree", "info qom-tree", "info mtree", "info ramblock", "info history", "info cpus",
+    "info registers", "info kvm", "info memdev", "stop", "cont", "c", "system_reset",
+    "system_powerdown", "xp /4xb 0", "x /2x 0", "p /x 16", "print 5", "memsave 0 16 out.bin",
+    "pmemsave 0 16 out.bin", "chardev-add ringbuf,id=rb,size=8", "ringbuf_write rb abc",
+    "ringbuf_read rb 3", "chardev-remove rb", "qom-list /machine", "qom-set /machine graphics off",
+    "object_add memory-backend-ram,id=m3,size=1M", "object_del m3", "log int", "log none",
+    "logfile log.txt", "i /b 0x80", "o /b 0x80 1",
+]
+
+
+def test_every_command_over_tcp(emulator, tmp_path):
+    port = free_port()
+    proc = emulator(["-M", "none", "-display", "none", "-object", "memory-backend-ram,id=mem0,size=1M",
+                     "-monitor", "tcp:127.0.0.1:%d,server=on,wait=off" % port], cwd=str(tmp_path))
+    s = connect_tcp(port, proc)
+    read_until(s, b"(qemu) ")
+    outs = dict(zip(EVERY_COMMAND, session(s, EVERY_COMMAND)))
+    for cmd, out in outs.items():
+        assert "unknown command" not in out and "internal error" not in out, (cmd, out)
+        assert "Try \"help" not in out, (cmd, out)
+    assert outs["info status"] == "VM status: running\r\n"
+    assert outs["ringbuf_read rb 3"] == "abc\r\n"
+    assert outs["p /x 16"] == "0x10\r\n"
+    assert "info version  -- show the version of QEMU\r\n" in outs["? info"]
+    assert "memory backend: mem0\r\n" in outs["info memdev"]
+    assert outs["info history"].startswith("0: 'help'\r\n1: '? info'\r\n")
+    # Relative file names are the emulator's working directory, as with QEMU.
+    assert (tmp_path / "out.bin").stat().st_size == 16
+    assert (tmp_path / "log.txt").exists()
+    s.sendall(b"q\r")
+    assert proc.wait(10) == 0
+    s.close()
