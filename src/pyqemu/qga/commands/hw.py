@@ -17,6 +17,15 @@ def _read(path: str) -> str:
         return f.read().strip()
 
 
+def _write(path: str, text: str) -> None:
+    # sysfs attributes take one write at offset 0; no truncation, as QEMU's pwrite
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, text.encode(), 0)
+    finally:
+        os.close(fd)
+
+
 def _cpu(logical_id: int) -> Dict[str, Any]:
     d = "%s/cpu%d/" % (CPU_DIR, logical_id)
     if not os.path.isdir(d):
@@ -51,8 +60,7 @@ def set_vcpus(agent: Any, vcpus: List[Dict[str, Any]]) -> int:
                 if c["_path"] is None:
                     raise QgaError("logical processor #%d can't be offlined" % v["logical-id"])
                 try:
-                    with open(c["_path"], "w") as f:
-                        f.write("1" if v["online"] else "0")
+                    _write(c["_path"], "1" if v["online"] else "0")
                 except OSError as exc:
                     raise QgaError('pwrite("%s"): %s' % (c["_path"], os.strerror(exc.errno or 5))) from None
         except QgaError:
@@ -93,27 +101,28 @@ def set_memory_blocks(agent: Any, mem_blks: List[Dict[str, Any]]) -> List[Dict[s
     for b in mem_blks:
         idx = b["phys-index"]
         res: Dict[str, Any] = {"phys-index": idx}
+        out.append(res)
         d = "%s/memory%d" % (MEM_DIR, idx)
         if not os.path.isdir(d):
             res["response"] = "not-found"
             res["error-code"] = errno.ENOENT
-            out.append(res)
             continue
         try:
             online = _read(d + "/state") != "offline"
-            if online == b["online"]:
-                res["response"] = "success"
-            else:
-                if not b["online"] and os.path.exists(d + "/removable") and _read(d + "/removable") != "1":
-                    res["response"] = "operation-not-supported"
-                else:
-                    with open(d + "/state", "w") as f:
-                        f.write("online" if b["online"] else "offline")
-                    res["response"] = "success"
         except OSError as exc:
-            res["response"] = "operation-failed"
+            # Kernels without a 'state' file cannot change it: nothing to do,
+            # which QEMU's agent reports as success with the errno attached.
+            res["response"] = "success" if exc.errno == errno.ENOENT else "operation-failed"
             res["error-code"] = exc.errno or errno.EIO
-        out.append(res)
+            continue
+        if online != b["online"]:
+            try:
+                _write(d + "/state", "online" if b["online"] else "offline")
+            except OSError as exc:
+                res["response"] = "operation-failed"
+                res["error-code"] = exc.errno or errno.EIO
+                continue
+        res["response"] = "success"
     return out
 
 
