@@ -23,6 +23,17 @@ from pyqemu.util.opts import parse_bool, parse_json_filename
 
 CACHE_MODES = ("writeback", "writethrough", "none", "directsync", "unsafe")
 FORMATS = ("raw", "qcow2")
+# Format drivers in modules of their own, imported on first use.  A module
+# provides open_format(tree, read_only, file) -> BlockNode and
+# create(filename, size, options); optionally PRINT_ORDER/CREATE_HELP (for
+# qemu-img create) and check_image(node, fix_leaks, fix_errors).
+FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi"}
+
+
+def format_module(name: str) -> Any:
+    """The module implementing format ``name`` (a key of FORMAT_MODULES)."""
+    import importlib
+    return importlib.import_module(FORMAT_MODULES[name])
 
 # name -> factory(options, read_only) for protocol drivers
 _protocols: Dict[str, Callable[[Dict[str, Any], bool], BlockNode]] = {
@@ -47,7 +58,7 @@ def register_protocol(name: str, factory: Callable[[Dict[str, Any], bool], Block
 
 
 def format_names() -> List[str]:
-    return sorted(set(FORMATS) | set(_protocols))
+    return sorted(set(FORMATS) | set(FORMAT_MODULES) | set(_protocols))
 
 
 def cache_options(cache: str) -> Dict[str, Any]:
@@ -149,7 +160,7 @@ def open_node(spec: Union[str, Dict[str, Any]], fmt: Optional[str] = None, reado
         return node
     file_spec = tree.get("file")
     if file_spec is None:
-        if driver and driver not in FORMATS and driver not in _protocols:
+        if driver and driver not in FORMATS and driver not in _protocols and driver not in FORMAT_MODULES:
             raise QemuError("Unknown driver '%s'" % driver)
         raise QemuError("A block device must be specified for \"file\"")
     if isinstance(file_spec, str):
@@ -178,6 +189,8 @@ def open_node(spec: Union[str, Dict[str, Any]], fmt: Optional[str] = None, reado
         elif driver == "qcow2":
             from pyqemu.block.qcow2.driver import Qcow2Node
             node = Qcow2Node(tree, read_only, file_node)
+        elif driver in FORMAT_MODULES:
+            node = format_module(driver).open_format(tree, read_only, file_node)
         elif driver in _protocols:
             raise QemuError("'%s' is not a format driver" % driver)
         else:
@@ -266,6 +279,8 @@ def create_image(fmt: str, filename: str, size: int, options: Optional[Dict[str,
     elif fmt == "qcow2":
         from pyqemu.block.qcow2.create import create_qcow2
         create_qcow2(filename, size, options)
+    elif fmt in FORMAT_MODULES:
+        format_module(fmt).create(filename, size, options)
     elif fmt in _protocols and fmt == "file":
         create_file(filename, size, options.get("preallocation", "off"))
     else:

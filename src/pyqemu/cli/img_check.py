@@ -80,10 +80,15 @@ def main(argv: List[str]) -> int:
     node = img_open(filename, fmt, image_opts, readonly=not fix, force_share=force, cache=cache,
                     no_backing=True)
     try:
-        if node.driver != "qcow2":
-            error_report("This image format does not support checks")
-            return 63
-        from pyqemu.block.qcow2.check import check_image
+        if node.driver == "qcow2":
+            from pyqemu.block.qcow2.check import check_image
+        else:
+            from pyqemu.block.open import FORMAT_MODULES, format_module
+            check_image = getattr(format_module(node.driver), "check_image", None) \
+                if node.driver in FORMAT_MODULES else None
+            if check_image is None:
+                error_report("This image format does not support checks")
+                return 63
         r = check_image(node, fix_leaks=bool(fix), fix_errors=fix == "all", quiet=False)
         if r.leaks_fixed or r.corruptions_fixed:
             if output == "human":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Dict, List
 
-from pyqemu.block.open import create_image, open_image, resolve_backing_path
+from pyqemu.block.open import FORMAT_MODULES, create_image, format_module, open_image, resolve_backing_path
 from pyqemu.cli.img import PROG, out, parse_args, parse_o
 from pyqemu.util.error import QemuError, UsageError
 from pyqemu.util.opts import strtosz
@@ -46,7 +46,9 @@ def parse_image_size(text: str) -> int:
 
 def print_create_help(fmt: str) -> None:
     sys.stdout.write("Supported %s options:\n" % fmt)
-    for name, kind, text in _HELP.get(fmt, []):
+    helps = _HELP.get(fmt) or (getattr(format_module(fmt), "CREATE_HELP", [])
+                               if fmt in FORMAT_MODULES else [])
+    for name, kind, text in helps:
         sys.stdout.write("  %-22s - %s\n" % ("%s=%s" % (name, kind), text))
     sys.stdout.write("\nThe protocol level may support further options.\n"
                      "Specify the target filename to include those options.\n")
@@ -54,7 +56,9 @@ def print_create_help(fmt: str) -> None:
 
 def formatting_line(fmt: str, filename: str, opts: Dict[str, str], size: int) -> str:
     parts = []
-    for key, default in _PRINT_ORDER.get(fmt, [("size", None)]):
+    order = _PRINT_ORDER.get(fmt) or (getattr(format_module(fmt), "PRINT_ORDER", None)
+                                      if fmt in FORMAT_MODULES else None)
+    for key, default in order or [("size", None)]:
         if key == "size":
             parts.append("size=%d" % size)
         elif key in opts:
@@ -116,7 +120,7 @@ def main(argv: List[str]) -> int:
     if base_fmt is not None:
         o["backing_fmt"] = base_fmt
     try:
-        if fmt not in ("raw", "qcow2"):
+        if fmt not in ("raw", "qcow2") and fmt not in FORMAT_MODULES:
             raise QemuError("Unknown file format '%s'" % fmt)
         if fmt == "raw" and ("backing_file" in o or "backing_fmt" in o):
             raise QemuError("Backing file not supported for file format 'raw'")
