@@ -1,0 +1,173 @@
+"""pyqemu-io: the image I/O exerciser, with qemu-io's command line and commands."""
+from __future__ import annotations
+
+import getopt
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import pyqemu.block.nbd  # noqa: F401  (registers nbd:// names with the block layer)
+from pyqemu.block import BlockNode, open_image
+from pyqemu.cli.io_commands import IOSession
+from pyqemu.nbd.tls import parse_object, register_creds
+from pyqemu.util.error import QemuError, error_report, run_main
+from pyqemu.util.opts import keyval_parse, parse_json_filename
+
+PROG = "pyqemu-io"
+VERSION = "pyqemu-io version 7.2.0 (pyqemu)"
+
+USAGE = """\
+Usage: {prog} [OPTIONS]... [-c STRING]... [file]
+
+QEMU Disk exerciser
+
+  --object OBJECTDEF   define an object such as 'secret' for
+                       passwords and/or encryption keys
+  --image-opts         treat file as option string
+  -c, --cmd STRING     execute command with its arguments
+                       from the given string
+  -f, --format FMT     specifies the block driver to use
+  -r, --read-only      export read-only
+  -s, --snapshot       use snapshot file
+  -n, --nocache        disable host cache, short for -t none
+  -C, --copy-on-read   enable copy-on-read
+  -m, --misalign       misalign allocations for O_DIRECT
+  -k, --native-aio     use kernel AIO implementation
+                       (Linux only, prefer use of -i)
+  -i, --aio=MODE       use AIO mode (threads, native or io_uring)
+  -t, --cache=MODE     use the given cache mode for the image
+  -d, --discard=MODE   use the given discard mode for the image
+  -U, --force-share    force shared permissions
+  -v, --verbose        print detailed output
+  -V, --version        output version information and exit
+  -h, --help           display this help and exit
+
+See 'help' for a list of commands available.
+"""
+
+SHORT = "hc:d:f:rsnCmki:t:UvVT:"
+LONG = ["help", "cmd=", "format=", "read-only", "snapshot", "nocache", "copy-on-read", "misalign",
+        "native-aio", "aio=", "discard=", "cache=", "force-share", "verbose", "version", "trace=",
+        "object=", "image-opts"]
+
+
+def _opener(image_opts: bool, cache: str, force_share: bool):
+    def open_it(name: str, fmt: Optional[str], read_only: bool, extra: Dict[str, object]) -> BlockNode:
+        spec: object = name
+        if image_opts:
+            if fmt:
+                raise QemuError("--image-opts and -f are mutually exclusive")
+            spec = parse_json_filename(name) if name.startswith("json:") else keyval_parse(name)[0]
+        kw_cache = str(extra.get("cache", cache))
+        share = bool(extra.get("force_share", force_share))
+        try:
+            return open_image(spec, fmt, readonly=read_only, force_share=share, cache=kw_cache)
+        except QemuError as exc:
+            raise QemuError("can't open device %s: %s" % (name, exc.msg), hint=exc.hint,
+                            errno=exc.errno) from None
+    return open_it
+
+
+def _main(argv: Sequence[str]) -> int:
+    try:
+        opts, args = getopt.gnu_getopt(list(argv), SHORT, LONG)
+    except getopt.GetoptError as exc:
+        # As qemu-io: the getopt complaint, then the usage text on stdout.
+        if "requires argument" in exc.msg:
+            error_report("option requires an argument -- '%s'" % exc.opt if len(exc.opt) == 1
+                         else "option '--%s' requires an argument" % exc.opt)
+        elif len(exc.opt) == 1:
+            error_report("invalid option -- '%s'" % exc.opt)
+        else:
+            error_report("unrecognized option '--%s'" % exc.opt)
+        sys.stdout.write(USAGE.format(prog=PROG))
+        return 1
+    cmds: List[str] = []
+    fmt = None
+    read_only = False
+    cache = "writeback"
+    force_share = False
+    image_opts = False
+    for o, v in opts:
+        if o in ("-h", "--help"):
+            sys.stdout.write(USAGE.format(prog=PROG))
+            return 0
+        if o in ("-V", "--version"):
+            print(VERSION)
+            return 0
+        if o in ("-c", "--cmd"):
+            cmds.append(v)
+        elif o in ("-f", "--format"):
+            fmt = v
+        elif o in ("-r", "--read-only"):
+            read_only = True
+        elif o in ("-n", "--nocache"):
+            cache = "none"
+        elif o in ("-t", "--cache"):
+            if v not in ("none", "writeback", "writethrough", "directsync", "unsafe"):
+                raise QemuError("Invalid cache option: %s" % v)
+            cache = v
+        elif o in ("-U", "--force-share"):
+            force_share = True
+        elif o == "--image-opts":
+            image_opts = True
+        elif o == "--object":
+            register_creds(parse_object(v))
+        elif o in ("-d", "--discard"):
+            if v not in ("ignore", "off", "unmap", "on"):
+                raise QemuError("Invalid discard option: %s" % v)
+        elif o in ("-i", "--aio"):
+            if v not in ("threads", "native", "io_uring"):
+                raise QemuError("Invalid aio option: %s" % v)
+        elif o in ("-s", "--snapshot"):
+            raise QemuError("-s/--snapshot is not supported by pyqemu-io yet")
+        elif o in ("-C", "--copy-on-read"):
+            raise QemuError("-C/--copy-on-read is not supported by pyqemu-io yet")
+        # -m, -k, -v, -T: accepted; they change nothing observable here.
+    if len(args) > 1:
+        sys.stdout.write(USAGE.format(prog=PROG))
+        return 1
+    session = IOSession(_opener(image_opts, cache, force_share))
+    if args:
+        try:
+            session.node = session.opener(args[0], fmt, read_only, {})
+        except QemuError as exc:
+            error_report(exc.msg, hint=exc.hint)
+            return 1
+    failed = False
+    try:
+        if cmds:
+            for c in cmds:
+                if session.run(c) < 0:
+                    failed = True
+                if session.quit:
+                    break
+        else:
+            failed = _interactive(session)
+    finally:
+        if session.node is not None:
+            session.node.close()
+    return 1 if failed else 0
+
+
+def _interactive(session: IOSession) -> bool:
+    failed = False
+    tty = sys.stdin.isatty()
+    while not session.quit:
+        if tty:
+            sys.stdout.write("%s> " % PROG)
+            sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            break
+        if session.run(line.strip()) < 0:
+            failed = True
+    return failed
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The pyqemu-io console script; returns the exit status."""
+    return run_main(_main, PROG, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
