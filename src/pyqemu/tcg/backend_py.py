@@ -65,6 +65,7 @@ class PyCodegen:
         self.globals = list(gl.values())
         self.written = [t for t in self.globals if t.name in written or "*" in written]
         self.insn_data: List[Tuple] = []
+        self.pending_ip = 0
 
     # -- names and expressions --------------------------------------------
     def v(self, t: Temp) -> str:
@@ -190,15 +191,19 @@ class PyCodegen:
         L = self.lines
         opc = op.opc
         if opc == "insn_start":
-            if self.may_raise:
-                L.append("%s_ip = %d" % (ind, len(self.insn_data)))
+            # _ip is only stored right before an op that may raise (see _mark_ip)
+            self.pending_ip = len(self.insn_data)
             self.insn_data.append(op.params)
         elif opc == "qemu_ld":
+            self._mark_ip(ind)
             self.load(op, ind)
         elif opc == "qemu_st":
+            self._mark_ip(ind)
             self.store(op, ind)
         elif opc == "call":
             h = op.params[0]
+            if h.flags & CALL_MAY_RAISE:
+                self._mark_ip(ind)
             if h.flags & CALL_READS_STATE:
                 self.writeback(ind)
             args = ", ".join(self.v(t) for t in op.ins)
@@ -236,6 +241,11 @@ class PyCodegen:
             self.exit(ind, "2")
         else:
             L.append("%s%s = %s" % (ind, self.v(op.outs[0]), self.expr(op)))
+
+    def _mark_ip(self, ind: str) -> None:
+        # In structured code a branch may skip an earlier store of _ip, so the
+        # value is stored at every may-raise op (cheap, and always correct).
+        self.lines.append("%s_ip = %d" % (ind, self.pending_ip))
 
     def exit(self, ind: str, value: str) -> None:
         self.writeback(ind)

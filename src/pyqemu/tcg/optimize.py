@@ -92,12 +92,58 @@ def optimize(block: Block, make_const) -> None:
     _dead_code(block)
 
 
+_EXT_BITS = {"ext8u": 8, "ext16u": 16, "ext32u": 32}
+
+
+def _result_bits(op: Op, bits) -> int:
+    """Upper bound on the significant bits of a pure op's result (QEMU's z_mask, simplified)."""
+    opc = op.opc
+    w = op.width
+    ins = op.ins
+    if opc == "mov":
+        r = bits(ins[0])
+    elif opc in _EXT_BITS:
+        r = min(_EXT_BITS[opc], bits(ins[0]))
+    elif opc == "and":
+        r = min(bits(ins[0]), bits(ins[1]))
+    elif opc in ("or", "xor"):
+        r = max(bits(ins[0]), bits(ins[1]))
+    elif opc == "shr" and ins[1].is_const:
+        r = max(bits(ins[0]) - (ins[1].value & (w - 1)), 0)
+    elif opc in ("setcond",):
+        r = 1
+    elif opc == "extract":
+        r = op.params[1]
+    elif opc == "qemu_ld":
+        r = 64 if op.params[0] & 8 else 8 << (op.params[0] & 7)
+    elif opc == "add":
+        r = max(bits(ins[0]), bits(ins[1])) + 1
+    elif opc == "mul":
+        r = bits(ins[0]) + bits(ins[1])
+    elif opc in ("ctpop", "clz", "ctz"):
+        r = 7
+    else:
+        r = w
+    if opc in ("mov", "and", "or", "xor", "shr"):
+        return r        # the backend does not mask these: no cap at the op width
+    return min(r, w)
+
+
 def _propagate(block: Block, make_const) -> None:
     copies: Dict[Temp, Temp] = {}
+    known: Dict[Temp, int] = {}
     out: List[Op] = []
+
+    def bits(t: Temp) -> int:
+        if t.kind == "const":
+            return t.value.bit_length()
+        # Globals hold values of their width; helper results may be wider
+        # (128-bit XMM or 80-bit x87 values travel in temps).
+        return known.get(t, t.width if t.kind == "global" else 1 << 20)
 
     def kill(t: Temp) -> None:
         copies.pop(t, None)
+        known.pop(t, None)
         for k in [k for k, v in copies.items() if v is t]:
             del copies[k]
 
@@ -105,6 +151,7 @@ def _propagate(block: Block, make_const) -> None:
         opc = op.opc
         if opc == "set_label":
             copies.clear()
+            known.clear()
             out.append(op)
             continue
         op.ins = [copies.get(t, t) for t in op.ins]
@@ -120,6 +167,15 @@ def _propagate(block: Block, make_const) -> None:
             if flags & CALL_WRITES_STATE:
                 for k in [k for k, v in copies.items() if v.kind == "global" or k.kind == "global"]:
                     del copies[k]
+                for k in [k for k in known if k.kind == "global"]:
+                    del known[k]
+        # A zero-extension or mask of a value known to fit is a copy.
+        if len(op.ins) >= 1 and (opc in _EXT_BITS and bits(op.ins[0]) <= _EXT_BITS[opc] or
+                                 opc == "and" and op.ins[1].is_const and
+                                 op.ins[1].value == (1 << op.ins[1].value.bit_length()) - 1 and
+                                 bits(op.ins[0]) <= op.ins[1].value.bit_length()):
+            op = Op("mov", op.width, op.outs, [op.ins[0]])
+            opc = "mov"
         for t in op.outs:
             kill(t)
         if len(op.outs) == 1 and opc not in SIDE_EFFECT_OPS and op.ins and \
@@ -134,12 +190,14 @@ def _propagate(block: Block, make_const) -> None:
                                           op.width) else op.ins[3]
             op = Op("mov", op.width, op.outs, [pick])
             opc = "mov"
+        if len(op.outs) == 1 and opc not in ("call",):
+            known[op.outs[0]] = _result_bits(op, bits)
         if opc == "mov":
             d, s = op.outs[0], op.ins[0]
             if d is s:
                 continue
             # Only temps are replaced by copies; a global keeps its own storage.
-            if d.kind == "temp" and (s.kind != "temp" or True):
+            if d.kind == "temp":
                 copies[d] = s
         out.append(op)
     block.ops = out
@@ -180,8 +238,11 @@ def _dead_code(block: Block) -> None:
         if opc == "brcond":
             live |= live_at.get(op.params[1], all_globals)
         elif opc not in SIDE_EFFECT_OPS:
-            if not any(t in live or t.kind == "global" and False for t in op.outs):
+            if not any(t in live for t in op.outs):
                 continue
+            if opc in ("mulu2", "muls2") and op.outs[1] not in live:
+                # the low half of a product does not depend on signedness
+                op = Op("mul", op.width, [op.outs[0]], op.ins)
         if opc == "call" and not op.params[0].flags and not any(t in live for t in op.outs):
             continue
         for t in op.outs:

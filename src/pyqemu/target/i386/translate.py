@@ -454,6 +454,12 @@ class Disas:
                 if base == 3:
                     return ("gtu" if inv else "leu", a1, a2)
                 if base in (6, 7):
+                    if size >= 4:
+                        # operands are kept masked to their size: compare at that width
+                        w = I32 if size == 4 else I64
+                        if base == 6:
+                            return ("ge" if inv else "lt", a1, a2, w)
+                        return ("gt" if inv else "le", a1, a2, w)
                     s1, s2 = self.sext(a1, size), self.sext(a2, size)
                     if base == 6:
                         return ("ge" if inv else "lt", s1, s2)
@@ -483,8 +489,8 @@ class Disas:
         return ("eq" if inv else "ne", x, b.const(0))
 
     def cond_value(self, cc: int) -> Temp:
-        c, x, y = self.cond(cc)
-        return self.b.setcond(c, x, y)
+        c = self.cond(cc)
+        return self.b.setcond(c[0], c[1], c[2], c[3] if len(c) > 3 else I64)
 
     # -- stack --------------------------------------------------------------------------
     def stack_size(self) -> int:
@@ -791,10 +797,10 @@ def _jcc32(d: Disas, c: int) -> None:
 
 def _jcc(d: Disas, cc: int, target: int) -> None:
     b = d.b
-    cond, x, y = d.cond(cc)
+    c = d.cond(cc)
     nxt = d.pc
     lab = b.label()
-    b.brcond(cond, x, y, lab)
+    b.brcond(c[0], c[1], c[2], lab, c[3] if len(c) > 3 else I64)
     d.gen_jmp_const(nxt, 0)
     b.set_label(lab)
     d.gen_jmp_const(target, 1)
@@ -1292,8 +1298,8 @@ def _cmov(d: Disas, c: int) -> None:
     d.modrm()
     size = d.osize
     v = d.ld_rm(size)
-    cond, x, y = d.cond(c & 15)
-    r = d.b.movcond(cond, x, y, v, d.greg(size, d.reg))
+    cd = d.cond(c & 15)
+    r = d.b.movcond(cd[0], cd[1], cd[2], v, d.greg(size, d.reg), cd[3] if len(cd) > 3 else I64)
     d.sreg(size, d.reg, r)
 
 
