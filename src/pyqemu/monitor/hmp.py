@@ -23,7 +23,7 @@ class HmpMonitor:
     def __init__(self, chr: Optional[Chardev] = None) -> None:
         self.chr = chr
         self.captured: Optional[List[str]] = None if chr is not None else []
-        self.rs = ReadLine(self._out_raw, self.handle_line, self.complete)
+        self.rs = ReadLine(self.printf, self.handle_line, self.complete)
         self.reset_seen = False
         self.mux_out = False
         self.suspended = False

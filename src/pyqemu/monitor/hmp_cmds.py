@@ -76,6 +76,10 @@ def hmp_chardev_remove(mon: Any, args: Args) -> None:
     execute("chardev-remove", {"id": args["id"]})
 
 
+def hmp_chardev_send_break(mon: Any, args: Args) -> None:
+    execute("chardev-send-break", {"id": args["id"]})
+
+
 def hmp_ringbuf_write(mon: Any, args: Args) -> None:
     execute("ringbuf-write", {"device": args["device"], "data": args["data"]})
 
@@ -129,6 +133,7 @@ def register_all() -> None:
     register_info("history", "", "", "show the command line history", hmp_info_history)
     register_hmp("chardev-add", "args:s", "args", "add chardev", hmp_chardev_add)
     register_hmp("chardev-remove", "id:s", "id", "remove chardev", hmp_chardev_remove)
+    register_hmp("chardev-send-break", "id:s", "id", "send a break on chardev", hmp_chardev_send_break)
     register_hmp("ringbuf_write", "device:s,data:s", "device data",
                  "Write to a ring buffer character device", hmp_ringbuf_write)
     register_hmp("ringbuf_read", "device:s,size:i", "device size",

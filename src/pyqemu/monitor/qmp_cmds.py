@@ -71,6 +71,14 @@ def qmp_chardev_remove(id: str) -> None:
     chardev_unregister(id)
 
 
+def qmp_chardev_send_break(id: str) -> None:
+    from pyqemu.chardev import CHR_EVENT_BREAK
+    chr = chardev_find(id)
+    if chr is None:
+        raise QemuError("Chardev '%s' not found" % id)
+    chr.be_event(CHR_EVENT_BREAK)
+
+
 def _ringbuf(device: str) -> RingbufChardev:
     chr = chardev_find(device)
     if chr is None:
@@ -109,6 +117,7 @@ def register_all() -> None:
     register("query-chardev-backends", qmp_query_chardev_backends, args={})
     register("chardev-add", qmp_chardev_add, args={"id": "str", "backend": "dict"})
     register("chardev-remove", qmp_chardev_remove, args={"id": "str"})
+    register("chardev-send-break", qmp_chardev_send_break, args={"id": "str"})
     register("ringbuf-write", qmp_ringbuf_write,
              args={"device": "str", "data": "str", "*format": "enum:utf8|base64"})
     register("ringbuf-read", qmp_ringbuf_read,

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 MAX_HISTORY = 64
 MAX_LINE = 4096
 
+# Receives text with bare "\n" line ends; the monitor turns them into CR LF.
 Output = Callable[[str], None]
 Completer = Callable[[str], List[str]]  # the line up to the cursor -> full candidate words
 
@@ -184,7 +185,7 @@ class ReadLine:
         if c in (10, 13):
             line = self.buf
             self.add_history(line)
-            self.out("\r\n")
+            self.out("\n")
             self.buf = ""
             self.index = 0
             self.last_buf = ""

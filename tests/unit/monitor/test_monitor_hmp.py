@@ -131,3 +131,13 @@ def test_suspended_monitor_holds_input(loop, loopback):
         assert b"7.2.0pyqemu 0.1.0\r\n(qemu) " in chr.screen()
     finally:
         del commands["x-suspend-test"]
+
+
+def test_chardev_send_break(hmp, loopback):
+    from pyqemu.chardev import CHR_EVENT_BREAK
+    target = loopback("brk")
+    seen = []
+    target.set_handlers(lambda: 100, lambda d: None, seen.append, owner=seen)
+    assert hmp("chardev-send-break brk") == ""
+    assert CHR_EVENT_BREAK in seen
+    assert hmp("chardev-send-break nope") == "Error: Chardev 'nope' not found\r\n"

@@ -12,7 +12,9 @@ QEMU_ECHO = (
 
 def make(completions=()):
     out, lines = [], []
-    rl = ReadLine(out.append, lines.append, lambda head: list(completions))
+    # The monitor's printf turns "\n" into CR LF; do the same here.
+    rl = ReadLine(lambda t: out.append(t.replace("\n", "\r\n")), lines.append,
+                  lambda head: list(completions))
     return rl, out, lines
 
 
@@ -54,4 +56,4 @@ def test_completion_unique_and_multiple():
     rl.feed("qo\t")
     assert rl.buf == "qom-"
     text = "".join(out)
-    assert "\nqom-list  qom-set   \n(qemu) " in text
+    assert "\r\nqom-list  qom-set   \r\n(qemu) " in text
