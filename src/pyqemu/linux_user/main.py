@@ -9,7 +9,10 @@ from typing import List, Optional
 
 from pyqemu.exec.guest_memory import GuestMemory
 from pyqemu.linux_user.loader import Layout, load_program
+from pyqemu.linux_user import signal_frame
 from pyqemu.linux_user.mm import AddressSpace
+from pyqemu.linux_user.signal import (FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL,
+                                      SI_USER, SIG_DFL, SIG_IGN, DEFAULT_CORE)
 from pyqemu.linux_user.strace import Strace
 from pyqemu.linux_user.syscalls import GuestExit, Process, Syscalls
 from pyqemu.util.error import QemuError
@@ -76,14 +79,20 @@ class UserEmulator:
 
         cpu = self.cpu
         dispatch = self.syscalls.dispatch
+        sigstate = self.proc.signals
+        sigstate.cpus.append(cpu)
+        sigstate.reset_host_defaults()
         try:
             while True:
                 excp = cpu.exec()
                 if excp == x86.EXCP_SYSCALL:
                     dispatch(cpu)
+                    if sigstate.pending:
+                        self.deliver_pending()
                     continue
                 gdb = self.gdb
                 if excp == x86.EXCP_INTERRUPT and (gdb is None or not gdb.interrupted):
+                    self.deliver_pending()
                     continue
                 if gdb is not None:
                     if excp == x86.EXCP_INTERRUPT:
@@ -103,18 +112,54 @@ class UserEmulator:
                         self.gdb = None
                         os._exit(0)
                     if deliver:
-                        gdb.killed_by(deliver)
-                        self.gdb = None
-                        self.fatal_signal(deliver)
+                        self.synchronous_signal(excp if deliver == sig else -1, deliver)
                     continue
                 if excp == x86.EXCP_DEBUG:
                     # Without gdb, a step stop only comes from -singlestep: run on.
                     continue
-                self.fatal_signal(self.signal_for(excp))
+                self.synchronous_signal(excp, self.signal_for(excp))
         except GuestExit as e:
             if self.gdb is not None:
                 self.gdb.exited(e.status)
             return e.status
+
+    def deliver_pending(self) -> None:
+        """Deliver the pending host-forwarded signals this thread does not block."""
+        ts = self.syscalls.sig
+        while True:
+            sig = ts.take_pending()
+            if sig is None:
+                return
+            info = signal_frame.pack_siginfo(sig, SI_USER, bits=self.bits)
+            if not ts.deliver(self.cpu, sig, info):
+                self.fatal_signal(sig)
+
+    def synchronous_signal(self, excp: int, sig: int) -> None:
+        """A fault of the guest's own: enter its handler, or die as the kernel would make it."""
+        from pyqemu.target.i386 import cpu as x86
+
+        cpu = self.cpu
+        ts = self.syscalls.sig
+        act = self.proc.signals.action(sig)
+        if act.handler in (SIG_DFL, SIG_IGN) or ts.mask >> (sig - 1) & 1:
+            self.fatal_signal(sig)
+        code, addr = SI_KERNEL, 0
+        if excp == x86.EXCP_PAGE_FAULT:
+            addr = cpu.fault_addr
+            code = SEGV_ACCERR if self.mem.get_prot(addr) is not None else SEGV_MAPERR
+            cpu.trapno = 14
+        elif excp == x86.EXCP_DIVIDE:
+            code, addr = FPE_INTDIV, cpu.rip
+            cpu.trapno = 0
+        elif excp == x86.EXCP_INVALID_OPCODE:
+            code, addr = ILL_ILLOPN, cpu.rip
+            cpu.trapno = 6
+        elif excp == x86.EXCP_BREAKPOINT:
+            cpu.trapno = 3
+        elif excp == x86.EXCP_GPF:
+            cpu.trapno = 13
+        info = signal_frame.pack_siginfo(sig, code, addr, bits=self.bits)
+        ts.deliver(cpu, sig, info)
 
     def _detach_gdb(self) -> None:
         if self.gdb is not None:
@@ -137,11 +182,13 @@ class UserEmulator:
     def fatal_signal(self, sig: int) -> None:
         """The guest did not handle ``sig``: die of it as QEMU does, without a core file."""
         sys.stdout.flush()
-        name = SIGNAL_NAMES.get(sig, signal.strsignal(sig) or str(sig))
-        core = " - core dumped" if sig in (signal.SIGSEGV, signal.SIGILL, signal.SIGFPE,
-                                           signal.SIGTRAP, signal.SIGBUS, signal.SIGABRT) else ""
-        sys.stderr.write("qemu: uncaught target signal %d (%s)%s\n" % (sig, name, core))
-        sys.stderr.flush()
+        if sig in DEFAULT_CORE:
+            name = SIGNAL_NAMES.get(sig, signal.strsignal(sig) or str(sig))
+            sys.stderr.write("qemu: uncaught target signal %d (%s) - core dumped\n" % (sig, name))
+            sys.stderr.flush()
+        if self.gdb is not None:
+            self.gdb.killed_by(sig)
+            self.gdb = None
         try:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         except (OSError, ValueError):

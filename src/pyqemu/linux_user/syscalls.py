@@ -17,7 +17,9 @@ from pyqemu.exec.guest_memory import GuestFault, GuestMemory
 from pyqemu.linux_user import structs
 from pyqemu.linux_user.host import buffer, host_syscall
 from pyqemu.linux_user.mm import AddressSpace
+from pyqemu.linux_user.signal import SignalState, ThreadSignals
 from pyqemu.linux_user.syscalls_net import NetCalls
+from pyqemu.linux_user.syscalls_signal import NO_RESULT, SignalCalls
 from pyqemu.linux_user.syscall_nr import I386_NAMES, X86_64_NAMES
 
 AT_FDCWD = -100
@@ -66,14 +68,14 @@ class Process:
         self.exe = os.path.abspath(exe)
         self.uname_machine = uname_machine or ("x86_64" if bits == 64 else "i686")
         self.uname_release = uname_release
-        self.sigactions: Dict[int, bytes] = {}
+        self.signals = SignalState(bits)
         self.tls_entries: Dict[int, int] = {}
         self.dir_cookies: Dict[int, int] = {}  # host directory offset -> 32-bit guest cookie
         self.exec_options: List[str] = []  # emulator options an execve'd program inherits
         self.vfork_fd = -1
 
 
-class Syscalls(NetCalls):
+class Syscalls(NetCalls, SignalCalls):
     """Per-thread syscall dispatcher."""
 
     def __init__(self, proc: Process, strace: Optional[Callable[..., None]] = None) -> None:
@@ -84,7 +86,7 @@ class Syscalls(NetCalls):
         self.names = X86_64_NAMES if proc.bits == 64 else I386_NAMES
         self.strace = strace
         self.tid_address = 0
-        self.sigmask = 0
+        self.sig = ThreadSignals(proc.signals, proc.mem, proc.bits)
         self.word = proc.bits // 8
 
     # -- helpers ----------------------------------------------------------
@@ -125,6 +127,13 @@ class Syscalls(NetCalls):
             ret = -errno.EFAULT
         except OSError as exc:
             ret = -(exc.errno or errno.EIO)
+        if ret is NO_RESULT:
+            return  # sigreturn: the registers are the restored ones
+        if ret == -errno.EINTR and self.sig.has_deliverable() and self.sig.pending_restart():
+            # SA_RESTART: run the syscall again once the handler has returned.
+            cpu.rip -= 2
+            regs[0] = nr
+            return
         if self.strace is not None and handler is not None:
             self.strace.after(nr, name, args, ret)
         regs[0] = ret & self.mask
@@ -293,9 +302,11 @@ class Syscalls(NetCalls):
         count = min(count, MAX_IO)
         if count and not self.mem.is_mapped(addr, count):
             return -errno.EFAULT
-        data = os.read(self.i32(fd), count)
-        self.mem.write(addr, data)
-        return len(data)
+        buf = buffer(max(count, 1))
+        r = host_syscall("read", self.i32(fd), buf, count)
+        if r > 0:
+            self.mem.write(addr, buf.raw[:r])
+        return r
 
     def sys_write(self, cpu, fd, addr, count, *_):
         count = min(count, MAX_IO)
@@ -703,65 +714,24 @@ class Syscalls(NetCalls):
             self.mem.write(addr, struct.pack("<q" if self.bits == 64 else "<i", self._tclip(t)))
         return t
 
-    def _sleep(self, st: struct.Struct, req: int) -> int:
+    def _clock_sleep(self, clk: int, flags: int, req: int, rem: int, st: struct.Struct) -> int:
+        """clock_nanosleep through the host, so that a signal interrupts it (EINTR, remaining time)."""
         sec, nsec = st.unpack(self.mem.read(req, st.size))
-        if sec < 0 or not 0 <= nsec < 10**9:
-            return -errno.EINVAL
-        time.sleep(sec + nsec / 1e9)
-        return 0
+        remain = buffer(16)
+        r = host_syscall("clock_nanosleep", clk, flags, structs.TIMESPEC64.pack(sec, nsec), remain)
+        if r == -errno.EINTR and rem and not flags & 1:
+            s2, n2 = structs.TIMESPEC64.unpack(remain.raw)
+            self.mem.write(rem, st.pack(s2, n2))
+        return r
 
     def sys_nanosleep(self, cpu, req, rem, *_):
-        return self._sleep(structs.TIMESPEC[self.bits], req)
+        return self._clock_sleep(0, 0, req, rem, structs.TIMESPEC[self.bits])
 
     def sys_clock_nanosleep(self, cpu, clk, flags, req, rem, *_):
-        if flags & 1:  # TIMER_ABSTIME
-            sec, nsec = structs.TIMESPEC[self.bits].unpack(self.mem.read(req, structs.TIMESPEC[self.bits].size))
-            now = time.clock_gettime(self.i32(clk))
-            time.sleep(max(0.0, sec + nsec / 1e9 - now))
-            return 0
-        return self._sleep(structs.TIMESPEC[self.bits], req)
+        return self._clock_sleep(self.i32(clk), flags, req, rem, structs.TIMESPEC[self.bits])
 
     def sys_clock_nanosleep_time64(self, cpu, clk, flags, req, rem, *_):
-        if flags & 1:
-            sec, nsec = structs.TIMESPEC64.unpack(self.mem.read(req, 16))
-            time.sleep(max(0.0, sec + nsec / 1e9 - time.clock_gettime(self.i32(clk))))
-            return 0
-        return self._sleep(structs.TIMESPEC64, req)
-
-    # -- signals (bookkeeping; delivery lives in signal.py when present) ------
-    def sys_rt_sigaction(self, cpu, sig, act, oact, size, *_):
-        if not 1 <= sig <= 64 or sig in (9, 19) and act:
-            return -errno.EINVAL
-        st = structs.SIGACTION[self.bits]
-        old = self.proc.sigactions.get(sig, bytes(st.size))
-        if act:
-            self.proc.sigactions[sig] = self.mem.read(act, st.size)
-        if oact:
-            self.mem.write(oact, old)
-        return 0
-
-    def sys_rt_sigprocmask(self, cpu, how, set_addr, old_addr, size, *_):
-        old = self.sigmask
-        if set_addr:
-            new = self.mem.read_u64(set_addr)
-            if how == 0:
-                self.sigmask |= new
-            elif how == 1:
-                self.sigmask &= ~new
-            elif how == 2:
-                self.sigmask = new
-            else:
-                return -errno.EINVAL
-            self.sigmask &= ~((1 << 8) | (1 << 18))  # SIGKILL, SIGSTOP
-        if old_addr:
-            self.mem.write_u64(old_addr, old)
-        return 0
-
-    def sys_sigaltstack(self, cpu, ss, old, *_):
-        if old:
-            st = structs.STACK_T[self.bits]
-            self.mem.write(old, st.pack(0, 2, 0))  # SS_DISABLE
-        return 0
+        return self._clock_sleep(self.i32(clk), flags, req, rem, structs.TIMESPEC64)
 
     def sys_futex(self, cpu, uaddr, op, val, *_):
         cmd = op & 0x7F
@@ -773,18 +743,6 @@ class Syscalls(NetCalls):
             # One thread only: nobody could ever wake us.
             return -errno.EDEADLK
         return -errno.ENOSYS
-
-    def sys_kill(self, cpu, pid, sig, *_):
-        os.kill(self.i32(pid), sig)
-        return 0
-
-    def sys_tgkill(self, cpu, tgid, tid, sig, *_):
-        os.kill(self.i32(tgid), sig)
-        return 0
-
-    def sys_tkill(self, cpu, tid, sig, *_):
-        os.kill(os.getpid(), sig)
-        return 0
 
     def sys_fork(self, cpu, *_):
         return self._fork(cpu, 0, 0, 0, 0, 0)

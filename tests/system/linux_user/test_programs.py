@@ -70,3 +70,25 @@ def test_sockets_and_polling(builder, variant):
     native, emu = run_both(prog, variant)
     same(native, emu)
     assert b"tcp recv: 14 hello over tcp" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_signals(builder, variant):
+    prog = builder.build("signals", variant)
+    native, emu = run_both(prog, variant)
+    same(native, emu)
+    assert b"SIGSEGV read-only, fixed and resumed: code=2 addr_ok=1 value=42" in emu.stdout
+    assert b"read restarted: 1 x handler ran=1" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["static64", "static32"])
+@pytest.mark.parametrize("how,sig", [("abort", 6), ("segv", 11)])
+def test_fatal_signals(builder, variant, how, sig):
+    prog = builder.build("signals", variant)
+    native, emu = run_both(prog, variant, [how])
+    same(native, emu)
+    assert emu.returncode == -sig
+    assert emu.stderr.decode().endswith("qemu: uncaught target signal %d (%s) - core dumped\n"
+                                        % (sig, {6: "Aborted", 11: "Segmentation fault"}[sig]))
