@@ -6,12 +6,15 @@ import os
 import signal
 import socket
 import sys
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from pyqemu.nbd.backend import open_backend
+import pyqemu.block.nbd  # noqa: F401  (serve nbd:// images too: registers the driver)
+from pyqemu.nbd import protocol as P
+from pyqemu.nbd.backend import open_backend, open_snapshot_backend
+from pyqemu.nbd.client import NBDClient, connect_socket
 from pyqemu.nbd.export import Export, LockedBackend, WindowBackend
 from pyqemu.nbd.server import NBDServer
-from pyqemu.nbd.tls import TlsCreds, parse_object
+from pyqemu.nbd.tls import TlsCreds, parse_object, register_creds
 from pyqemu.util.error import QemuError, UsageError, run_main
 from pyqemu.util.opts import keyval_parse, parse_json_filename
 
@@ -249,6 +252,64 @@ def _listeners(o: Options) -> List[socket.socket]:
     return out
 
 
+_FLAG_NAMES = ("readonly", "flush", "fua", "rotational", "trim", "zeroes", "df", "multi", "resize",
+               "cache", "fast-zero")
+
+
+def _list(o: Options) -> int:
+    """qemu-nbd -L: describe the exports of another server."""
+    tls = None
+    objects = _objects(o)
+    if o.tls_creds:
+        creds = _creds(objects, o.tls_creds, "client")
+        tls = creds.client_context(o.bind or "localhost")
+    if o.socket:
+        server = {"type": "unix", "path": o.socket}
+    else:
+        server = {"type": "inet", "host": o.bind or "localhost", "port": o.port}
+    exports = NBDClient.describe_exports(connect_socket(server), tls, str(server.get("host") or "") or None)
+    lines = ["exports available: %d" % len(exports)]
+    for e in exports:
+        lines.append(" export: '%s'" % e["name"])
+        if e["description"]:
+            lines.append("  description: %s" % e["description"])
+        flags = int(e["flags"])  # type: ignore[arg-type]
+        if flags & P.TF_HAS_FLAGS:
+            names = "".join("%s " % n for i, n in enumerate(_FLAG_NAMES) if flags & (2 << i))
+            lines.append("  size:  %d" % e["size"])
+            lines.append("  flags: 0x%x ( %s)" % (flags, names))
+        else:
+            lines.append("  size:  %d" % e["size"])
+        lines.append("  min block: %d" % e["min"])
+        lines.append("  opt block: %d" % e["opt"])
+        lines.append("  max block: %d" % e["max"])
+        ctx = e["contexts"]
+        lines.append("  available meta contexts: %d" % len(ctx))  # type: ignore[arg-type]
+        lines.extend("   %s" % c for c in ctx)  # type: ignore[union-attr]
+    print("\n".join(lines))
+    return 0
+
+
+def _objects(o: Options) -> Dict[str, TlsCreds]:
+    objects: Dict[str, TlsCreds] = {}
+    for text in o.objects:
+        obj = parse_object(text)
+        if obj.id in objects:
+            raise QemuError("attempt to add duplicate property '%s' to object (type 'container')" % obj.id)
+        objects[obj.id] = obj
+        register_creds(obj)
+    return objects
+
+
+def _creds(objects: Dict[str, TlsCreds], id: str, endpoint: str) -> TlsCreds:
+    creds = objects.get(id)
+    if creds is None:
+        raise QemuError("Failed to get TLS creds: No TLS credentials with id '%s'" % id)
+    if creds.endpoint != endpoint:
+        raise QemuError("Expecting TLS credentials with a %s endpoint" % endpoint)
+    return creds
+
+
 def _kernel_nbd(o: Options) -> int:
     dev = o.connect or (o.args[0] if o.args else "")
     if not os.path.exists("/sys/module/nbd") and not os.path.exists(dev or "/dev/nbd0"):
@@ -266,32 +327,21 @@ def _main(argv: Sequence[str]) -> int:
             raise _try_help("Invalid number of arguments")
         return _kernel_nbd(o)
     if o.list:
-        raise QemuError("-L/--list is not supported by pyqemu-nbd yet")
+        if o.args:
+            raise _try_help("Invalid number of arguments")
+        return _list(o)
     if len(o.args) != 1:
         raise UsageError("Invalid number of arguments",
                          hint="Try `pyqemu-nbd --help' for more information.")
     if o.connect:
         return _kernel_nbd(o)
-    if o.snapshot:
-        raise QemuError("-s/--snapshot needs the block layer's qcow2 overlays, "
-                        "which pyqemu-nbd cannot use yet")
     if o.load_snapshot is not None:
         raise QemuError("-l/--load-snapshot needs the block layer's internal snapshots, "
                         "which pyqemu-nbd cannot use yet")
     tls = None
-    objects = {}
-    for text in o.objects:
-        obj = parse_object(text)
-        objects[obj.id] = obj
+    objects = _objects(o)
     if o.tls_creds:
-        creds = objects.get(o.tls_creds)
-        if creds is None:
-            raise QemuError("Failed to get TLS creds: No TLS credentials with id '%s'" % o.tls_creds)
-        if not isinstance(creds, TlsCreds):
-            raise QemuError("Object with id '%s' is not TLS credentials" % o.tls_creds)
-        if creds.endpoint != "server":
-            raise QemuError("Expecting TLS credentials with a server endpoint")
-        tls = creds.server_context()
+        tls = _creds(objects, o.tls_creds, "server").server_context()
     filename = o.args[0]
     if o.image_opts:
         if o.format:
@@ -301,6 +351,8 @@ def _main(argv: Sequence[str]) -> int:
         else:
             tree, _ = keyval_parse(filename)
         backend = open_backend(tree, None, o.read_only, cache=o.cache, name=filename)
+    elif o.snapshot:
+        backend = open_snapshot_backend(filename, o.format, cache=o.cache)
     else:
         backend = open_backend(filename, o.format, o.read_only, cache=o.cache)
     size = backend.size()

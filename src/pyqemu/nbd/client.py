@@ -269,6 +269,70 @@ class NBDClient:
         finally:
             c._close_sock()
 
+    @staticmethod
+    def describe_exports(sock: socket.socket, tls: Optional[ssl.SSLContext] = None,
+                         tls_hostname: Optional[str] = None) -> List[Dict[str, object]]:
+        """Every export with its size, flags, block sizes and meta contexts (``qemu-nbd -L``)."""
+        c = NBDClient.__new__(NBDClient)
+        c.sock = sock
+        c.export = ""
+        c._tls = tls
+        c._tls_hostname = tls_hostname
+        c.structured = False
+        c.closed = False
+        try:
+            c._handshake(True, False, go=False)
+            c._send_opt(P.OPT_LIST)
+            names = []
+            while True:
+                rtype, body = c._read_opt_reply(P.OPT_LIST)
+                if rtype == P.REP_ACK:
+                    break
+                if rtype == P.REP_SERVER and len(body) >= 4:
+                    (n,) = P.S_U32.unpack_from(body)
+                    names.append((body[4:4 + n].decode("utf-8", "replace"),
+                                  body[4 + n:].decode("utf-8", "replace")))
+            out: List[Dict[str, object]] = []
+            for name, desc in names:
+                info: Dict[str, object] = {"name": name, "description": desc, "size": 0, "flags": 0,
+                                           "min": 1, "opt": 4096, "max": P.MAX_BUFFER, "contexts": []}
+                raw = name.encode()
+                c._send_opt(P.OPT_INFO, P.S_U32.pack(len(raw)) + raw + P.S_U16.pack(2)
+                            + P.S_U16.pack(P.INFO_BLOCK_SIZE) + P.S_U16.pack(P.INFO_DESCRIPTION))
+                while True:
+                    rtype, body = c._read_opt_reply(P.OPT_INFO)
+                    if rtype == P.REP_ACK:
+                        break
+                    if rtype != P.REP_INFO or len(body) < 2:
+                        continue
+                    (itype,) = P.S_U16.unpack_from(body)
+                    if itype == P.INFO_EXPORT and len(body) == P.S_EXPORT_INFO.size:
+                        _, info["size"], info["flags"] = P.S_EXPORT_INFO.unpack(body)
+                    elif itype == P.INFO_BLOCK_SIZE and len(body) == P.S_BLOCK_SIZE_INFO.size:
+                        _, info["min"], info["opt"], info["max"] = P.S_BLOCK_SIZE_INFO.unpack(body)
+                    elif itype == P.INFO_DESCRIPTION:
+                        info["description"] = body[2:].decode("utf-8", "replace")
+                c._send_opt(P.OPT_LIST_META_CONTEXT, P.S_U32.pack(len(raw)) + raw + P.S_U32.pack(0))
+                contexts: List[str] = []
+                try:
+                    while True:
+                        rtype, body = c._read_opt_reply(P.OPT_LIST_META_CONTEXT)
+                        if rtype == P.REP_ACK:
+                            break
+                        if rtype == P.REP_META_CONTEXT and len(body) >= 4:
+                            contexts.append(body[4:].decode("utf-8", "replace"))
+                except _ServerError:
+                    pass
+                info["contexts"] = contexts
+                out.append(info)
+            c._send_opt(P.OPT_ABORT)
+            return out
+        except _ServerError as exc:
+            raise NBDError(_OPT_REPLY_TEXT.get(exc.rtype, "Unexpected error"),
+                           hint=("server reported: %s" % exc.msg) if exc.msg else "") from None
+        finally:
+            c._close_sock()
+
     # -- transmission ------------------------------------------------------------------
     @property
     def read_only(self) -> bool:

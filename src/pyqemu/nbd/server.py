@@ -260,7 +260,9 @@ class ClientSession:
         self._reply(opt, P.REP_ACK)
 
     def _tflags(self, exp: Export) -> int:
-        flags = P.TF_HAS_FLAGS | P.TF_SEND_FLUSH | P.TF_SEND_FUA | P.TF_SEND_DF | P.TF_SEND_CACHE
+        flags = P.TF_HAS_FLAGS | P.TF_SEND_FLUSH | P.TF_SEND_FUA | P.TF_SEND_CACHE
+        if self.structured:     # DF only means something with structured reads
+            flags |= P.TF_SEND_DF
         if exp.read_only:
             flags |= P.TF_READ_ONLY
         else:
