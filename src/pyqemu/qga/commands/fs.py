@@ -204,23 +204,60 @@ def get_fsinfo(agent: Any) -> List[Dict[str, Any]]:
     return out
 
 
-def get_disks(agent: Any) -> List[Dict[str, Any]]:
-    out = []
+def _dev_node(sysdir: str, fallback: str) -> str:
+    """The /dev node of a sysfs block device, found through its major:minor."""
     try:
-        names = sorted(os.listdir("/sys/block"))
+        with open(os.path.join(sysdir, "dev")) as f:
+            majmin = f.read().strip()
+        node = os.path.realpath("/dev/block/" + majmin)
+        if os.path.exists(node):
+            return node
+    except OSError:
+        pass
+    return "/dev/" + fallback
+
+
+def _size_nonzero(sysdir: str) -> bool:
+    try:
+        with open(os.path.join(sysdir, "size")) as f:
+            return f.read().strip() != "0"
+    except OSError:
+        return False
+
+
+def get_disks(agent: Any) -> List[Dict[str, Any]]:
+    out: List[Dict[str, Any]] = []
+    try:
+        names = os.listdir("/sys/block")
     except OSError:
         return out
+    # Walked in directory order and collected by prepending, like QEMU's
+    # agent, so the answer lists the last disk (and its partitions) first.
     for name in names:
         sysdir = "/sys/block/" + name
-        if not os.path.exists(os.path.join(sysdir, "device")):
+        if not os.path.islink(sysdir) or not _size_nonzero(sysdir):
             continue
-        disk = {"name": "/dev/" + name, "partition": False, "dependencies": [],
-                "address": _disk_address(os.path.join(sysdir, "device"), name)}
-        out.append(disk)
-        for part in sorted(os.listdir(sysdir)):
-            if os.path.exists(os.path.join(sysdir, part, "partition")):
-                out.append({"name": "/dev/" + part, "partition": True,
-                            "dependencies": ["/dev/" + name]})
+        dev = _dev_node(sysdir, name)
+        disk: Dict[str, Any] = {"name": dev, "partition": False}
+        try:
+            with open(os.path.join(sysdir, "dm", "name")) as f:
+                disk["alias"] = f.read().strip()
+        except OSError:
+            pass
+        slaves = os.path.join(sysdir, "slaves")
+        deps = []
+        if os.path.isdir(slaves):
+            for sl in os.listdir(slaves):
+                deps.insert(0, _dev_node(os.path.realpath(os.path.join(slaves, sl)), sl))
+        disk["dependencies"] = deps
+        if os.path.exists(os.path.join(sysdir, "device")):
+            disk["address"] = _disk_address(os.path.join(sysdir, "device"), name)
+        out.insert(0, disk)
+        for part in os.listdir(sysdir):
+            psys = os.path.join(sysdir, part)
+            if part.startswith(name) and os.path.exists(os.path.join(psys, "partition")):
+                out.insert(0, {"name": _dev_node(psys, part), "partition": True,
+                               "dependencies": [dev]})
     return out
 
 
