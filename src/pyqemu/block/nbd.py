@@ -110,6 +110,8 @@ class NBDNode(BlockNode):
             if creds.endpoint != "client":
                 raise QemuError("Expecting TLS credentials with a client endpoint")
             hostname = str(options.get("tls-hostname") or server.get("host") or "") or None
+            if hostname is None and creds.verify_peer:
+                raise QemuError("No hostname for certificate validation")
             tls = creds.client_context(hostname)
         sock = connect_socket(server)
         self.client = NBDClient(sock, self.export, tls=tls, tls_hostname=hostname)
