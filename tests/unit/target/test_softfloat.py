@@ -68,3 +68,24 @@ def test_overflow_underflow_and_specials():
 def test_sqrt_is_correctly_rounded():
     r, _ = sf.sqrt80(sf.int_to80(2), sf.RC_NEAREST, 64)
     assert r == 0x3fffb504f333f9de6484
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, (1 << 128) - 1), st.integers(0, (1 << 128) - 1))
+def test_sse_swar_ops_match_lane_by_lane(a, b):
+    from pyqemu.target.i386 import sse
+    for size in (1, 2, 4, 8):
+        m = (1 << (8 * size)) - 1
+        la, lb = sse._lanes(a, size), sse._lanes(b, size)
+        assert sse._swar_add(size)(a, b) == sse._join([x + y for x, y in zip(la, lb)], size)
+        assert sse._swar_sub(size)(a, b) == sse._join([x - y for x, y in zip(la, lb)], size)
+        if size < 8:
+            assert sse._swar_cmpeq(size)(a, b) == sse._join([m if x == y else 0 for x, y in zip(la, lb)], size)
+            assert sse._swar_cmpeq(size)(a, a) == (1 << 128) - 1
+        assert sse._unpack(size, False)(a, b) == sse._join(
+            [v for p in zip(la[:8 // size], lb[:8 // size]) for v in p], size)
+        assert sse._unpack(size, True)(a, b) == sse._join(
+            [v for p in zip(la[8 // size:], lb[8 // size:]) for v in p], size)
+    bytes_a = sse._lanes(a, 1)
+    assert sse.pmovmskb_value(a) == sum(1 << i for i, x in enumerate(bytes_a) if x & 0x80)
+    assert sse._bytes_min(a, b) == sse._join([min(x, y) for x, y in zip(bytes_a, sse._lanes(b, 1))], 1)

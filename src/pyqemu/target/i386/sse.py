@@ -170,30 +170,85 @@ def _scalar(bits: int, fn) -> Callable[[int, int, int], int]:
     return f
 
 
+# -- SWAR forms of the hot integer operations (whole 128-bit ints, no lane lists) ---
+def _rep(size: int, v: int) -> int:
+    return sum(v << (i * size * 8) for i in range(16 // size))
+
+
+def _swar_add(size: int) -> Callable[[int, int], int]:
+    H = _rep(size, 1 << (size * 8 - 1))
+    L = M128 ^ H
+
+    def f(a: int, b: int) -> int:
+        return ((a & L) + (b & L)) ^ ((a ^ b) & H)
+    return f
+
+
+def _swar_sub(size: int) -> Callable[[int, int], int]:
+    H = _rep(size, 1 << (size * 8 - 1))
+    L = M128 ^ H
+
+    def f(a: int, b: int) -> int:
+        return (((a | H) - (b & L)) ^ ((a ^ ~b) & H)) & M128
+    return f
+
+
+def _swar_cmpeq(size: int) -> Callable[[int, int], int]:
+    bits = size * 8
+    H = _rep(size, 1 << (bits - 1))
+    L = M128 ^ H
+    ones = (1 << bits) - 1
+
+    def f(a: int, b: int) -> int:
+        x = a ^ b
+        t = ((x & L) + L) | x          # lane high bit set iff the lane is non-zero
+        eq = ~t & H
+        return (eq >> (bits - 1)) * ones
+    return f
+
+
+def _bytes_min(a: int, b: int) -> int:
+    return int.from_bytes(bytes(map(min, a.to_bytes(16, "little"), b.to_bytes(16, "little"))), "little")
+
+
+def _bytes_max(a: int, b: int) -> int:
+    return int.from_bytes(bytes(map(max, a.to_bytes(16, "little"), b.to_bytes(16, "little"))), "little")
+
+
+_B01 = _rep(1, 1)
+
+
+def pmovmskb_value(v: int) -> int:
+    m = (v >> 7) & _B01
+    lo = ((m & M64) * 0x0102040810204080 >> 56) & 0xff
+    hi = (((m >> 64) * 0x0102040810204080) >> 56) & 0xff
+    return lo | (hi << 8)
+
+
 # -- instruction tables -----------------------------------------------------------
 _INT_OPS: Dict[int, Callable[[int, int], int]] = {
     0xef: lambda a, b: a ^ b,
     0xeb: lambda a, b: a | b,
     0xdb: lambda a, b: a & b,
     0xdf: lambda a, b: ~a & b & M128,
-    0x74: _lanewise(1, lambda x, y: 0xff if x == y else 0),
-    0x75: _lanewise(2, lambda x, y: 0xffff if x == y else 0),
-    0x76: _lanewise(4, lambda x, y: 0xffffffff if x == y else 0),
+    0x74: _swar_cmpeq(1),
+    0x75: _swar_cmpeq(2),
+    0x76: _swar_cmpeq(4),
     0x64: _lanewise(1, lambda x, y: 0xff if _sx(x, 8) > _sx(y, 8) else 0),
     0x65: _lanewise(2, lambda x, y: 0xffff if _sx(x, 16) > _sx(y, 16) else 0),
     0x66: _lanewise(4, lambda x, y: 0xffffffff if _sx(x, 32) > _sx(y, 32) else 0),
-    0xda: _lanewise(1, min),
-    0xde: _lanewise(1, max),
+    0xda: _bytes_min,
+    0xde: _bytes_max,
     0xea: _lanewise(2, lambda x, y: min(_sx(x, 16), _sx(y, 16))),
     0xee: _lanewise(2, lambda x, y: max(_sx(x, 16), _sx(y, 16))),
-    0xfc: _lanewise(1, lambda x, y: x + y),
-    0xfd: _lanewise(2, lambda x, y: x + y),
-    0xfe: _lanewise(4, lambda x, y: x + y),
-    0xd4: _lanewise(8, lambda x, y: x + y),
-    0xf8: _lanewise(1, lambda x, y: x - y),
-    0xf9: _lanewise(2, lambda x, y: x - y),
-    0xfa: _lanewise(4, lambda x, y: x - y),
-    0xfb: _lanewise(8, lambda x, y: x - y),
+    0xfc: _swar_add(1),
+    0xfd: _swar_add(2),
+    0xfe: _swar_add(4),
+    0xd4: _swar_add(8),
+    0xf8: _swar_sub(1),
+    0xf9: _swar_sub(2),
+    0xfa: _swar_sub(4),
+    0xfb: _swar_sub(8),
     0xd8: _lanewise(1, lambda x, y: max(x - y, 0)),
     0xd9: _lanewise(2, lambda x, y: max(x - y, 0)),
     0xdc: _lanewise(1, lambda x, y: min(x + y, 0xff)),
@@ -218,15 +273,18 @@ _INT_OPS: Dict[int, Callable[[int, int], int]] = {
 
 
 def _unpack(size: int, high: bool) -> Callable[[int, int], int]:
+    fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[size]
+    n = 8 // size
+
     def f(a: int, b: int) -> int:
-        la, lb = _lanes(a, size), _lanes(b, size)
-        n = len(la) // 2
-        if high:
-            la, lb = la[n:], lb[n:]
-        out = []
-        for x, y in zip(la[:n], lb[:n]):
-            out += [x, y]
-        return _join(out, size)
+        la = memoryview(a.to_bytes(16, "little")).cast(fmt)
+        lb = memoryview(b.to_bytes(16, "little")).cast(fmt)
+        out = bytearray(16)
+        mo = memoryview(out).cast(fmt)
+        src = slice(n, 2 * n) if high else slice(0, n)
+        mo[0::2] = la[src]
+        mo[1::2] = lb[src]
+        return int.from_bytes(out, "little")
     return f
 
 
@@ -299,6 +357,38 @@ def _apply_rc(fn):
     return run
 
 
+_NOT_LOW64 = M128 ^ M64
+_OPF = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+        "div": lambda x, y: x / y}
+
+
+def _fast_sd(kind: str, general):
+    """addsd/subsd/mulsd/divsd: plain binary64 arithmetic when nothing special happens.
+
+    Falls back to the general path for a NaN result (propagation rules), a
+    division by zero, or a directed rounding mode.
+    """
+    opf = _OPF[kind]
+    unpack_d = _pd.unpack
+    pack_q = _pq.pack
+    unpack_q = _pq.unpack
+    pack_d = _pd.pack
+
+    def run(env, d: int, v: int) -> None:
+        x = env.xmm
+        a = x[d]
+        if not env.mxcsr & 0x6000:
+            try:
+                r = opf(unpack_d(pack_q(a & M64))[0], unpack_d(pack_q(v & M64))[0])
+            except ZeroDivisionError:
+                r = None
+            if r is not None and r == r:
+                x[d] = (a & _NOT_LOW64) | unpack_q(pack_d(r))[0]
+                return
+        x[d] = general(a, v, (env.mxcsr >> 13) & 3) & M128
+    return run
+
+
 def _get(env, i: int) -> int:
     return env.xmm[i]
 
@@ -347,11 +437,7 @@ def _store_xmm(d, size: int, shift: int = 0) -> None:
 
 
 def _pmovmskb(env, v: int) -> int:
-    r = 0
-    for i in range(16):
-        if (v >> (i * 8 + 7)) & 1:
-            r |= 1 << i
-    return r
+    return pmovmskb_value(v)
 
 
 def _movmsk(v: int, size: int) -> int:
@@ -540,7 +626,11 @@ def handles(d, c: int) -> bool:
         else:
             fn, size = _packed(32, _fop(32, kind)), 16
         v = _src(d, size)
-        b.call(_h(("f", lo, pfx), _apply_rc(fn)), [env, b.const(d.reg), v])
+        if pfx == 0xf2 and kind in _OPF:
+            run = _fast_sd(kind, fn)
+        else:
+            run = _apply_rc(fn)
+        b.call(_h(("f", lo, pfx), run), [env, b.const(d.reg), v])
         return True
     if lo in (0x2e, 0x2f) and pfx in (0, 0x66):
         d.modrm()
