@@ -66,7 +66,9 @@ class MainLoop:
         self._handlers: Dict[int, Tuple[Optional[Callback], Optional[Callback]]] = {}
         self._bh: List[Callback] = []
         self._bh_lock = threading.Lock()
-        self._timers: List[Tuple[int, int, int, Timer]] = []  # heaps per clock merged
+        # One heap of (expiry, sequence, generation, timer) per clock.
+        self._timers: Dict[int, List[Tuple[int, int, int, Timer]]] = {
+            QEMU_CLOCK_REALTIME: [], QEMU_CLOCK_VIRTUAL: [], QEMU_CLOCK_HOST: []}
         self._seq = 0
         self._exit = False
         self._wake_r, self._wake_w = os.pipe()
@@ -144,36 +146,36 @@ class MainLoop:
 
     def _add_timer(self, t: Timer) -> None:
         self._seq += 1
-        heapq.heappush(self._timers, (t.expire_ns, self._seq, t._gen, t))
-        self.notify()
+        heapq.heappush(self._timers[t.clock], (t.expire_ns, self._seq, t._gen, t))
+        if not self.in_loop_thread():
+            self.notify()
 
     def _run_timers(self) -> Optional[float]:
         """Fire due timers; return seconds until the next one (None: none)."""
         nxt: Optional[float] = None
-        keep = []
-        due = []
-        while self._timers:
-            exp, seq, gen, t = heapq.heappop(self._timers)
-            if gen != t._gen or t.expire_ns < 0:
-                continue
-            if t.clock == QEMU_CLOCK_VIRTUAL and not self._vm_running:
-                keep.append((exp, seq, gen, t))
-                continue
-            now = self.clock_get_ns(t.clock)
-            if exp <= now:
-                due.append(t)
-                continue
-            keep.append((exp, seq, gen, t))
-            wait = (exp - now) / 1e9
-            nxt = wait if nxt is None else min(nxt, wait)
-        for item in keep:
-            heapq.heappush(self._timers, item)
-        for t in due:
-            t.expire_ns = -1
-            t.cb()
-        if due:
-            return 0.0
-        return nxt
+        fired = False
+        limit = self._seq  # a timer re-armed by a callback waits for the next pass
+        for clock, heap in self._timers.items():
+            if clock == QEMU_CLOCK_VIRTUAL and not self._vm_running:
+                continue  # guest time stands still: its timers wait
+            now = self.clock_get_ns(clock)
+            while heap:
+                exp, seq, gen, t = heap[0]
+                if gen != t._gen or t.expire_ns < 0:
+                    heapq.heappop(heap)  # deleted or re-armed since
+                    continue
+                if seq > limit:
+                    nxt = 0.0
+                    break
+                if exp > now:
+                    wait = (exp - now) / 1e9
+                    nxt = wait if nxt is None else min(nxt, wait)
+                    break
+                heapq.heappop(heap)
+                t.expire_ns = -1
+                t.cb()
+                fired = True
+        return 0.0 if fired else nxt
 
     # -- running ----------------------------------------------------------
     def in_loop_thread(self) -> bool:

@@ -100,3 +100,20 @@ def test_run_returns_after_request_exit(loop):
     th.start()
     loop.run()
     th.join()
+
+
+def test_periodic_timer_rearmed_from_its_callback(loop):
+    count = []
+    t = loop.timer_new(QEMU_CLOCK_REALTIME, None)
+
+    def tick():
+        count.append(1)
+        if len(count) < 5:
+            # Re-arming at "now" must not starve the loop: it fires on a later pass.
+            t.mod(loop.clock_get_ns(QEMU_CLOCK_REALTIME))
+    t.cb = tick
+    t.mod(0)
+    seen = []
+    loop.bh_schedule(lambda: seen.append(len(count)))
+    assert loop.run_until(lambda: len(count) == 5, timeout=5)
+    assert seen and seen[0] < 5
