@@ -375,9 +375,10 @@ def _main(argv: Sequence[str]) -> int:
                 s.close()
             os._exit(0)
         os.setsid()
+        # Detach from the caller's terminal and pipes, as qemu-nbd's daemon does.
         fd = os.open(os.devnull, os.O_RDWR)
-        os.dup2(fd, 0)
-        os.dup2(fd, 1)
+        for target in (0, 1, 2):
+            os.dup2(fd, target)
         os.close(fd)
     if o.pid_file:
         try:
@@ -398,11 +399,6 @@ def _main(argv: Sequence[str]) -> int:
         if o.socket:
             try:
                 os.unlink(o.socket)
-            except OSError:
-                pass
-        if o.pid_file:
-            try:
-                os.unlink(o.pid_file)
             except OSError:
                 pass
     return 0

@@ -1,0 +1,166 @@
+"""pyqemu-nbd as a program: --fork/--pid-file, lifetime, -e, -L, -s, -c/-d, beside qemu-nbd."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from nbd_peer_util import PYQEMU_NBD, need, run
+
+MiB = 1 << 20
+
+
+def image(tmp_path, name="d.raw"):
+    p = str(tmp_path / name)
+    with open(p, "wb") as f:
+        f.truncate(4 * MiB)
+        f.write(b"start")
+    return p
+
+
+def prog(which):
+    return PYQEMU_NBD if which == "py" else need("qemu-nbd")
+
+
+def wait_gone(pid, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("which", ["py", "qemu"])
+def test_fork_pid_file_and_exit_after_last_client(tmp_path, which):
+    img = image(tmp_path)
+    sock = str(tmp_path / "s.sock")
+    pidf = str(tmp_path / "pid")
+    p = run([prog(which), "--fork", "--pid-file", pidf, "-k", sock, "-f", "raw", img], timeout=30)
+    assert p.returncode == 0
+    # The parent returned only once the server listens: a client connects at once.
+    pid = int(open(pidf).read())
+    try:
+        out = run([need("nbdinfo"), "--size", "nbd+unix:///?socket=%s" % sock]).stdout
+        assert out.strip() == str(4 * MiB)
+        # Not persistent: the server ends after its only client, removing its socket.
+        assert wait_gone(pid)
+        assert not os.path.exists(sock)
+    finally:
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+
+
+def test_shared_clients_at_once_and_persistent(tmp_path, nbd_server):
+    img = image(tmp_path)
+    srv = nbd_server("py", img, ["-f", "raw", "-e", "3"])
+    results = []
+
+    def client(i):
+        p = run([need("qemu-io"), "-f", "raw", "-c", "write -P %d %d 64k" % (i + 1, i * 65536),
+                 "-c", "read -P %d %d 64k" % (i + 1, i * 65536), srv.uri], check=False)
+        results.append(p.returncode)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [0, 0, 0]
+    # -t: still there after all clients left.
+    assert run([need("nbdinfo"), "--size", srv.uri]).stdout.strip() == str(4 * MiB)
+    srv.stop()
+    data = open(img, "rb").read()
+    for i in range(3):
+        assert data[i * 65536:(i + 1) * 65536] == bytes([i + 1]) * 65536
+
+
+def test_one_client_at_a_time_by_default(tmp_path, nbd_server):
+    img = image(tmp_path)
+    srv = nbd_server("py", img, ["-f", "raw"])
+    first = socket.socket(socket.AF_UNIX)
+    first.connect(srv.sock)
+    assert first.recv(8) == b"NBDMAGIC"
+    second = socket.socket(socket.AF_UNIX)
+    second.settimeout(0.5)
+    second.connect(srv.sock)          # queued by the kernel, not accepted
+    with pytest.raises(socket.timeout):
+        second.recv(8)
+    first.close()
+    second.settimeout(10)
+    assert second.recv(8) == b"NBDMAGIC"
+    second.close()
+
+
+def test_list_matches_qemu_nbd(tmp_path, nbd_server):
+    img = image(tmp_path)
+    srv = nbd_server("qemu", img, ["-f", "raw", "-x", "exp", "-D", "the disk", "-r"], export="exp")
+    a = run([need("qemu-nbd"), "-L", "-k", srv.sock]).stdout
+    b = run([PYQEMU_NBD, "-L", "-k", srv.sock]).stdout
+    srv.stop()
+    assert a == b and "export: 'exp'" in b
+    srv = nbd_server("py", img, ["-f", "raw", "-x", "exp", "-D", "the disk", "-r"], export="exp")
+    assert run([need("qemu-nbd"), "-L", "-k", srv.sock]).stdout == a
+
+
+def test_snapshot_writes_do_not_reach_the_image(tmp_path, nbd_server):
+    img = image(tmp_path)
+    before = open(img, "rb").read()
+    srv = nbd_server("py", img, ["-f", "raw", "-s"])
+    p = run([need("qemu-io"), "-f", "raw", "-c", "write -P 9 0 64k", "-c", "read -P 9 0 64k", srv.uri])
+    assert "read 65536/65536 bytes at offset 0" in p.stdout and "failed" not in p.stdout
+    srv.stop()
+    assert open(img, "rb").read() == before
+
+
+def test_qcow2_served_and_written_stays_consistent(tmp_path, nbd_server):
+    img = str(tmp_path / "d.qcow2")
+    run([need("qemu-img"), "create", "-q", "-f", "qcow2", img, "16M"])
+    srv = nbd_server("py", img, ["-f", "qcow2"])
+    run([need("qemu-io"), "-f", "raw", "-c", "write -P 3 1M 3M", "-c", "write -z 2M 64k", "-c", "discard 3M 64k",
+         srv.uri])
+    srv.stop()
+    run([need("qemu-img"), "check", img])
+    p = run([need("qemu-io"), "-f", "qcow2", "-c", "read -P 3 1M 1M", "-c", "read -P 0 2M 64k", img])
+    assert "verification failed" not in p.stdout
+
+
+@pytest.mark.skipif(os.path.exists("/sys/module/nbd"), reason="this host has the nbd kernel module")
+@pytest.mark.parametrize("args", [["-c", "/dev/nbd0", "-f", "raw", "IMG"], ["-d", "/dev/nbd0"]])
+def test_kernel_device_without_nbd_module(tmp_path, args):
+    img = image(tmp_path)
+    args = [img if a == "IMG" else a for a in args]
+    q = run([need("qemu-nbd")] + args, check=False, timeout=30)
+    p = run([PYQEMU_NBD] + args, check=False, timeout=30)
+    assert p.returncode == q.returncode == 1
+    first = p.stderr.splitlines()[0]
+    assert re.sub(r"^\S+: ", "", first) == re.sub(r"^\S+: ", "", q.stderr.splitlines()[0])
+    assert "nbd module" in p.stderr
+
+
+def test_sigterm_removes_socket(tmp_path):
+    img = image(tmp_path)
+    sock = str(tmp_path / "t.sock")
+    proc = subprocess.Popen([PYQEMU_NBD, "-t", "-k", sock, "-f", "raw", img], stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        assert os.path.exists(sock)
+        proc.terminate()
+        assert proc.wait(15) == 0
+        assert not os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
