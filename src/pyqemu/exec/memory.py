@@ -158,11 +158,12 @@ def memory_region_init(owner: Optional[Object], name: str, size: int) -> MemoryR
 def memory_region_init_ram(owner: Optional[Object], name: str, size: int, *,
                            path: Optional[str] = None, share: bool = False,
                            readonly: bool = False, prealloc: bool = False,
-                           attach: bool = True) -> MemoryRegion:
+                           attach: bool = True, ramblock_id: Optional[str] = None) -> MemoryRegion:
     mr = MemoryRegion(owner, name, size)
     mr.kind = "ram"
-    mr.ram_block = ram_list.add(RAMBlock(name, size, path=path, share=share,
-                                         readonly=readonly, prealloc=prealloc))
+    mr.ram_block = ram_list.add(RAMBlock(ramblock_id if ramblock_id is not None else name, size,
+                                         path=path, share=share, readonly=readonly,
+                                         prealloc=prealloc))
     return _attach(owner, mr) if attach else mr
 
 
@@ -449,8 +450,36 @@ def address_space_io() -> AddressSpace:
 # info mtree
 # ---------------------------------------------------------------------------
 
+def _owner_text(mr: MemoryRegion) -> str:
+    """`` owner:{...} parent:{...}`` of ``info mtree -o``."""
+    def expand(label: str, obj: Object) -> str:
+        is_dev = obj.is_a("device")
+        dev_id = getattr(obj, "id", None) if is_dev else None
+        if dev_id:
+            what = " id=%s" % dev_id
+        elif obj.parent is not None or obj is _root_object():
+            what = " path=%s" % obj.path()
+        else:
+            what = " type=%s" % obj.type_name
+        return " %s:{%s%s}" % (label, "dev" if is_dev else "obj", what)
+    owner, parent = mr.owner, mr.parent
+    if owner is None and parent is None:
+        return " orphan"
+    out = expand("owner", owner) if owner is not None else ""
+    if parent is not None and parent is not owner:
+        out += expand("parent", parent)
+    return out
+
+
+def _root_object() -> Object:
+    from pyqemu.qom.object import root
+    return root()
+
+
 def _print_mr(mr: MemoryRegion, level: int, base: int, lines: List[str],
-              aliases: List[MemoryRegion]) -> None:
+              aliases: List[MemoryRegion], owner: bool = False, disabled: bool = False) -> None:
+    if not mr.enabled and not disabled:
+        return
     start = base + mr.addr
     end = start + mr.size - 1 if mr.size else start - 1
     end &= UINT64_END - 1
@@ -459,18 +488,73 @@ def _print_mr(mr: MemoryRegion, level: int, base: int, lines: List[str],
     if mr.alias is not None:
         if mr.alias not in aliases:
             aliases.append(mr.alias)
-        lines.append(head + "alias %s @%s %016x-%016x%s" % (
-            mr.name, mr.alias.name, mr.alias_offset, mr.alias_offset + mr.size - 1, dis))
+        line = head + "alias %s @%s %016x-%016x%s" % (
+            mr.name, mr.alias.name, mr.alias_offset, mr.alias_offset + mr.size - 1, dis)
     else:
-        lines.append(head + mr.name + dis)
+        line = head + mr.name + dis
+    lines.append(line + (_owner_text(mr) if owner else ""))
     # Ordered by address, then highest priority first.
     for sub in sorted(mr.subregions, key=lambda s: (s.addr, -s.priority)):
-        _print_mr(sub, level + 1, start, lines, aliases)
+        _print_mr(sub, level + 1, start, lines, aliases, owner, disabled)
 
 
-def format_mtree() -> str:
-    """The text of HMP ``info mtree`` (without -f/-d)."""
+def flatview_root(mr: Optional[MemoryRegion]) -> Optional[MemoryRegion]:
+    """The region a flat view is named after: descend through whole aliases and
+    through containers whose only enabled child covers them from offset 0."""
+    while mr is not None and mr.enabled:
+        if mr.alias is not None:
+            if mr.alias_offset == 0 and mr.size >= mr.alias.size:
+                mr = mr.alias
+                continue
+        elif mr.kind == "container":
+            enabled = [c for c in mr.subregions if c.enabled]
+            if not enabled:
+                return None
+            if len(enabled) == 1 and enabled[0].addr == 0 and mr.size >= enabled[0].size:
+                mr = enabled[0]
+                continue
+        return mr
+    return None
+
+
+def _format_flatviews(lines: List[str], owner: bool) -> None:
+    views: List[Tuple[Optional[MemoryRegion], List[AddressSpace]]] = []
+    for a in _address_spaces:
+        root = flatview_root(a.root)
+        for r, spaces in views:
+            if r is root:
+                spaces.append(a)
+                break
+        else:
+            views.append((root, [a]))
+    for n, (root, spaces) in enumerate(views):
+        lines.append("FlatView #%d" % n)
+        for a in spaces:
+            alias = ", alias %s" % a.root.alias.name if a.root.alias is not None else ""
+            lines.append(' AS "%s", root: %s%s' % (a.name, a.root.name, alias))
+        lines.append(" Root memory region: %s" % (root.name if root is not None else "(none)"))
+        ranges = spaces[0].flat_view()
+        if not ranges:
+            lines.append("  No rendered FlatView")
+            lines.append("")
+            continue
+        for r in ranges:
+            mr = r.mr
+            text = "  %016x-%016x (prio %d, %s): %s" % (
+                r.start, r.end - 1, mr.priority, "rom" if r.readonly and mr.kind != "rom"
+                else mr.type_text(), mr.name)
+            if r.offset:
+                text += " @%016x" % r.offset
+            lines.append(text + (_owner_text(mr) if owner else ""))
+        lines.append("")
+
+
+def format_mtree(flatview: bool = False, owner: bool = False, disabled: bool = False) -> str:
+    """The text of HMP ``info mtree`` with its -f, -o and -D options."""
     lines: List[str] = []
+    if flatview:
+        _format_flatviews(lines, owner)
+        return "\n".join(lines) + "\n"
     aliases: List[MemoryRegion] = []
     groups: List[Tuple[MemoryRegion, List[str]]] = []
     for a in _address_spaces:
@@ -484,13 +568,13 @@ def format_mtree() -> str:
     for root, names in groups:
         for n in names:
             lines.append("address-space: %s" % n)
-        _print_mr(root, 1, 0, lines, aliases)
+        _print_mr(root, 1, 0, lines, aliases, owner, disabled)
         shown.add(id(root))
         lines.append("")
     for mr in aliases:
         # An alias target not drawn as part of any address space gets its own tree.
         if mr.container is None and id(mr) not in shown:
             lines.append("memory-region: %s" % mr.name)
-            _print_mr(mr, 1, -mr.addr, lines, aliases)
+            _print_mr(mr, 1, -mr.addr, lines, aliases, owner, disabled)
             lines.append("")
     return "\n".join(lines) + "\n"

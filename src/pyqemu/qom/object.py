@@ -487,13 +487,15 @@ def user_creatable_add(qom_type: str, id: str, props: Dict[str, Any]) -> Object:
     obj = cls()
     for k, v in props.items():
         obj.set_property(k, v, "keyval")
+    # In the tree first, as QEMU does, so that complete() knows the object's id.
+    parent.add_child(id, obj)
     try:
         obj.complete()
     except QemuError as e:
+        obj.unparent()
         # QEMU reports completion failures without the option's location.
         e.no_loc = True  # type: ignore[attr-defined]
         raise
-    parent.add_child(id, obj)
     return obj
 
 

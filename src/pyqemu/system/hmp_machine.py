@@ -149,7 +149,9 @@ def hmp_info_qtree(mon: Any, args: Args) -> None:
 
 def hmp_info_mtree(mon: Any, args: Args) -> None:
     from pyqemu.exec.memory import format_mtree
-    mon.printf(format_mtree())
+    # -d (the dispatch tree under -f) is accepted; pyqemu has no such tree to show.
+    mon.printf(format_mtree(flatview=bool(args.get("flatview")), owner=bool(args.get("owner")),
+                            disabled=bool(args.get("disabled"))))
 
 
 def hmp_info_ramblock(mon: Any, args: Args) -> None:
@@ -162,8 +164,7 @@ def hmp_info_qom_tree(mon: Any, args: Args) -> None:
     path = args.get("path") or "/machine"
     obj = qom.resolve_path(path)
     if obj is None:
-        mon.printf("Path '%s' could not be resolved.\n" % path) if path.startswith("/") else \
-            mon.printf("Path '%s' is ambiguous or could not be resolved.\n" % path)
+        mon.printf("Path '%s' could not be resolved.\n" % path)
         return
     lines: List[str] = []
 

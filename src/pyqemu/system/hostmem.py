@@ -73,8 +73,10 @@ class MemoryBackendRam(HostMemoryBackend):
     ABSTRACT = False
 
     def alloc(self) -> MemoryRegion:
-        return memory_region_init_ram(None, "", self.size, share=self.share,
-                                      prealloc=self.prealloc, attach=False)
+        # The RAM block gets its id only when the region is used (as QEMU's
+        # vmstate_register_ram does), so unused backends show a blank name.
+        return memory_region_init_ram(self, self.canonical_name, self.size, share=self.share,
+                                      prealloc=self.prealloc, ramblock_id="")
 
 
 @register_type
@@ -93,8 +95,9 @@ class MemoryBackendFile(HostMemoryBackend):
     def alloc(self) -> MemoryRegion:
         if not self.mem_path:
             raise QemuError("mem-path property not set")
-        return memory_region_init_ram(None, "", self.size, path=self.mem_path, share=self.share,
-                                      readonly=self.readonly, prealloc=self.prealloc, attach=False)
+        return memory_region_init_ram(self, self.canonical_name, self.size, path=self.mem_path,
+                                      share=self.share, readonly=self.readonly,
+                                      prealloc=self.prealloc, ramblock_id="")
 
     def memdev_info(self, id: str) -> Dict[str, Any]:
         info = super().memdev_info(id)
@@ -107,11 +110,8 @@ def backend_use_as_ram(backend: HostMemoryBackend) -> MemoryRegion:
         raise QemuError("memory backend %s can't be used multiple times." % backend.canonical_name)
     backend.used = True
     mr = backend.mr
-    mr.name = backend.canonical_name
     if mr.ram_block is not None:
         mr.ram_block.idstr = backend.canonical_name
-    if mr.parent is None:
-        backend.add_child(mr.name, mr)
     return mr
 
 

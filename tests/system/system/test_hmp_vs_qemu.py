@@ -22,6 +22,9 @@ HMP = [
     "p 0x10 + 0x20 * 2", "p /d -5", "p 0", "p /o 8", "p /c 65", "p /u -1", "p /x 255",
     "i 0x80", "i /b 0x80", "i /h 0x80", "o /b 0x80 1",
     "info cpus", "info registers", "x /4x 0", "xp /s 0", "xp /4i 0",
+    "info mtree -f", "info mtree -o", "info mtree -d", "info mtree -D", "info qom-tree /objects",
+    "info qom-tree nope", "qom-get /objects/mem size", "qom-set /objects/mem dump off",
+    "qom-get /objects/mem dump", "qom-get /objects/mem share",
 ]
 QMP = [
     ("query-name", None), ("query-uuid", None), ("query-status", None), ("query-memdev", None),
@@ -71,9 +74,11 @@ def _replies(out: bytes):
 
 
 def _canon(command, reply):
-    """QEMU prints the address spaces of ``info mtree`` in hash-table order."""
-    if command == "info mtree" and "return" in reply:
-        return sorted(reply["return"].split("\r\n\r\n"))
+    """QEMU prints the address spaces (and flat views) of ``info mtree`` in hash-table order."""
+    if command.startswith("info mtree") and "return" in reply:
+        blocks = reply["return"].split("\r\n\r\n")
+        # Flat views are numbered in that same order: compare them unnumbered.
+        return sorted(b.split("\r\n", 1)[-1] if b.startswith("FlatView #") else b for b in blocks)
     return reply
 
 
