@@ -61,6 +61,9 @@ def dispatch(registry: Registry, ctx: Any, req: Any) -> Optional[Dict[str, Any]]
         ret = _run(registry, ctx, req)
     except QgaError as exc:
         return error_response(exc, req_id)
+    except Exception as exc:  # noqa: BLE001 - a bug in one command must not kill the agent
+        return error_response(QgaError("internal error in %s: %s: %s"
+                                       % (req.get("execute"), type(exc).__name__, exc)), req_id)
     if ret is _NO_REPLY:
         return None
     rsp: Dict[str, Any] = {"return": ret}

@@ -123,3 +123,13 @@ def test_ssh_keys_in_a_fake_home(agent, tmp_path, monkeypatch):
         {"return": {"keys": ["ssh-ed25519 AAAA a"]}}
     assert (home / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA a"
     assert oct((home / ".ssh" / "authorized_keys").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_failing_command_is_an_error_answer(agent):
+    def broken(ctx):
+        raise ValueError("boom")
+    agent.registry.register("guest-broken")(broken)
+    rsp = agent.handle({"execute": "guest-broken", "id": 1})
+    assert rsp == {"error": {"class": "GenericError",
+                             "desc": "internal error in guest-broken: ValueError: boom"}, "id": 1}
+    assert agent.handle({"execute": "guest-ping"}) == {"return": {}}
