@@ -105,13 +105,13 @@ class HmpMonitor:
         if p >= len(line):
             return
         table = hmp_table.commands
-        word, p = hmp_table.get_word(line, p) if line[p] != '"' else (None, p)
+        word, p = hmp_table.get_name(line, p)
         if word is None:
             return
         cmd = find(table, word)
         typed = word
         if cmd is not None and cmd.names[0] == "info":
-            sub, q = hmp_table.get_word(line, p)
+            sub, q = hmp_table.get_name(line, p)
             if sub is not None:
                 info_cmd = find(hmp_table.info_commands, sub)
                 if info_cmd is None:

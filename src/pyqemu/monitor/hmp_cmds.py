@@ -21,7 +21,20 @@ def hmp_help(mon: Any, args: Args) -> None:
         for cmd in sorted_commands(hmp_table.commands):
             mon.printf(help_line(cmd))
         return
-    words = name.split()
+    words = []
+    p = 0
+    while True:
+        try:
+            word, p = hmp_table.get_word(name, p)
+        except hmp_table.ArgError as e:
+            mon.printf(e.msg + "\n")
+            return
+        if word is None:
+            break
+        words.append(word)
+    if not words:
+        hmp_help(mon, {})
+        return
     if words[0] == "log":
         # As QEMU: "help log" lists the log items rather than the command's line.
         _print_log_usage(mon)

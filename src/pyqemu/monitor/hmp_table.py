@@ -102,6 +102,15 @@ def _skip(s: str, p: int) -> int:
     return p
 
 
+def get_name(s: str, p: int) -> Tuple[Optional[str], int]:
+    """A command or sub-command name: the characters up to the next space, quotes included."""
+    p = _skip(s, p)
+    start = p
+    while p < len(s) and not s[p].isspace():
+        p += 1
+    return (s[start:p] or None), p
+
+
 def get_word(s: str, p: int) -> Tuple[Optional[str], int]:
     """A word or a double-quoted string; None at end of line."""
     p = _skip(s, p)
@@ -114,7 +123,10 @@ def get_word(s: str, p: int) -> Tuple[Optional[str], int]:
             if s[p] == "\\" and p + 1 < len(s):
                 p += 1
                 c = s[p]
-                out.append({"n": "\n", "r": "\r", "\\": "\\", "'": "'", '"': '"'}.get(c, c))
+                esc = {"n": "\n", "r": "\r", "\\": "\\", "'": "'", '"': '"'}.get(c)
+                if esc is None:
+                    raise ArgError("unsupported escape code: '\\%s'" % c)
+                out.append(esc)
             else:
                 out.append(s[p])
             p += 1
@@ -177,7 +189,11 @@ def parse_arguments(cmd: HmpCommand, line: str, p: int, typed_name: str) -> Dict
             args[name] = line[q:]
             p = len(line)
         elif typ in ("s", "F", "B", "O"):
-            word, p = get_word(line, q)
+            try:
+                word, p = get_word(line, q)
+            except ArgError as e:
+                what = {"F": "filename", "B": "block device name"}.get(typ, "string")
+                raise ArgError("%s\n%s: %s expected" % (e.msg, cmd.name, what)) from None
             args[name] = word
         elif typ in ("i", "l", "M"):
             try:

@@ -59,7 +59,9 @@ HMP_CMDS = [
     "help nosuch", "help ringbuf_read", "help ringbuf_write", "help chardev-add", "help chardev-remove",
     "help info version", "help info chardev", "chardev-send-break nope", "help chardev-send-break", "help info history", "help log", "help logfile",
     "info version extra", "p 8-2|1", "p 2*3|4", "p (1", "p 1/0", "p 99999999999999999999",
-    "p 'a'", "p 0x10+010", "p 1 +  2", "p -7/2", "p ~0",
+    "p 'a'", "p 0x10+010", "p 1 +  2", "p -7/2", "p ~0", 'ringbuf_write r "abc', 'help "x',
+    '"info" version', 'info "version"', 'ringbuf_write r "a\\tb"', 'ringbuf_write r "a\\"b\\\\c"',
+    "ringbuf_read r 10", "help help", "help ?", "help info nosuch",
 ]
 
 
