@@ -207,8 +207,15 @@ class Channel:
             return
         log.debug("processing command")
         rsp = self.agent.handle(value)
-        if rsp is not None:
-            self._send(rsp)
+        if rsp is None:
+            return
+        try:
+            to_json(rsp)
+        except (TypeError, ValueError) as exc:
+            # a command returned something JSON cannot carry: a bug, not a crash
+            log.critical("cannot encode response: %s" % exc)
+            rsp = error_response(QgaError("internal error: cannot encode response"))
+        self._send(rsp)
 
     def _send(self, rsp: Any) -> None:
         if self.conn is None:
