@@ -86,7 +86,7 @@ def main(argv: List[str]) -> int:
             from pyqemu.block.open import FORMAT_MODULES, format_module
             check_image = getattr(format_module(node.driver), "check_image", None) \
                 if node.driver in FORMAT_MODULES else None
-            if check_image is None:
+            if check_image is None or (fix and not getattr(check_image, "repairs", True)):
                 error_report("This image format does not support checks")
                 return 63
         r = check_image(node, fix_leaks=bool(fix), fix_errors=fix == "all", quiet=False)

@@ -28,6 +28,7 @@ def _vpc_fix(b: bytearray) -> None:
 # format -> (create options, size of the region holding its metadata, checksum fixer)
 FORMATS = {
     "vpc": ({}, 2560, _vpc_fix),
+    "vdi": ({}, 1024, None),
 }
 
 
