@@ -70,6 +70,7 @@ class Config:
         self.trace_patterns: List[str] = []
         self.panic_action = "shutdown"
         self.help_requests: List[Tuple[str, Opts]] = []
+        self.debugcon_devices: List[Tuple[str, str]] = []
 
 
 # ---------------------------------------------------------------------------
@@ -601,21 +602,42 @@ def _open_ports(config: Config) -> None:
     else:
         if config.default_serial and _machine_wants("serial"):
             serials.append(("vc:80Cx24C", ""))
+    del serial_hds[:]
+    del parallel_hds[:]
     for i, (spec, loc) in enumerate(serials):
-        _port(create, spec, "serial%d" % i, loc, "serial")
+        serial_hds.append(_port(create, spec, "serial%d" % i, loc, "serial"))
     for i, (spec, loc) in enumerate(parallels):
-        _port(create, spec, "parallel%d" % i, loc, "parallel")
+        parallel_hds.append(_port(create, spec, "parallel%d" % i, loc, "parallel"))
     for i, (spec, loc) in enumerate(config.debugcons):
         label = "debugcon" if i == 0 else "debugcon%d" % i
         _port(create, spec, label, loc, "debugcon")
-        # The console is an ISA device (isa-debugcon), provided by boards with an ISA bus.
+        config.debugcon_devices.append((label, loc))
+    for opts, loc in config.monitors:
+        _monitor(create, opts, loc)
+
+
+# The chardevs of -serial/-parallel (None for "none"), made before the board so
+# that its init can connect them to its UARTs: serial_hd(0) is COM1.
+serial_hds: List[Any] = []
+parallel_hds: List[Any] = []
+
+
+def serial_hd(i: int) -> Any:
+    return serial_hds[i] if 0 <= i < len(serial_hds) else None
+
+
+def parallel_hd(i: int) -> Any:
+    return parallel_hds[i] if 0 <= i < len(parallel_hds) else None
+
+
+def _create_debugcon_devices(config: Config) -> None:
+    """-debugcon is an isa-debugcon device, provided by boards with an ISA bus."""
+    for label, loc in config.debugcon_devices:
         dev = Opts(option_groups()["device"])
         dev.items = [("driver", "isa-debugcon"), ("chardev", label)]
         if _find_bus_of_type("ISA") is None:
             raise QemuError("No 'ISA' bus found for device 'isa-debugcon'", loc=loc)
         create_device(dev, loc)
-    for opts, loc in config.monitors:
-        _monitor(create, opts, loc)
 
 
 def _machine_wants(kind: str) -> bool:
@@ -712,8 +734,10 @@ def build_vm(config: Config) -> VM:
         if not os.path.exists(img):
             raise QemuError("Could not open '%s': No such file or directory" % img, loc=img)
         raise QemuError("disk images are not supported by this machine yet", loc=img)
-    machine.init()
+    # Ports and monitors exist before the board, which connects serial_hd(i).
     _open_ports(config)
+    machine.init()
+    _create_debugcon_devices(config)
     for opts in option_groups()["device"].instances:
         create_device(opts, getattr(opts, "loc", "-device %s" % opts.to_string()))
     if config.writeconfig is not None:
