@@ -210,17 +210,20 @@ class Channel:
         if rsp is None:
             return
         try:
-            to_json(rsp)
+            text = to_json(rsp)
         except (TypeError, ValueError) as exc:
             # a command returned something JSON cannot carry: a bug, not a crash
             log.critical("cannot encode response: %s" % exc)
-            rsp = error_response(QgaError("internal error: cannot encode response"))
-        self._send(rsp)
+            text = to_json(error_response(QgaError("internal error: cannot encode response")))
+        self._send_text(text)
 
     def _send(self, rsp: Any) -> None:
+        self._send_text(to_json(rsp))
+
+    def _send_text(self, text: str) -> None:
         if self.conn is None:
             return
-        payload = to_json(rsp).encode("ascii") + b"\n"
+        payload = text.encode("ascii") + b"\n"
         if self.agent.delimit_response:
             self.agent.delimit_response = False
             payload = b"\xff" + payload
