@@ -281,3 +281,21 @@ def test_exec_output_is_capped(agents):
         got.append({k: (len(base64.b64decode(v)) if k.endswith("-data") else v) for k, v in st.items()})
     assert got[1] == got[0]
     assert got[0]["out-data"] == 16 << 20 and got[0]["out-truncated"] is True
+
+
+def test_one_client_at_a_time(agents):
+    """A second client waits, unanswered, until the first one leaves."""
+    import socket as _socket
+    for agent in agents:
+        first = agent.connect()
+        first.sync()
+        second = agent.connect()
+        second.send(b'{"execute":"guest-sync","arguments":{"id":42}}')
+        second.s.settimeout(0.5)
+        with pytest.raises(_socket.timeout):
+            second.s.recv(100)
+        second.s.settimeout(10)
+        assert first.cmd("guest-ping") == b'{"return": {}}\n'
+        first.close()
+        assert second._line() == b'{"return": 42}\n'
+        second.close()
