@@ -134,6 +134,7 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
     mem = env.mem
     step = _step(env, size)
     cmask = amask
+    wrap = M64 if env.mode == 64 else 0xffffffff
     m = (1 << (size * 8)) - 1
 
     def setr(i: int, v: int) -> None:
@@ -156,7 +157,7 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
                 n = min(count, (PAGE_SIZE - ((seg_base + si) & 0xfff)) // size,
                         (PAGE_SIZE - (di & 0xfff)) // size)
                 if n > 1:
-                    data = mem.read((seg_base + si) & M64, n * size)
+                    data = mem.read((seg_base + si) & wrap, n * size)
                     mem.write(di, data)
                     setr(6, si + n * size)
                     setr(7, di + n * size)
@@ -164,7 +165,7 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
                     if not regs[1] & cmask:
                         return
                     continue
-            v = mem.load((seg_base + si) & M64, size)
+            v = mem.load((seg_base + si) & wrap, size)
             mem.store(di, v, size)
             setr(6, si + step)
             setr(7, di + step)
@@ -183,7 +184,7 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
             mem.store(di, v, size)
             setr(7, di + step)
         elif kind == 2:     # lods
-            v = mem.load((seg_base + si) & M64, size)
+            v = mem.load((seg_base + si) & wrap, size)
             if size >= 4:
                 regs[0] = v
             else:
@@ -195,7 +196,7 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
             _set_sub_flags(env, a, v, size)
             setr(7, di + step)
         else:               # cmps
-            a = mem.load((seg_base + si) & M64, size)
+            a = mem.load((seg_base + si) & wrap, size)
             v = mem.load(di, size)
             _set_sub_flags(env, a, v, size)
             setr(6, si + step)

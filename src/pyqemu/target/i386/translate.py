@@ -15,7 +15,8 @@ from typing import Dict, Optional
 from pyqemu.exec.cpu_loop import EXIT_EXCP
 from pyqemu.exec.guest_memory import PAGE_MASK, GuestFault
 from pyqemu.tcg.backend_py import PyCodegen
-from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, I32, I64,
+from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_SIDE_EFFECTS, CALL_WRITES_STATE,
+                           I32, I64,
                            MO_SIGN, Block, Builder, GlobalSet, Helper, Temp)
 from pyqemu.tcg.optimize import optimize
 from pyqemu.tcg.tb import TB, TBCache
@@ -353,7 +354,7 @@ class Disas:
             t = b.const(a)
             if self.seg is not None:
                 t = b.op3("add", t, self.seg)
-            return t
+            return t   # RIP-relative exists only in 64-bit mode: no 32-bit wrap
         return self.gen_addr(base, index, scale, disp, seg_ok)
 
     def gen_addr(self, base: Optional[int], index: Optional[int], scale: int, disp: int,
@@ -902,13 +903,48 @@ def _lea(d: Disas, c: int) -> None:
     d.sreg(d.osize, d.reg, d.mask(a, d.osize))
 
 
+def _get_seg(env, i: int) -> int:
+    return env.segs[i]
+
+
+def _set_seg(env, i: int, v: int) -> None:
+    # User mode keeps the selector only: the base of FS/GS comes from
+    # arch_prctl/set_thread_area (fs_base/gs_base), as the kernel sets it up.
+    env.segs[i] = v & 0xffff
+
+
+h_get_seg = Helper(_get_seg, CALL_SIDE_EFFECTS, 1)
+h_set_seg = Helper(_set_seg, CALL_SIDE_EFFECTS, 0)
+
+
 @op(0x8c, 0x8e)
 def _mov_seg(d: Disas, c: int) -> None:
     d.modrm()
+    sr = d.reg & 7
+    if sr > 5 or (c == 0x8e and sr == 1):
+        raise Unsupported()
+    b = d.b
     if c == 0x8c:
-        d.st_rm(2 if d.ea is not None else d.osize, d.b.const(0x2b if d.reg & 7 != 1 else 0x33))
+        v = b.call(h_get_seg, [d.g.env, b.const(sr)])[0]
+        d.st_rm(2 if d.ea is not None else d.osize, v)
     else:
-        d.ld_rm(2)   # loads of segment registers are accepted and ignored in user mode
+        b.call(h_set_seg, [d.g.env, b.const(sr), d.ld_rm(2)])
+
+
+@op(0x1a0, 0x1a1, 0x1a8, 0x1a9, 0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f)
+def _push_pop_seg(d: Disas, c: int) -> None:
+    b = d.b
+    sr = {0x1a0: 4, 0x1a1: 4, 0x1a8: 5, 0x1a9: 5, 0x06: 0, 0x07: 0, 0x0e: 1, 0x16: 2,
+          0x17: 2, 0x1e: 3, 0x1f: 3}[c]
+    if c < 0x100 and d.mode == 64:
+        raise Unsupported()
+    size = d.stack_size()
+    if c in (0x1a0, 0x1a8, 0x06, 0x0e, 0x16, 0x1e):
+        d.push(b.call(h_get_seg, [d.g.env, b.const(sr)])[0], size)
+    else:
+        v = d.pop_val(size)
+        d.pop_adjust(size)
+        b.call(h_set_seg, [d.g.env, b.const(sr), v])
 
 
 @op(0x8f)
@@ -1038,6 +1074,8 @@ def _xlat(d: Disas, c: int) -> None:
     a = d.mask(a, d.asize)
     if d.seg is not None:
         a = b.op3("add", a, d.seg)
+        if d.mode == 32:
+            a = b.op2("ext32u", a)
     d.sreg(1, 0, d.ld(1, a))
 
 
@@ -1622,6 +1660,8 @@ def _mov_moffs(d: Disas, c: int) -> None:
     t = b.const(a)
     if d.seg is not None:
         t = b.op3("add", t, d.seg)
+        if d.mode == 32:
+            t = b.op2("ext32u", t)
     if c < 0xa2:
         d.sreg(size, 0, d.ld(size, t))
     else:
