@@ -30,6 +30,7 @@ class Controller(SysBusDevice):
         self.resets = 0
         self.init_gpio_in(self.on_line, 2)
         self.init_irq()
+        self.init_mmio(M.memory_region_init_io(self, M.MemoryRegionOps(), "ctrl-regs", 0x100))
 
     def on_line(self, n, level):
         self.levels.append((n, level))
@@ -134,6 +135,7 @@ def test_globals_set_defaults_of_a_type_and_its_subtypes():
 
 def test_info_qtree_lists_buses_devices_and_props():
     c = make_controller()
+    c.mmio_map(0, 0xFED00000)
     led = qom.object_new("test-led")
     led.id = "l1"
     c.bus.attach(led)
@@ -142,9 +144,14 @@ def test_info_qtree_lists_buses_devices_and_props():
         "bus: main-system-bus\n"
         "  type System\n"
         '  dev: test-controller, id ""\n'
+        '    gpio-out "sysbus-irq" 1\n'
+        '    gpio-in "" 2\n'
         "    lines = 2 (0x2)\n"
+        "    mmio 00000000fed00000/0000000000000100\n"
         "    bus: led.0\n"
         "      type test-led-bus\n"
         '      dev: test-led, id "l1"\n'
+        '        gpio-out "" 1\n'
         '        colour = "red"\n'
         "        brightness = 10 (0xa)\n")
+    assert "fed00000" in M.format_mtree()

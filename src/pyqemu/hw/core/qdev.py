@@ -106,6 +106,13 @@ class SystemBus(BusState):
     TYPE_NAME = "System"
     ABSTRACT = False
 
+    def print_dev(self, dev: "DeviceState", indent: int) -> List[str]:
+        out = []
+        for mr in getattr(dev, "mmio", ()):
+            addr = mr.addr if mr.container is not None else (1 << 64) - 1
+            out.append(" " * indent + "mmio %016x/%016x" % (addr, mr.size))
+        return out
+
 
 # ---------------------------------------------------------------------------
 # Devices
@@ -127,6 +134,7 @@ class DeviceState(Object):
         self.child_buses: List[BusState] = []
         self.gpio_in: Dict[str, List[IRQ]] = {}
         self.gpio_out: Dict[str, List[Optional[IRQ]]] = {}
+        self.gpio_names: List[str] = []     # first-use order, for info qtree
         super().__init__()
         for cls in reversed(type(self).__mro__):
             for pd in cls.__dict__.get("DEVICE_PROPS", ()):
@@ -191,7 +199,12 @@ class DeviceState(Object):
         super().finalize()
 
     # -- GPIO ----------------------------------------------------------------
+    def _gpio_name(self, name: str) -> None:
+        if name not in self.gpio_names:
+            self.gpio_names.append(name)
+
     def init_gpio_in(self, handler: Callable[[int, int], None], n: int, name: str = "") -> None:
+        self._gpio_name(name)
         lines = self.gpio_in.setdefault(name, [])
         base = len(lines)
         for i in range(n):
@@ -200,6 +213,7 @@ class DeviceState(Object):
             self.add_child("%s[%d]" % (name or "unnamed-gpio-in", base + i), irq)
 
     def init_gpio_out(self, n: int, name: str = "") -> None:
+        self._gpio_name(name)
         self.gpio_out.setdefault(name, []).extend([None] * n)
 
     def get_gpio_in(self, n: int, name: str = "") -> IRQ:
@@ -221,25 +235,34 @@ class SysBusDevice(DeviceState):
     ABSTRACT = True
     BUS_TYPE = "System"
 
+    IRQ_NAME = "sysbus-irq"
+
     def __init__(self) -> None:
         super().__init__()
         self.mmio: List[Any] = []
-        self.irqs: List[Optional[IRQ]] = []
 
-    def init_mmio(self, mr: Any) -> None:
+    def init_mmio(self, mr: Any) -> int:
         self.mmio.append(mr)
+        return len(self.mmio) - 1
+
+    def mmio_map(self, n: int, addr: int, priority: int = 0) -> None:
+        """Map MMIO region ``n`` into system memory (sysbus_mmio_map)."""
+        from pyqemu.exec.memory import get_system_memory
+        mr = self.mmio[n]
+        if mr.container is not None:
+            mr.set_address(addr)
+        else:
+            get_system_memory().add_subregion(addr, mr, priority, overlap=priority != 0)
 
     def init_irq(self) -> int:
-        self.irqs.append(None)
-        return len(self.irqs) - 1
+        self.init_gpio_out(1, self.IRQ_NAME)
+        return len(self.gpio_out[self.IRQ_NAME]) - 1
 
     def connect_irq(self, n: int, irq: Optional[IRQ]) -> None:
-        self.irqs[n] = irq
+        self.connect_gpio_out(n, irq, self.IRQ_NAME)
 
     def set_irq(self, n: int, level: int) -> None:
-        irq = self.irqs[n]
-        if irq is not None:
-            irq.set(level)
+        self.set_gpio_out(n, level, self.IRQ_NAME)
 
 
 register_type(SysBusDevice)
@@ -269,10 +292,13 @@ def reset_main_bus() -> None:
 
 def _fmt_prop(pd: PropDef, value: Any) -> str:
     if isinstance(value, bool):
-        return "%s" % ("true" if value else "false")
+        return "true" if value else "false"
     if isinstance(value, int):
-        if pd.type.startswith("uint"):
-            return "%d (0x%x)" % (value, value)
+        if pd.type == "size":
+            from pyqemu.util.units import size_to_str
+            return "%d (%s)" % (value, size_to_str(value))
+        if pd.type.startswith(("uint", "int")):
+            return "%d (0x%x)" % (value, value & ((1 << 64) - 1))
         return "%d" % value
     if value is None:
         return '""' if pd.type in ("string", "str") else "<null>"
@@ -286,13 +312,22 @@ def format_qtree() -> str:
     def bus(b: BusState, indent: int) -> None:
         lines.append(" " * indent + "bus: %s" % b.name)
         lines.append(" " * indent + "  type %s" % b.type_name)
-        for d in b.devices:
+        # Newest device first, as QEMU keeps a bus's children.
+        for d in reversed(b.devices):
             dev(d, indent + 2)
 
     def dev(d: DeviceState, indent: int) -> None:
+        pad = " " * (indent + 2)
         lines.append(" " * indent + 'dev: %s, id "%s"' % (d.type_name, d.id or ""))
-        for pd in d.qdev_props():
-            lines.append(" " * (indent + 2) + "%s = %s" % (pd.name, _fmt_prop(pd, getattr(d, pd.attr, None))))
+        for name in reversed(d.gpio_names):
+            if d.gpio_in.get(name):
+                lines.append(pad + 'gpio-in "%s" %d' % (name, len(d.gpio_in[name])))
+            if d.gpio_out.get(name):
+                lines.append(pad + 'gpio-out "%s" %d' % (name, len(d.gpio_out[name])))
+        # A type's own properties first, then its parents', as qdev_print does.
+        for cls in type(d).__mro__:
+            for pd in cls.__dict__.get("DEVICE_PROPS", ()):
+                lines.append(pad + "%s = %s" % (pd.name, _fmt_prop(pd, getattr(d, pd.attr, None))))
         if d.parent_bus is not None:
             lines.extend(d.parent_bus.print_dev(d, indent + 2))
         for b in d.child_buses:
