@@ -70,13 +70,18 @@ class Chardev:
 
     # -- frontend side --------------------------------------------------------
     def set_handlers(self, can_read: Optional[CanReadCb], read: Optional[ReadCb],
-                     event: Optional[EventCb] = None, owner: Optional[object] = None) -> None:
-        """Attach a frontend (qemu_chr_fe_set_handlers); all None detaches it."""
+                     event: Optional[EventCb] = None, owner: Optional[object] = None,
+                     fe_open: bool = True) -> None:
+        """Attach a frontend (qemu_chr_fe_set_handlers); all None detaches it.
+
+        ``fe_open`` is what query-chardev reports as "frontend-open"; the mux
+        attaches to its base without opening it, as in QEMU.
+        """
         self._can_read = can_read
         self._read = read
         self._event = event
         self.fe_owner = owner if read is not None else None
-        self.fe_open = read is not None
+        self.fe_open = read is not None and fe_open
         if self.fe_open and self.be_open and event is not None:
             # A frontend attached to an already-connected backend hears "opened".
             self.loop.bh_schedule(lambda: self._fire_opened_if_still_open(event))
@@ -85,6 +90,10 @@ class Chardev:
     def _fire_opened_if_still_open(self, event: EventCb) -> None:
         if self._event is event and self.be_open:
             event(CHR_EVENT_OPENED)
+
+    def has_frontend(self) -> bool:
+        """A frontend is attached: the chardev is busy and cannot be removed."""
+        return self._read is not None
 
     def write(self, data: bytes) -> int:
         """Frontend -> backend; returns the bytes taken (all, for blocking backends)."""

@@ -87,17 +87,18 @@ class MuxChardev(Chardev):
         base = chardev_find(name)
         if base is None:
             raise QemuError("mux: base chardev %s not found" % name)
-        if base.fe_open:
+        if base.has_frontend():
             raise QemuError("Chardev '%s' is busy" % name)
         self.base = base
-        base.set_handlers(lambda: 4096, self._base_read, self._base_event, owner=self)
+        base.set_handlers(lambda: 4096, self._base_read, self._base_event, owner=self, fe_open=False)
         if base.be_open:
             self.be_open = True
         return {}
 
     # -- frontends -----------------------------------------------------------
     def set_handlers(self, can_read: Optional[CanReadCb], read: Optional[ReadCb],
-                     event: Optional[EventCb] = None, owner: Optional[object] = None) -> None:
+                     event: Optional[EventCb] = None, owner: Optional[object] = None,
+                     fe_open: bool = True) -> None:
         key = owner if owner is not None else read
         idx = next((i for i, f in enumerate(self.frontends) if f.owner is key), -1)
         if read is None:
@@ -106,6 +107,7 @@ class MuxChardev(Chardev):
                 if self.focus >= len(self.frontends):
                     self.focus = len(self.frontends) - 1
             self.fe_open = bool(self.frontends)
+            self._read = None if not self.frontends else self._read
             return
         if idx >= 0:
             self.frontends[idx] = _Frontend(key, can_read, read, event)
@@ -116,6 +118,7 @@ class MuxChardev(Chardev):
             self.frontends.append(_Frontend(key, can_read, read, event))
             idx = len(self.frontends) - 1
         self.fe_open = True
+        self._read = read  # marks the mux busy (has_frontend) while anyone is attached
         if event is not None and self.be_open:
             self.loop.bh_schedule(lambda: self._opened_later(key))
         self.set_focus(idx)

@@ -196,6 +196,9 @@ class SocketChardev(Chardev):
                 raise QemuError("Failed to bind socket: %s" % err) from None
             if self.where.startswith(":"):
                 self.where = "0.0.0.0" + self.where
+            if str(port) == "0":
+                # Port 0 picks a free port; QEMU names the one it got.
+                self.where = "%s:%d" % (self.where.rpartition(":")[0], s.getsockname()[1])
         else:
             raise QemuError("Parameter 'addr.type' does not accept value '%s'" % self.addr.get("type"))
         s.setblocking(False)

@@ -66,7 +66,7 @@ def qmp_chardev_remove(id: str) -> None:
     chr = chardev_find(id)
     if chr is None:
         raise QemuError("Chardev '%s' not found" % id)
-    if chr.fe_open:
+    if chr.has_frontend():
         raise QemuError("Chardev '%s' is busy" % id)
     chardev_unregister(id)
 

@@ -5,6 +5,7 @@ name and the version strings.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -248,3 +249,62 @@ def test_chardev_help_lists_real_backends():
     assert ours <= ref
     assert {"null", "socket", "udp", "file", "pipe", "pty", "stdio", "ringbuf", "memory", "serial",
             "mux", "vc"} <= ours
+
+
+def test_chardev_add_backends_match_qemu(tmp_path):
+    def backends(d):
+        return [
+            ("n", {"type": "null", "data": {}}),
+            ("f", {"type": "file", "data": {"out": str(d / "f.out")}}),
+            ("fa", {"type": "file", "data": {"out": str(d / "f.out"), "append": True}}),
+            ("us", {"type": "socket", "data": {"addr": {"type": "unix", "data": {"path": str(d / "us")}},
+                                               "server": True, "wait": False}}),
+            ("ts", {"type": "socket", "data": {"addr": {"type": "inet", "data": {"host": "127.0.0.1",
+                                                                                 "port": "0"}},
+                                               "server": True, "wait": False, "telnet": True}}),
+            ("uc", {"type": "socket", "data": {"addr": {"type": "unix", "data": {"path": str(d / "none")}},
+                                               "server": False}}),
+            ("ud", {"type": "udp", "data": {"remote": {"type": "inet", "data": {"host": "127.0.0.1",
+                                                                                "port": "9"}}}}),
+            ("rb", {"type": "ringbuf", "data": {"size": 1024}}),
+            ("mem", {"type": "memory", "data": {}}),
+            ("ser", {"type": "serial", "data": {"device": "/dev/null"}}),
+            ("pp", {"type": "pipe", "data": {"device": str(d / "nopipe")}}),
+            ("bad", {"type": "file", "data": {"out": str(d / "no" / "dir")}}),
+            ("mx", {"type": "mux", "data": {"chardev": "n"}}),
+            ("mx2", {"type": "mux", "data": {"chardev": "nosuch"}}),
+            ("n", {"type": "null", "data": {}}),
+        ]
+
+    def run(prog, d):
+        d.mkdir()
+        path = str(d / "qmp")
+        p = subprocess.Popen([prog_path(prog), "-M", "none", "-display", "none", "-qmp",
+                              "unix:%s,server=on,wait=off" % path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_path(path, p)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            f = s.makefile("rwb")
+            f.readline()
+            out = []
+
+            def ask(obj):
+                f.write(json.dumps(obj).encode() + b"\n")
+                f.flush()
+                return json.loads(f.readline())
+            ask({"execute": "qmp_capabilities"})
+            for cid, backend in backends(d):
+                r = ask({"execute": "chardev-add", "arguments": {"id": cid, "backend": backend}})
+                out.append((cid, json.dumps(r).replace(str(d), "DIR")))
+            listing = ask({"execute": "query-chardev"})["return"]
+            # Port 0 got a free port, different in each run.
+            out.append(sorted((c["label"], re.sub(r":\d+,", ":PORT,", c["filename"].replace(str(d), "DIR")),
+                               c["frontend-open"]) for c in listing))
+            s.close()
+            return out
+        finally:
+            p.kill()
+            p.wait()
+    assert run("pyqemu", tmp_path / "b") == run("qemu", tmp_path / "a")
