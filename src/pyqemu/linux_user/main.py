@@ -1,6 +1,7 @@
 """Run a guest program: load it, create the CPU, loop over cpu_exec results."""
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
@@ -14,6 +15,7 @@ from pyqemu.linux_user.mm import AddressSpace
 from pyqemu.linux_user.signal import (FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL,
                                       SI_USER, SIG_DFL, SIG_IGN, DEFAULT_CORE)
 from pyqemu.linux_user.strace import Strace
+from pyqemu.linux_user.threads import Futexes, ThreadManager
 from pyqemu.linux_user.syscalls import GuestExit, Process, Syscalls
 from pyqemu.util.error import QemuError
 
@@ -64,6 +66,9 @@ class UserEmulator:
         if strace:
             opts += ["-strace"]
         self.proc.exec_options = opts
+        self.threads = ThreadManager(self)
+        self.proc.threads = self.threads
+        self.proc.futexes = Futexes(self.mem)
         tracer = Strace(self.mem, bits) if strace else None
         self.syscalls = Syscalls(self.proc, tracer)
         cpu = self.cpu
@@ -82,17 +87,18 @@ class UserEmulator:
         sigstate = self.proc.signals
         sigstate.cpus.append(cpu)
         sigstate.reset_host_defaults()
+        cpu.tid = os.getpid()
         try:
             while True:
                 excp = cpu.exec()
                 if excp == x86.EXCP_SYSCALL:
                     dispatch(cpu)
                     if sigstate.pending:
-                        self.deliver_pending()
+                        self.deliver_pending(cpu, self.syscalls.sig)
                     continue
                 gdb = self.gdb
                 if excp == x86.EXCP_INTERRUPT and (gdb is None or not gdb.interrupted):
-                    self.deliver_pending()
+                    self.deliver_pending(cpu, self.syscalls.sig)
                     continue
                 if gdb is not None:
                     if excp == x86.EXCP_INTERRUPT:
@@ -112,34 +118,49 @@ class UserEmulator:
                         self.gdb = None
                         os._exit(0)
                     if deliver:
-                        self.synchronous_signal(excp if deliver == sig else -1, deliver)
+                        self.synchronous_signal(cpu, self.syscalls.sig, excp if deliver == sig else -1, deliver)
                     continue
                 if excp == x86.EXCP_DEBUG:
                     # Without gdb, a step stop only comes from -singlestep: run on.
                     continue
-                self.synchronous_signal(excp, self.signal_for(excp))
+                self.synchronous_signal(cpu, self.syscalls.sig, excp, self.signal_for(excp))
         except GuestExit as e:
             if self.gdb is not None:
                 self.gdb.exited(e.status)
+            if self.threads.alive():
+                self.threads.exit_process(e.status)
             return e.status
 
-    def deliver_pending(self) -> None:
+    def run_cpu(self, cpu, sc) -> None:
+        """The loop of a secondary guest thread (ends by ThreadExit or GuestExit)."""
+        from pyqemu.target.i386 import cpu as x86
+
+        sigstate = self.proc.signals
+        while True:
+            excp = cpu.exec()
+            if excp == x86.EXCP_SYSCALL:
+                sc.dispatch(cpu)
+                if sigstate.pending:
+                    self.deliver_pending(cpu, sc.sig)
+            elif excp == x86.EXCP_INTERRUPT:
+                self.deliver_pending(cpu, sc.sig)
+            elif excp != x86.EXCP_DEBUG:
+                self.synchronous_signal(cpu, sc.sig, excp, self.signal_for(excp))
+
+    def deliver_pending(self, cpu, ts) -> None:
         """Deliver the pending host-forwarded signals this thread does not block."""
-        ts = self.syscalls.sig
         while True:
             sig = ts.take_pending()
             if sig is None:
                 return
             info = signal_frame.pack_siginfo(sig, SI_USER, bits=self.bits)
-            if not ts.deliver(self.cpu, sig, info):
+            if not ts.deliver(cpu, sig, info):
                 self.fatal_signal(sig)
 
-    def synchronous_signal(self, excp: int, sig: int) -> None:
+    def synchronous_signal(self, cpu, ts, excp: int, sig: int) -> None:
         """A fault of the guest's own: enter its handler, or die as the kernel would make it."""
         from pyqemu.target.i386 import cpu as x86
 
-        cpu = self.cpu
-        ts = self.syscalls.sig
         act = self.proc.signals.action(sig)
         if act.handler in (SIG_DFL, SIG_IGN) or ts.mask >> (sig - 1) & 1:
             self.fatal_signal(sig)
@@ -193,7 +214,9 @@ class UserEmulator:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         except (OSError, ValueError):
             pass
-        signal.signal(sig, signal.SIG_DFL)
+        # libc's signal(): Python's own only works in the main thread.
+        libc = ctypes.CDLL(None)
+        libc.signal(sig, ctypes.c_void_p(0))
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)

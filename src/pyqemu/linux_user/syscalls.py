@@ -35,18 +35,20 @@ TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
 FIONREAD = 0x541B
 TIOCGPGRP = 0x540F
-FUTEX_WAIT = 0
 CLONE_VM = 0x100
 CLONE_VFORK = 0x4000
 CLONE_SETTLS = 0x80000
 CLONE_PARENT_SETTID = 0x100000
 CLONE_CHILD_CLEARTID = 0x200000
 CLONE_CHILD_SETTID = 0x1000000
-FUTEX_WAKE = 1
 MAX_IO = 1 << 24  # bound one read/write so a guest cannot make us allocate gigabytes
 
 # Arguments per ABI, as indices into cpu.regs (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15).
 ARG_REGS = {64: (7, 6, 2, 10, 8, 9), 32: (3, 1, 2, 6, 7, 5)}
+
+
+class ThreadExit(Exception):
+    """exit() of one guest thread while others run on."""
 
 
 class GuestExit(Exception):
@@ -71,6 +73,8 @@ class Process:
         self.signals = SignalState(bits)
         self.tls_entries: Dict[int, int] = {}
         self.dir_cookies: Dict[int, int] = {}  # host directory offset -> 32-bit guest cookie
+        self.threads = None   # ThreadManager, set by the emulator
+        self.futexes = None   # Futexes, set by the emulator
         self.exec_options: List[str] = []  # emulator options an execve'd program inherits
         self.vfork_fd = -1
 
@@ -140,6 +144,13 @@ class Syscalls(NetCalls, SignalCalls):
 
     # -- process ----------------------------------------------------------
     def sys_exit(self, cpu, status, *_):
+        threads = self.proc.threads
+        if threads is not None and getattr(cpu, "tid", None) not in (None, os.getpid()):
+            raise ThreadExit()
+        if threads is not None:
+            # The main thread leaves; the process lives until its other threads have gone.
+            while threads.alive():
+                time.sleep(0.01)
         raise GuestExit(status & 0xFF)
 
     def sys_exit_group(self, cpu, status, *_):
@@ -149,7 +160,7 @@ class Syscalls(NetCalls, SignalCalls):
         return os.getpid()
 
     def sys_gettid(self, cpu, *_):
-        return getattr(cpu, "tid", 0) or os.getpid()
+        return getattr(cpu, "tid", None) or os.getpid()
 
     def sys_getppid(self, cpu, *_):
         return os.getppid()
@@ -733,16 +744,65 @@ class Syscalls(NetCalls, SignalCalls):
     def sys_clock_nanosleep_time64(self, cpu, clk, flags, req, rem, *_):
         return self._clock_sleep(self.i32(clk), flags, req, rem, structs.TIMESPEC64)
 
-    def sys_futex(self, cpu, uaddr, op, val, *_):
+    def sys_futex(self, cpu, uaddr, op, val, timeout, uaddr2, val3):
+        return self._futex(uaddr, op, val, timeout, uaddr2, val3, structs.TIMESPEC[self.bits])
+
+    def sys_futex_time64(self, cpu, uaddr, op, val, timeout, uaddr2, val3):
+        return self._futex(uaddr, op, val, timeout, uaddr2, val3, structs.TIMESPEC64)
+
+    def _futex(self, uaddr, op, val, timeout, uaddr2, val3, st) -> int:
+        from pyqemu.linux_user import threads as T
+
+        fx = self.proc.futexes
+        if fx is None:
+            return -errno.ENOSYS
         cmd = op & 0x7F
-        if cmd == FUTEX_WAKE:
-            return 0
-        if cmd == FUTEX_WAIT:
-            if self.mem.read_u32(uaddr) != val & 0xFFFFFFFF:
-                return -errno.EAGAIN
-            # One thread only: nobody could ever wake us.
-            return -errno.EDEADLK
+        val = val & 0xFFFFFFFF
+        if cmd in (T.FUTEX_WAIT, T.FUTEX_WAIT_BITSET):
+            tmo = None
+            if timeout:
+                sec, nsec = st.unpack(self.mem.read(timeout, st.size))
+                tmo = sec + nsec / 1e9
+                if cmd == T.FUTEX_WAIT_BITSET:
+                    # An absolute time on the chosen clock.
+                    now = time.time() if op & T.FUTEX_CLOCK_REALTIME else time.monotonic()
+                    tmo = max(0.0, tmo - now)
+            bitset = val3 & 0xFFFFFFFF if cmd == T.FUTEX_WAIT_BITSET else 0xFFFFFFFF
+            if not bitset:
+                return -errno.EINVAL
+            return fx.wait(uaddr, val, tmo, bitset, self.sig.has_deliverable)
+        if cmd in (T.FUTEX_WAKE, T.FUTEX_WAKE_BITSET):
+            bitset = val3 & 0xFFFFFFFF if cmd == T.FUTEX_WAKE_BITSET else 0xFFFFFFFF
+            return fx.wake(uaddr, min(val, 1 << 30), bitset)
+        if cmd in (T.FUTEX_REQUEUE, T.FUTEX_CMP_REQUEUE):
+            return fx.requeue(uaddr, min(val, 1 << 30), min(timeout, 1 << 30), uaddr2,
+                              val3 if cmd == T.FUTEX_CMP_REQUEUE else None)
+        if cmd == T.FUTEX_WAKE_OP:
+            return self._futex_wake_op(fx, uaddr, val, timeout, uaddr2, val3)
         return -errno.ENOSYS
+
+    def _futex_wake_op(self, fx, uaddr, n1, n2, uaddr2, op3) -> int:
+        # Atomically update *uaddr2 by the encoded operation, wake on uaddr and, if
+        # the old *uaddr2 passes the encoded comparison, on uaddr2 too.
+        opcode = (op3 >> 28) & 7
+        cmp = (op3 >> 24) & 15
+        oparg = (op3 >> 12) & 0xFFF
+        cmparg = op3 & 0xFFF
+        if (op3 >> 28) & 8:
+            oparg = 1 << oparg
+        with self.mem.lock:
+            old = self.mem.read_u32(uaddr2)
+            new = {0: oparg, 1: old + oparg, 2: old | oparg, 3: old & ~oparg, 4: old ^ oparg}.get(opcode)
+            if new is None:
+                return -errno.ENOSYS
+            self.mem.write_u32(uaddr2, new & 0xFFFFFFFF)
+        woken = fx.wake(uaddr, n1)
+        sold = old - (1 << 32) if old & 0x80000000 else old
+        ok = {0: sold == cmparg, 1: sold != cmparg, 2: sold < cmparg, 3: sold <= cmparg,
+              4: sold > cmparg, 5: sold >= cmparg}.get(cmp, False)
+        if ok:
+            woken += fx.wake(uaddr2, n2 & 0x7FFFFFFF)
+        return woken
 
     def sys_fork(self, cpu, *_):
         return self._fork(cpu, 0, 0, 0, 0, 0)

@@ -92,3 +92,15 @@ def test_fatal_signals(builder, variant, how, sig):
     assert emu.returncode == -sig
     assert emu.stderr.decode().endswith("qemu: uncaught target signal %d (%s) - core dumped\n"
                                         % (sig, {6: "Aborted", 11: "Segmentation fault"}[sig]))
+
+
+# i386 threads wait for the CPU to keep segment selectors (mov %gs is what glibc
+# derives the TLS entry from); see docs/user.md.
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["static64", "pie64"])
+@pytest.mark.parametrize("args", [[], ["9"]])
+def test_threads(builder, variant, args):
+    prog = builder.build("threads", variant, ["-pthread"])
+    native, emu = run_both(prog, variant, args)
+    same(native, emu)
+    assert b"mutex counter: 8000\natomic counter: 8000\n" in emu.stdout
