@@ -764,15 +764,44 @@ def _chardevs(config: Config) -> None:
             raise
 
 
+_TERM_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+
+
+def _block_term_signals() -> None:
+    """Block the terminating signals in every thread (threads inherit the mask),
+    so that one waiter thread receives them with the sender's pid."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _TERM_SIGNALS)
+
+
+def _pid_name(pid: int) -> str:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")[0].decode("utf-8", "replace") or "<unknown process>"
+    except OSError:
+        return "<unknown process>"
+
+
 def _install_signals() -> None:
+    import threading
+    from pyqemu.exec.main_loop import main_loop
     rs = runstate()
+    loop = main_loop()
 
-    def handler(signum: int, frame: Any) -> None:
-        rs.kill_report = "terminating on signal %d" % signum
-        rs.request_shutdown("host-signal")
+    def waiter() -> None:
+        while True:
+            info = signal.sigwaitinfo(_TERM_SIGNALS)
+            if info.si_pid:
+                report = "terminating on signal %d from pid %d (%s)" % (
+                    info.si_signo, info.si_pid, _pid_name(info.si_pid))
+            else:
+                report = "terminating on signal %d" % info.si_signo
 
-    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(s, handler)
+            def request(report: str = report) -> None:
+                rs.kill_report = report
+                rs.request_shutdown("host-signal")
+            loop.bh_schedule(request)
+
+    threading.Thread(target=waiter, name="signals", daemon=True).start()
 
 
 def run_vm(vm: VM) -> int:
@@ -794,6 +823,7 @@ def run_vm(vm: VM) -> int:
 
 def qemu_main(argv: List[str], target: str = "x86_64") -> int:
     from pyqemu.hw.core import qdev
+    _block_term_signals()
     config = Config(target)
     reset_option_groups()
     qdev.clear_globals()

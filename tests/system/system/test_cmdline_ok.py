@@ -126,7 +126,8 @@ def test_pidfile_and_sigterm(pyqemu_system, tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0
-        assert err == b"pyqemu-system-x86_64: terminating on signal 15\n"
+        assert err.decode() == "pyqemu-system-x86_64: terminating on signal 15 from pid %d (%s)\n" % (
+            os.getpid(), open("/proc/self/cmdline", "rb").read().split(b"\0")[0].decode())
         assert not pidfile.exists()
     finally:
         if proc.poll() is None:
