@@ -59,7 +59,8 @@ def check_value(typ: Any, value: Any, path: str) -> Any:
         return value
     if typ == "uint":
         if isinstance(value, bool) or not isinstance(value, int) or not -(1 << 63) <= value < (1 << 64):
-            raise _bad_type(path, "integer")
+            # QAPI's unsigned visitor words every failure this way
+            raise QgaError("Parameter '%s' expects uint64" % path)
         return value & ((1 << 64) - 1)
     if typ == "bool":
         if not isinstance(value, bool):

@@ -75,6 +75,16 @@ EXACT = [
     b'{"execute":"guest-set-user-password","arguments":{"username":"x","password":"!!","crypted":false}}',
     b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}',
     b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":"x"}}',
+    b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":"x","online":true}]}}',
+    b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":1.5,"online":true}]}}',
+    b'{"execute":"guest-exec","arguments":{"path":""}}',
+    b'{"execute":"guest-exec","arguments":{"path":"/bin/true","arg":[1]}}',
+    b'{"execute":"guest-ssh-add-authorized-keys","arguments":{"username":"nosuch","keys":["a\\nb"]}}',
+    b'{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"nosuch","keys":["a\\nb"]}}',
+    b'{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"nosuch","keys":["ok"]}}',
+    b'{"execute":"guest-file-open","arguments":{"path":"/etc/hostname","mode":"rw"}}',
+    b'{"execute":"guest-file-open","arguments":{"path":"/etc/hostname","mode":""}}',
+    b'{"execute":"guest-file-open","arguments":{"path":""}}',
 ]
 
 
@@ -164,6 +174,17 @@ def test_file_session(agents, tmp_path):
             c.cmd("guest-file-write", handle=h, buf_b64=base64.b64encode(b"XYZ").decode()),
             c.cmd("guest-file-write", handle=h, buf_b64="WFla", count=10),
             c.cmd("guest-file-write", handle=h, buf_b64="***"),
+            # GLib's base64: partial groups dropped, '=' anywhere counts as a digit
+            c.cmd("guest-file-write", handle=h, buf_b64="YQ"),
+            c.cmd("guest-file-seek", handle=h, offset=0, whence="set"),
+            c.cmd("guest-file-write", handle=h, buf_b64="WFla"),
+            c.cmd("guest-file-seek", handle=h, offset=8, whence="set"),
+            c.cmd("guest-file-write", handle=h, buf_b64="YQ==YQ==YW=jY===WFla"),
+            c.cmd("guest-file-seek", handle=h, offset=8, whence="set"),
+            c.cmd("guest-file-read", handle=h),
+            c.cmd("guest-file-seek", handle=h, offset=6, whence="set"),
+            c.cmd("guest-file-write", handle=h, buf_b64=""),
+            c.cmd("guest-file-read", handle=h, count=0),
             c.cmd("guest-file-flush", handle=h),
             c.cmd("guest-file-seek", handle=h, offset=0, whence="end"),
             c.cmd("guest-file-close", handle=h),
@@ -175,7 +196,7 @@ def test_file_session(agents, tmp_path):
         h3 = c.call("guest-file-open", path=str(tmp_path))["return"]
         seq.append(c.cmd("guest-file-read", handle=h3))
         answers.append(seq)
-        assert path.read_bytes() == b"XYZlo\n"
+        assert path.read_bytes()[:6] == b"XYZlo\n"
     assert answers[1] == answers[0]
 
 

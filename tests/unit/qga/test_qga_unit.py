@@ -133,3 +133,12 @@ def test_a_failing_command_is_an_error_answer(agent):
     assert rsp == {"error": {"class": "GenericError",
                              "desc": "internal error in guest-broken: ValueError: boom"}, "id": 1}
     assert agent.handle({"execute": "guest-ping"}) == {"return": {}}
+
+
+def test_base64_as_glib_decodes_it():
+    from pyqemu.qga import b64
+    assert b64.decode("YWJj") == b"abc" and b64.decode("YWI=") == b"ab"
+    assert b64.decode("YQ") == b"" and b64.decode("YWJjZA") == b"abc"
+    assert b64.decode("YQ==YQ==") == b"aa" and b64.decode("YW=j") == b"a#"
+    with pytest.raises(Exception, match="Base64 data contains invalid characters"):
+        b64.decode("YW Jj")

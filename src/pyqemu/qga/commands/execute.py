@@ -81,6 +81,8 @@ def guest_exec(agent: Any, path: str, arg: Optional[List[str]] = None,
     stdin = b64.decode(input_data) if input_data is not None else None
     capture = bool(capture_output)
     argv = [path] + list(arg or [])
+    if not path:
+        raise _spawn_error(path, OSError(errno.ENOENT, "empty path"))
     exe = path if "/" in path else (shutil.which(path) or path)
     envmap = None
     if env is not None:

@@ -74,8 +74,8 @@ def get_keys(agent: Any, username: str) -> Dict[str, List[str]]:
 
 
 def add_keys(agent: Any, username: str, keys: List[str], reset: Optional[bool] = None) -> None:
-    pw = _user(username)
     _check_keys(keys)
+    pw = _user(username)
     lines: List[str] = []
     if not reset:
         try:
@@ -91,8 +91,8 @@ def add_keys(agent: Any, username: str, keys: List[str], reset: Optional[bool] =
 
 
 def remove_keys(agent: Any, username: str, keys: List[str]) -> None:
-    pw = _user(username)
     _check_keys(keys)
+    pw = _user(username)
     try:
         lines = _read_lines(_keys_path(pw))
     except FileNotFoundError:
