@@ -49,6 +49,11 @@ class Chardev:
         self.fe_open = False
         self.fe_owner: Optional[object] = None
         self._pending = bytearray()
+        # Flow control as in QEMU: the input fd is watched only while the
+        # frontend can take bytes, so a busy or absent frontend pushes back.
+        self._input_fd: Optional[int] = None
+        self._input_cb: Optional[Callable[[], None]] = None
+        self._watching = False
         self._logfd: Optional[int] = None
         logfile = data.get("logfile")
         if logfile:
@@ -112,6 +117,21 @@ class Chardev:
         """The frontend can take more: deliver what waits (qemu_chr_fe_accept_input)."""
         if self._pending:
             self._deliver()
+        self._update_watch()
+
+    def set_input_fd(self, fd: Optional[int], cb: Optional[Callable[[], None]]) -> None:
+        """Backends name the fd whose readability means input (None: no input now)."""
+        if self._watching and self._input_fd is not None:
+            self.loop.set_fd_handler(self._input_fd, None)
+        self._watching = False
+        self._input_fd, self._input_cb = fd, cb
+        self._update_watch()
+
+    def _update_watch(self) -> None:
+        want = self._input_fd is not None and not self._pending and self.can_receive() > 0
+        if want != self._watching and self._input_fd is not None:
+            self.loop.set_fd_handler(self._input_fd, self._input_cb if want else None)
+            self._watching = want
 
     # -- backend side --------------------------------------------------------
     def can_receive(self) -> int:
@@ -126,6 +146,7 @@ class Chardev:
         """Bytes from the backend for the frontend; what it cannot take waits."""
         self._pending += data
         self._deliver()
+        self._update_watch()
 
     def _deliver(self) -> None:
         while self._pending and self._read is not None:

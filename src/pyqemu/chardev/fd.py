@@ -54,14 +54,16 @@ class FdChardev(Chardev):
         self.out_fd = out_fd
         if in_fd is not None:
             os.set_blocking(in_fd, False)
-            self.loop.set_fd_handler(in_fd, self._readable)
+            self.set_input_fd(in_fd, self._readable)
         self.be_event(CHR_EVENT_OPENED)
 
     def _readable(self) -> None:
-        if self.in_fd is None:
+        room = self.can_receive()
+        if self.in_fd is None or room <= 0:
+            self._update_watch()
             return
         try:
-            data = os.read(self.in_fd, READ_CHUNK)
+            data = os.read(self.in_fd, min(READ_CHUNK, room))
         except BlockingIOError:
             return
         except OSError:
@@ -72,8 +74,7 @@ class FdChardev(Chardev):
         self.be_received(data)
 
     def _eof(self) -> None:
-        if self.in_fd is not None:
-            self.loop.set_fd_handler(self.in_fd, None)
+        self.set_input_fd(None, None)
         self.be_event(CHR_EVENT_CLOSED)
 
     def _write(self, data: bytes) -> int:
@@ -83,8 +84,7 @@ class FdChardev(Chardev):
 
     def close(self) -> None:
         fds = {self.in_fd, self.out_fd} - {None}
-        if self.in_fd is not None:
-            self.loop.set_fd_handler(self.in_fd, None)
+        self.set_input_fd(None, None)
         for fd in fds:
             if fd > 2:
                 try:

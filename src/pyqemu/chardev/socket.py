@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 from pyqemu.chardev.char import CHR_EVENT_BREAK, CHR_EVENT_CLOSED, CHR_EVENT_OPENED, Chardev
 from pyqemu.chardev.fd import write_all
 from pyqemu.exec.main_loop import QEMU_CLOCK_REALTIME
-from pyqemu.util.error import QemuError
+from pyqemu.util.error import QemuError, error_report
 
 # What QEMU's telnet server says first: WILL ECHO, WILL SUPPRESS-GO-AHEAD,
 # WILL BINARY, DO BINARY - the client then sends characters one at a time.
@@ -134,9 +134,10 @@ class SocketChardev(Chardev):
         else:
             try:
                 sock, peer = self._connect()
-            except QemuError:
+            except QemuError as e:
                 if not self.reconnect:
                     raise
+                error_report("Unable to connect character device %s: %s" % (self.label, e.msg))
                 self._schedule_reconnect()
                 return {}
             self._connected(sock, peer)
@@ -254,14 +255,16 @@ class SocketChardev(Chardev):
         self.telnet_filter = TelnetFilter()
         if self.telnet:
             write_all(conn.fileno(), TELNET_INIT)
-        self.loop.set_fd_handler(conn.fileno(), self._readable)
+        self.set_input_fd(conn.fileno(), self._readable)
         self.be_event(CHR_EVENT_OPENED)
 
     def _readable(self) -> None:
-        if self.conn is None:
+        room = self.can_receive()
+        if self.conn is None or room <= 0:
+            self._update_watch()
             return
         try:
-            data = self.conn.recv(4096)
+            data = self.conn.recv(min(4096, room))
         except BlockingIOError:
             return
         except OSError:
@@ -280,7 +283,7 @@ class SocketChardev(Chardev):
     def _disconnect(self) -> None:
         if self.conn is None:
             return
-        self.loop.set_fd_handler(self.conn.fileno(), None)
+        self.set_input_fd(None, None)
         self.conn.close()
         self.conn = None
         self._update_filename()
@@ -298,7 +301,8 @@ class SocketChardev(Chardev):
     def _try_reconnect(self) -> None:
         try:
             sock, peer = self._connect()
-        except QemuError:
+        except QemuError as e:
+            error_report("Unable to connect character device %s: %s" % (self.label, e.msg))
             self._schedule_reconnect()
             return
         self._connected(sock, peer)
@@ -317,7 +321,7 @@ class SocketChardev(Chardev):
         if self._timer is not None:
             self._timer.delete()
         if self.conn is not None:
-            self.loop.set_fd_handler(self.conn.fileno(), None)
+            self.set_input_fd(None, None)
             self.conn.close()
             self.conn = None
         if self.listener is not None:

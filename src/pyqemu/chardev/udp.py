@@ -40,11 +40,14 @@ class UdpChardev(Chardev):
             self.sock.close()
             raise QemuError("Failed to bind socket: %s" % e.strerror) from None
         self.sock.setblocking(False)
-        self.loop.set_fd_handler(self.sock.fileno(), self._readable)
+        self.set_input_fd(self.sock.fileno(), self._readable)
         self.be_event(CHR_EVENT_OPENED)
         return {}
 
     def _readable(self) -> None:
+        if self.can_receive() <= 0:
+            self._update_watch()
+            return
         try:
             data = self.sock.recv(65536)
         except OSError:
@@ -60,6 +63,6 @@ class UdpChardev(Chardev):
         return len(data)
 
     def close(self) -> None:
-        self.loop.set_fd_handler(self.sock.fileno(), None)
+        self.set_input_fd(None, None)
         self.sock.close()
         super().close()

@@ -293,3 +293,31 @@ def _recv_exact(sock, n):
         assert chunk
         buf += chunk
     return buf
+
+
+def test_input_waits_for_a_frontend_that_can_read(loop, tmp_path):
+    path = str(tmp_path / "fc")
+    c = make("socket,id=s,path=%s,server=on,wait=off" % path)
+    cli = socket.socket(socket.AF_UNIX)
+    cli.connect(path)
+    wait(loop, lambda: c.conn is not None)
+    cli.sendall(b"early")
+    cli.close()
+    loop.run_until(lambda: False, timeout=0.2)
+    # No frontend: nothing is read, so the hang-up is not seen either (as in QEMU).
+    assert c.filename == "unix:%s,server=on" % path
+    fe = Frontend(c, room=2)
+    wait(loop, lambda: len(fe.data) >= 2)
+    assert bytes(fe.data) == b"ea"  # only what the frontend said it could take
+    fe.room = 100
+    c.accept_input()
+    wait(loop, lambda: CHR_EVENT_CLOSED in fe.events)
+    assert bytes(fe.data) == b"early"
+    assert c.filename.startswith("disconnected:")
+
+
+def test_reconnect_failure_is_reported(loop, tmp_path, capfd):
+    path = str(tmp_path / "absent")
+    make("socket,id=rc,path=%s,reconnect=5" % path)
+    assert capfd.readouterr().err.endswith(
+        "Unable to connect character device rc: Failed to connect to '%s': No such file or directory\n" % path)
