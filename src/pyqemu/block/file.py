@@ -74,6 +74,9 @@ class FileNode(BlockNode):
         if not filename:
             raise QemuError("The 'file' block driver requires a file name")
         self.filename = str(filename)
+        if "\0" in self.filename:
+            raise QemuError("Could not open '%s': Invalid argument" % self.filename.replace("\0", "\\0"),
+                            errno=errno.EINVAL)
         self.direct = _opt_bool(options.get("cache", {}).get("direct"), False)
         self.no_flush = _opt_bool(options.get("cache", {}).get("no-flush"), False)
         self.writethrough = writethrough
@@ -145,6 +148,8 @@ class FileNode(BlockNode):
 
     # --- I/O ----------------------------------------------------------------------
     def pread(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > (1 << 63) - 1:
+            raise QemuError("Invalid argument: read at offset %d" % offset, errno=errno.EINVAL)
         try:
             if self.direct:
                 return self._direct_read(offset, length)

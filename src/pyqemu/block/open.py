@@ -221,6 +221,9 @@ def _open_backing(node: BlockNode, tree: Dict[str, Any], ctx: _Ctx) -> None:
         bspec = spec if isinstance(spec, (dict, str)) else str(spec)
         bfmt = None
         path = bspec if isinstance(bspec, str) else str(bspec.get("file", ""))
+    if isinstance(path, str) and "\0" in path:
+        raise QemuError("Could not open backing file: Could not open '%s': Invalid argument"
+                        % path.replace("\0", "\\0"))
     key = os.path.realpath(path) if isinstance(path, str) and not path.startswith("json:") else path
     ctx.chain.append(os.path.realpath(node.filename))
     if key in ctx.chain or len(ctx.chain) > 1000:

@@ -225,6 +225,17 @@ class Qcow2Node(BlockNode):
             l2_idx = cluster & (l2_entries - 1)
             # handle every cluster of this L2 table that the range covers
             n_in_table = min(l2_entries - l2_idx, ((end - 1) >> cbits) - cluster + 1)
+            if res is None:
+                # no L2 table: the whole range it would map is unallocated, in one step
+                e = min(end, (cluster + n_in_table) << cbits)
+                if cur is not None and cur[0] == UNALLOC:
+                    cur[2] += e - pos
+                else:
+                    if cur is not None:
+                        yield tuple(cur)  # type: ignore[misc]
+                    cur = [UNALLOC, pos, e - pos, 0, 0]
+                pos = e
+                continue
             for j in range(n_in_table):
                 c_start = (cluster + j) << cbits
                 s = max(pos, c_start)

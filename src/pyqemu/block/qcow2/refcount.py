@@ -72,6 +72,9 @@ class Refcounts:
         if blk is None:
             if off % self.cs:
                 raise QemuError("Refblock offset %#x unaligned (reftable index: %#x)" % (off, idx))
+            if off >= max(self.file.length(), self.alloc_end * self.cs):
+                raise QemuError("Refblock at %#x is beyond the end of the image (reftable index: %#x)"
+                                % (off, idx))
             blk = unpack_refblock(self.file.pread(off, self.cs), self.bits)
             self.blocks[off] = blk
             self._evict()
