@@ -308,3 +308,43 @@ def test_chardev_add_backends_match_qemu(tmp_path):
             p.kill()
             p.wait()
     assert run("pyqemu", tmp_path / "b") == run("qemu", tmp_path / "a")
+
+
+def test_socket_chardev_names_while_connected_match_qemu(tmp_path):
+    def run(prog, d):
+        d.mkdir()
+        qmp, usock = str(d / "q"), str(d / "u")
+        tport, nport = free_port(), free_port()
+        p = subprocess.Popen([prog_path(prog), "-M", "none", "-display", "none",
+                              "-qmp", "unix:%s,server=on,wait=off" % qmp,
+                              "-chardev", "socket,id=t,host=127.0.0.1,port=%d,server=on,wait=off" % tport,
+                              "-chardev", "socket,id=tn,host=127.0.0.1,port=%d,server=on,wait=off,telnet=on" % nport,
+                              "-chardev", "socket,id=u,path=%s,server=on,wait=off" % usock,
+                              "-chardev", "socket,id=uc,path=%s,reconnect=1" % (d / "nobody")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_path(qmp, p)
+            clients = [connect_tcp(tport, p), connect_tcp(nport, p), socket.socket(socket.AF_UNIX)]
+            clients[2].connect(usock)
+            time.sleep(0.3)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(qmp)
+            f = s.makefile("rwb")
+            f.readline()
+            f.write(b'{"execute":"qmp_capabilities"}{"execute":"query-chardev"}')
+            f.flush()
+            f.readline()
+            listing = json.loads(f.readline())["return"]
+            for c in clients + [s]:
+                c.close()
+        finally:
+            p.kill()
+            p.wait()
+            err = p.stderr.read().decode()
+            p.stderr.close()
+        names = {c["label"]: c["filename"].replace(str(d), "DIR").replace(str(tport), "TP")
+                 .replace(str(nport), "NP") for c in listing}
+        names = {k: re.sub(r"<-> 127\.0\.0\.1:\d+$", "<-> PEER", v) for k, v in names.items()}
+        first_err = err.splitlines()[0].replace(os.path.basename(prog_path(prog)), "EMU").replace(str(d), "DIR")
+        return names, first_err
+    assert run("pyqemu", tmp_path / "b") == run("qemu", tmp_path / "a")
