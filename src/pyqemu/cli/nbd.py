@@ -12,7 +12,7 @@ import pyqemu.block.nbd  # noqa: F401  (serve nbd:// images too: registers the d
 from pyqemu.nbd import protocol as P
 from pyqemu.nbd.backend import open_backend, open_snapshot_backend
 from pyqemu.nbd.client import NBDClient, connect_socket
-from pyqemu.nbd.export import Export, LockedBackend, WindowBackend
+from pyqemu.nbd.export import Export, LockedBackend, PolicyBackend, WindowBackend
 from pyqemu.nbd.server import NBDServer
 from pyqemu.nbd.tls import TlsCreds, parse_object, register_creds
 from pyqemu.util.error import QemuError, UsageError, run_main
@@ -109,6 +109,8 @@ class Options:
         self.snapshot = False
         self.load_snapshot: Optional[str] = None
         self.cache = "writeback"
+        self.discard = "ignore"
+        self.detect_zeroes = "off"
         self.image_opts = False
         self.args: List[str] = []
 
@@ -202,9 +204,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif opt == "--discard":
             if val not in ("ignore", "off", "unmap", "on"):
                 raise QemuError("Invalid discard mode `%s'" % val)
+            o.discard = val
         elif opt == "--detect-zeroes":
             if val not in ("off", "on", "unmap"):
-                raise QemuError("invalid value for --detect-zeroes: %s" % val)
+                raise QemuError("Failed to parse detect_zeroes mode: invalid parameter value: %s" % val)
+            o.detect_zeroes = val
         elif opt == "--image-opts":
             o.image_opts = True
         else:   # -T, -A, -B, --tls-authz, --selinux-label
@@ -359,8 +363,12 @@ def _main(argv: Sequence[str]) -> int:
     if o.offset > size:
         backend.close()
         raise QemuError("Offset (%d) exceeds image size (%d)" % (o.offset, size))
+    if o.detect_zeroes == "unmap" and o.discard not in ("unmap", "on"):
+        backend.close()
+        raise QemuError("setting detect-zeroes to unmap is not allowed without setting discard operation to unmap")
     if o.offset:
         backend = WindowBackend(backend, o.offset)
+    backend = PolicyBackend(backend, o.discard, o.detect_zeroes)
     export = Export(o.export_name if o.export_name is not None else "", LockedBackend(backend),
                     description=o.description, multi_conn=o.shared != 1)
     listeners = _listeners(o)

@@ -231,3 +231,47 @@ class Export:
     @property
     def read_only(self) -> bool:
         return bool(self.backend.read_only)
+
+
+class PolicyBackend:
+    """``--discard`` and ``--detect-zeroes`` of qemu-nbd, in front of a backend.
+
+    As in QEMU, discard requests (and unmapping on zero writes) are ignored
+    unless ``discard`` is ``unmap``; ``detect_zeroes`` turns writes of all
+    zero bytes into zero writes (``unmap`` lets those unmap when discard allows).
+    """
+
+    def __init__(self, inner: ExportBackend, discard: str = "ignore", detect_zeroes: str = "off") -> None:
+        self.inner = inner
+        self.read_only = inner.read_only
+        self.unmap = discard in ("unmap", "on")
+        self.detect = detect_zeroes
+
+    def size(self) -> int:
+        return self.inner.size()
+
+    def pread(self, offset: int, length: int) -> bytes:
+        return self.inner.pread(offset, length)
+
+    def pwrite(self, offset: int, data: bytes, fua: bool = False) -> None:
+        if self.detect != "off" and data and not any(data):
+            self.inner.pwrite_zeroes(offset, len(data), self.unmap and self.detect == "unmap", fua)
+            return
+        self.inner.pwrite(offset, data, fua)
+
+    def pwrite_zeroes(self, offset: int, length: int, may_unmap: bool = False,
+                      fua: bool = False) -> None:
+        self.inner.pwrite_zeroes(offset, length, may_unmap and self.unmap, fua)
+
+    def discard(self, offset: int, length: int) -> None:
+        if self.unmap:
+            self.inner.discard(offset, length)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def block_status(self, offset: int, length: int) -> List[Extent]:
+        return self.inner.block_status(offset, length)
+
+    def close(self) -> None:
+        self.inner.close()
