@@ -32,6 +32,8 @@ def build(tmp_path, name, src, *flags):
 def build_c(tmp_path, name, variant):
     """variant: 'static64', 'static32' (x87 floating point), 'pie64' (dynamic, run with -L /)."""
     flags = ["-O2", "-lm"]
+    if name == "simd":
+        flags.append("-msse3")
     if variant == "static32":
         flags.append("-m32")
     out = str(tmp_path / (name + variant))
@@ -43,7 +45,7 @@ def build_c(tmp_path, name, variant):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["static64", "static32", "pie64"])
-@pytest.mark.parametrize("name", ["intops", "fpu"])
+@pytest.mark.parametrize("name", ["intops", "fpu", "simd"])
 def test_c_programs_match_native(tmp_path, name, variant):
     prog = build_c(tmp_path, name, variant)
     native = subprocess.run([prog], capture_output=True)

@@ -401,6 +401,12 @@ h_get = Helper(_get, CALL_SIDE_EFFECTS, 1, "xmm_get")
 h_set = Helper(_set, CALL_SIDE_EFFECTS, 0, "xmm_set")
 
 
+def _imm_then_src(d, size: int = 16):
+    """Read the trailing imm8 first: a RIP-relative operand is relative to the insn end."""
+    imm = d.u8()
+    return imm, _src(d, size)
+
+
 def _src(d, size: int = 16):
     """The r/m source operand value (xmm register or memory of ``size`` bytes)."""
     b = d.b
@@ -505,6 +511,12 @@ def handles(d, c: int) -> bool:
     env = d.g.env
     if c < 0x100 or c >= 0x200:
         return _handles_ext(d, c, pfx)
+    if pfx in (0xf2, 0xf3, 0x66) and _sse3(d, lo, pfx):
+        return True
+    if _more_sse2(d, lo, pfx):
+        return True
+    if pfx == 0 and (0x60 <= lo <= 0x7f or lo >= 0xd0) and lo not in (0xd6,) and _mmx(d, lo):
+        return True
     if lo in (0x10, 0x11) or lo in (0x28, 0x29) or lo in (0x6f, 0x7f) and pfx in (0x66, 0xf3) \
             or lo in (0x2b, 0xe7) or lo == 0xd6 and pfx == 0x66:
         d.modrm()
@@ -582,10 +594,7 @@ def handles(d, c: int) -> bool:
         return True
     if lo == 0x70 and pfx in (0x66, 0xf2, 0xf3):
         d.modrm()
-        v = _src(d)
-        imm = d.u8()
-        if d.ea is not None:
-            pass
+        imm, v = _imm_then_src(d)
         if pfx == 0x66:
             fn = (lambda a, x, i=imm: _pshufd(x, i))
         else:
@@ -675,8 +684,7 @@ def handles(d, c: int) -> bool:
         return True
     if lo == 0xc6 and pfx in (0, 0x66):
         d.modrm()
-        v = _src(d)
-        imm = d.u8()
+        imm, v = _imm_then_src(d)
         size = 4 if pfx == 0 else 8
         b.call(_h(("shufp", size, imm), _apply(lambda a, x, i=imm, s=size: _shufp(a, x, i, s))),
                [env, b.const(d.reg), v])
@@ -706,6 +714,241 @@ def _cvt_f32_f64(x: int) -> int:
 
 
 def _handles_ext(d, c: int, pfx: int) -> bool:
+    return False
+
+
+# -- SSE3 ---------------------------------------------------------------------------
+def _addsub(size: int):
+    kind_sub = _fop(size * 8, "sub")
+    kind_add = _fop(size * 8, "add")
+
+    def f(a: int, b: int, rc: int) -> int:
+        bits = size * 8
+        m = (1 << bits) - 1
+        r = 0
+        for i in range(16 // size):
+            x, y = (a >> (i * bits)) & m, (b >> (i * bits)) & m
+            r |= (kind_sub if i % 2 == 0 else kind_add)(x, y, rc) << (i * bits)
+        return r
+    return f
+
+
+def _horizontal(size: int, kind: str):
+    op = _fop(size * 8, kind)
+
+    def f(a: int, b: int, rc: int) -> int:
+        bits = size * 8
+        m = (1 << bits) - 1
+        la = [(a >> (i * bits)) & m for i in range(16 // size)]
+        lb = [(b >> (i * bits)) & m for i in range(16 // size)]
+        out = [op(x[j], x[j + 1], rc) for x in (la, lb) for j in range(0, len(x), 2)]
+        return _join(out, size)
+    return f
+
+
+def _sse3(d, lo: int, pfx: int) -> bool:
+    b = d.b
+    env = d.g.env
+    if lo == 0x12 and pfx == 0xf2:      # movddup
+        d.modrm()
+        _op(d, "movddup", lambda a, v: ((v & M64) << 64) | (v & M64), 8)
+    elif lo in (0x12, 0x16) and pfx == 0xf3:    # movsldup / movshdup
+        d.modrm()
+        odd = lo == 0x16
+        _op(d, ("movsdup", odd), lambda a, v, o=odd: _join(
+            [_lanes(v, 4)[(i & ~1) + o] for i in range(4)], 4))
+    elif lo == 0xf0 and pfx == 0xf2:    # lddqu
+        d.modrm()
+        if d.ea is None:
+            return False
+        b.call(h_set, [env, b.const(d.reg), _src(d)])
+    elif lo == 0xd0 and pfx in (0x66, 0xf2):
+        d.modrm()
+        size = 8 if pfx == 0x66 else 4
+        v = _src(d)
+        b.call(_h(("addsub", size), _apply_rc(_addsub(size))), [env, b.const(d.reg), v])
+    elif lo in (0x7c, 0x7d) and pfx in (0x66, 0xf2):
+        d.modrm()
+        size = 8 if pfx == 0x66 else 4
+        kind = "add" if lo == 0x7c else "sub"
+        v = _src(d)
+        b.call(_h(("hop", size, kind), _apply_rc(_horizontal(size, kind))), [env, b.const(d.reg), v])
+    else:
+        return False
+    return True
+
+
+# -- compares, packed conversions, pextrw/pinsrw ---------------------------------------
+def _cmp_pred(bits: int, pred: int):
+    conv = f64 if bits == 64 else f32
+    ones = (1 << bits) - 1
+
+    def f(x: int, y: int, rc: int = 0) -> int:
+        a, c = conv(x), conv(y)
+        unord = a != a or c != c
+        r = [a == c, a < c, a <= c, unord, a != c or unord, not a < c, not a <= c, not unord][pred & 7]
+        return ones if r else 0
+    return f
+
+
+def _cvt_packed(kind: str):
+    def f(a: int, v: int, rc: int) -> int:
+        if kind == "dq2pd":
+            return _join([_cvt_int_to_float(x, 4, 64) for x in _lanes(v, 4)[:2]], 8)
+        if kind == "ps2pd":
+            return _join([_cvt_f32_f64(x) for x in _lanes(v, 4)[:2]], 8)
+        if kind == "pd2ps":
+            return _join([_cvt_f64_f32(x, rc) for x in _lanes(v, 8)], 4)
+        if kind == "dq2ps":
+            return _join([_cvt_int_to_float(x, 4, 32, rc) for x in _lanes(v, 4)], 4)
+        if kind in ("ps2dq", "tps2dq"):
+            r = 3 if kind == "tps2dq" else rc
+            return _join([_cvt_float_to_int(x, 32, 4, r) for x in _lanes(v, 4)], 4)
+        r = 3 if kind == "tpd2dq" else rc       # pd2dq / tpd2dq
+        return _join([_cvt_float_to_int(x, 64, 4, r) for x in _lanes(v, 8)], 4)
+    return f
+
+
+def _more_sse2(d, lo: int, pfx: int) -> bool:
+    b = d.b
+    env = d.g.env
+    if lo == 0xc2 and pfx in (0, 0x66, 0xf2, 0xf3):
+        d.modrm()
+        size = {0: 16, 0x66: 16, 0xf2: 8, 0xf3: 4}[pfx]
+        pred, v = _imm_then_src(d, size)
+        bits = 32 if pfx in (0, 0xf3) else 64
+        fn = _cmp_pred(bits, pred)
+        fn = _scalar(bits, fn) if pfx in (0xf2, 0xf3) else _packed(bits, fn)
+        b.call(_h(("cmp", pfx, pred & 7), _apply_rc(fn)), [env, b.const(d.reg), v])
+        return True
+    conv = {(0x5a, 0): ("ps2pd", 8), (0x5a, 0x66): ("pd2ps", 16), (0x5b, 0): ("dq2ps", 16),
+            (0x5b, 0x66): ("ps2dq", 16), (0x5b, 0xf3): ("tps2dq", 16),
+            (0xe6, 0xf3): ("dq2pd", 8), (0xe6, 0x66): ("tpd2dq", 16), (0xe6, 0xf2): ("pd2dq", 16)}
+    if (lo, pfx) in conv:
+        d.modrm()
+        kind, size = conv[(lo, pfx)]
+        v = _src(d, size)
+        b.call(_h(("cvtp", kind), _apply_rc(_cvt_packed(kind))), [env, b.const(d.reg), v])
+        return True
+    if lo == 0xc5 and pfx == 0x66:      # pextrw r32, xmm, imm8
+        d.modrm()
+        v = b.call(h_get, [env, b.const(d.rm)])[0]
+        n = d.u8() & 7
+        r = b.call(_h(("pextrw", n), lambda x, n=n: (x >> (16 * n)) & 0xffff, 0, 1), [v])[0]
+        d.sreg(4, d.reg, r)
+        return True
+    if lo == 0xc4 and pfx == 0x66:      # pinsrw xmm, r32/m16, imm8
+        d.modrm()
+        n = d.u8() & 7
+        v = d.ld_rm(2) if d.ea is not None else d.greg(4, d.rm)
+        b.call(_h(("pinsrw", n), _apply(lambda a, x, n=n: (a & ~(0xffff << (16 * n))) |
+                                        ((x & 0xffff) << (16 * n)))),
+               [env, b.const(d.reg), v])
+        return True
+    return False
+
+
+# -- MMX (mm registers are the low 64 bits of the x87 registers) ------------------------
+def _mm_get(env, i: int) -> int:
+    return env.fpregs[i] & M64
+
+
+def _mm_set(env, i: int, v: int) -> None:
+    env.fpregs[i] = (0xffff << 64) | (v & M64)
+    env.fpstt = 0
+    env.fptags = [0] * 8
+
+
+def _emms(env) -> None:
+    env.fptags = [1] * 8
+
+
+h_mm_get = Helper(_mm_get, CALL_SIDE_EFFECTS, 1, "mm_get")
+h_mm_set = Helper(_mm_set, CALL_SIDE_EFFECTS, 0, "mm_set")
+h_emms = Helper(_emms, CALL_SIDE_EFFECTS, 0, "emms")
+
+_MMX_HIGH_UNPACK = {0x68: 1, 0x69: 2, 0x6a: 4}
+_MMX_LOW_UNPACK = {0x60: 1, 0x61: 2, 0x62: 4}
+_MMX_PACK = {0x63, 0x67, 0x6b}
+
+
+def _mmx_fn(lo: int):
+    if lo in _MMX_HIGH_UNPACK:
+        f = _unpack(_MMX_HIGH_UNPACK[lo], False)
+        return lambda a, x: f(a >> 32, x >> 32) & M64
+    if lo in _MMX_PACK:
+        f = _INT_OPS[lo]
+        return lambda a, x: f(a | (x << 64), 0) & M64
+    f = _INT_OPS[lo]
+    return lambda a, x: f(a, x) & M64
+
+
+def _mmx(d, lo: int) -> bool:
+    b = d.b
+    env = d.g.env
+
+    def src(size=8):
+        if d.ea is None:
+            return b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+        return d.ld(size, d.addr())
+
+    def apply(key, fn, v):
+        a = b.call(h_mm_get, [env, b.const(d.reg & 7)])[0]
+        r = b.call(_h(("mmx", key), fn, 0, 1), [a, v])[0]
+        b.call(h_mm_set, [env, b.const(d.reg & 7), r])
+
+    if lo == 0x77:
+        b.call(h_emms, [env])
+        return True
+    if lo in (0x6e, 0x7e):
+        d.modrm()
+        size = 8 if d.rex_w else 4
+        if lo == 0x6e:
+            b.call(h_mm_set, [env, b.const(d.reg & 7), d.ld_rm(size)])
+        else:
+            v = b.call(h_mm_get, [env, b.const(d.reg & 7)])[0]
+            d.st_rm(size, b.op3("and", v, b.const((1 << (size * 8)) - 1)))
+        return True
+    if lo in (0x6f, 0x7f, 0xe7):
+        d.modrm()
+        if lo == 0x6f:
+            b.call(h_mm_set, [env, b.const(d.reg & 7), src()])
+        else:
+            v = b.call(h_mm_get, [env, b.const(d.reg & 7)])[0]
+            if d.ea is None:
+                b.call(h_mm_set, [env, b.const(d.rm & 7), v])
+            else:
+                d.st(8, d.addr(), v)
+        return True
+    if lo in _INT_OPS and lo not in (0x6c, 0x6d):
+        d.modrm()
+        apply(lo, _mmx_fn(lo), src())
+        return True
+    if lo == 0x70:
+        d.modrm()
+        imm = d.u8()
+        v = src()
+        apply(("pshufw", imm), lambda a, x, i=imm: _join(
+            [_lanes(x, 2)[(i >> (2 * k)) & 3] for k in range(4)], 2), v)
+        return True
+    if lo in (0x71, 0x72, 0x73):
+        d.modrm()
+        k = d.reg & 7
+        n = d.u8()
+        size = {0x71: 2, 0x72: 4, 0x73: 8}[lo]
+        kind = {2: "srl", 4: "sra", 6: "sll"}.get(k)
+        if kind is None or (lo == 0x73 and k == 4):
+            return False
+        sh = _shift_op(size, kind)
+        a = b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+        r = b.call(_h(("mmxsh", lo, k, n), lambda x, n=n, sh=sh: sh(x, n) & M64, 0, 1), [a])[0]
+        b.call(h_mm_set, [env, b.const(d.rm & 7), r])
+        return True
+    if lo == 0xd7:
+        d.modrm()
+        v = b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+        d.sreg(4, d.reg, b.call(_h("pmovmskb", _pmovmskb, 0, 1), [env, v])[0])
+        return True
     return False
 
 

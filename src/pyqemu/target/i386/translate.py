@@ -350,8 +350,10 @@ class Disas:
         base, index, scale, disp, riprel = self.ea
         b = self.b
         if riprel:
-            a = (self.pc + disp) & MASK[8]
-            t = b.const(a)
+            # Relative to the end of the instruction, which may still have
+            # immediate bytes to read: the constant is fixed up in insn().
+            t = Temp(0, I64, "const", value=(self.pc + disp) & MASK[8])
+            self.riprel_fixups.append((t, disp))
             if self.seg is not None:
                 t = b.op3("add", t, self.seg)
             return t   # RIP-relative exists only in 64-bit mode: no 32-bit wrap
@@ -538,6 +540,7 @@ class Disas:
         self.seg = None
         self.pfx66 = False
         self.start = start
+        self.riprel_fixups = []
         rex = 0
         while True:
             c = self.u8()
@@ -590,10 +593,12 @@ class Disas:
         fn = _TABLE.get(c)
         if fn is None:
             from pyqemu.target.i386 import sse
-            if sse.handles(self, c):
-                return
-            raise Unsupported()
-        fn(self, c)
+            if not sse.handles(self, c):
+                raise Unsupported()
+        else:
+            fn(self, c)
+        for t, disp in self.riprel_fixups:
+            t.value = (self.pc + disp) & MASK[8]
 
 
 _TABLE: Dict[int, object] = {}
