@@ -115,9 +115,13 @@ class PropDef:
                  desc: str = "", enum: Optional[Sequence[str]] = None,
                  getter: Optional[Callable[[Any], Any]] = None,
                  setter: Optional[Callable[[Any, Any], None]] = None,
-                 readonly: bool = False, settable_after_realize: bool = False) -> None:
+                 readonly: bool = False, settable_after_realize: bool = False,
+                 shown_as: Optional[str] = None) -> None:
         self.name = name
+        # ``type`` drives conversion; ``qom_type`` is what qom-list and help show
+        # (QEMU registers sizes of objects as plain "int" properties).
         self.type = ptype
+        self.qom_type = shown_as or ptype
         self.default = default
         self.attr = attr or name.replace("-", "_")
         self.desc = desc
@@ -269,7 +273,7 @@ class Object:
                 set_ = (lambda v, pd=pd: pd.setter(self, v))
             else:
                 set_ = (lambda v, pd=pd: setattr(self, pd.attr, v))
-        self.properties[pd.name] = ObjectProperty(pd.name, pd.type, get, set_, pd.desc,
+        self.properties[pd.name] = ObjectProperty(pd.name, pd.qom_type, get, set_, pd.desc,
                                                   pd.enum, pd.default, pd)
 
     def add_property(self, name: str, ptype: str, get: Optional[Callable[[], Any]],
@@ -296,7 +300,8 @@ class Object:
         if p.set is None:
             raise QemuError("Insufficient permission to perform this operation")
         self.check_settable(p)
-        p.set(convert_value(name, p.type, value, p.enum, style))
+        ptype = p.defn.type if p.defn is not None else p.type
+        p.set(convert_value(name, ptype, value, p.enum, style))
 
     def get_property(self, name: str) -> Any:
         p = self.find_property(name)

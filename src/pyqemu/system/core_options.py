@@ -279,12 +279,9 @@ def _writeconfig(c: Any, v: str) -> None:
 
 def _d(c: Any, v: str) -> None:
     from pyqemu.util import log
-    if is_help(v) or v == "help":
-        from pyqemu.system.vl import HelpExit
-        raise HelpExit(log.usage())
     mask, traces = log.parse_items(v)
     if not mask and not traces:
-        # QEMU prints the item list on stdout and fails for an unknown item.
+        # QEMU prints the item list on stdout and exits 1, for "help" as for an unknown item.
         import sys
         sys.stdout.write(log.usage())
         sys.stdout.flush()

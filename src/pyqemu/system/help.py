@@ -115,9 +115,9 @@ def class_props_text(cls: type) -> str:
         for pd in c.__dict__.get("PROPERTIES", ()):
             props[pd.name] = pd
     lines = []
-    for name in sorted(props):
-        pd = props[name]
-        lines.append(_prop_line(name, pd.type, pd.desc))
+    # QEMU sorts the formatted "name=<type>" texts ('-' sorts before '=').
+    for pd in sorted(props.values(), key=lambda pd: "%s=<%s>" % (pd.name, pd.qom_type)):
+        lines.append(_prop_line(pd.name, pd.qom_type, pd.desc))
     return "\n".join(lines) + ("\n" if lines else "")
 
 

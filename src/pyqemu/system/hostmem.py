@@ -25,11 +25,14 @@ class HostMemoryBackend(Object, UserCreatable):
         PropDef("dump", "bool", True, desc="Set to 'off' to exclude from core dump"),
         PropDef("prealloc", "bool", False, desc="Preallocate memory"),
         PropDef("prealloc-threads", "int", 1, desc="Number of CPU threads to use for prealloc"),
-        PropDef("size", "size", 0, desc="Size of the memory region (ex: 500M)"),
+        PropDef("size", "size", 0, shown_as="int", desc="Size of the memory region (ex: 500M)"),
         PropDef("share", "bool", False, desc="Mark the memory as private to QEMU or shared"),
         PropDef("reserve", "bool", True, desc="Reserve swap space (or huge pages) if applicable"),
         PropDef("policy", "HostMemPolicy", "default", enum=_POLICIES, desc="Set the NUMA policy"),
-        PropDef("host-nodes", "string", "", desc="Binds memory to the list of NUMA host nodes"),
+        PropDef("host-nodes", "string", "", shown_as="int",
+                desc="Binds memory to the list of NUMA host nodes"),
+        PropDef("prealloc-context", "link<thread-context>", None, readonly=True, getter=lambda b: "",
+                desc="Context to use for creating CPU threads for preallocation"),
         PropDef("x-use-canonical-path-for-ramblock-id", "bool", False),
     )
 
@@ -85,11 +88,11 @@ class MemoryBackendFile(HostMemoryBackend):
     ABSTRACT = False
     REQUIRED = ("size", "mem-path")
     PROPERTIES = (
-        PropDef("mem-path", "string", None, desc="Path to the file or directory to map"),
-        PropDef("discard-data", "bool", False, desc="Discard the data on exit"),
-        PropDef("align", "size", 0, desc="Mapping alignment"),
-        PropDef("readonly", "bool", False, desc="Whether to open the backing file read-only."),
-        PropDef("pmem", "bool", False, desc="Set to on if the file is a persistent memory device"),
+        PropDef("mem-path", "string", None),
+        PropDef("discard-data", "bool", False),
+        PropDef("align", "size", 0, shown_as="int"),
+        PropDef("readonly", "bool", False),
+        PropDef("pmem", "bool", False),
     )
 
     def alloc(self) -> MemoryRegion:

@@ -23,7 +23,6 @@ class Secret(Object, UserCreatable):
         PropDef("format", "QCryptoSecretFormat", "raw", enum=("raw", "base64")),
         PropDef("keyid", "string", None),
         PropDef("iv", "string", None),
-        PropDef("loaded", "bool", False, readonly=True),
     )
 
     def __init__(self) -> None:
@@ -53,7 +52,6 @@ class Secret(Object, UserCreatable):
             except (binascii.Error, ValueError):
                 raise QemuError("Invalid base64 data in secret") from None
         self.value = raw
-        self.loaded = True
 
     def _decrypt(self, raw: bytes) -> bytes:
         if self.iv is None:

@@ -35,6 +35,11 @@ QMP = [
     ("qom-get", {"path": "/machine", "property": "type"}),
     ("qom-list", {"path": "/nope"}),
     ("qom-list", {"path": "/objects"}),
+    ("qom-list", {"path": "/machine"}),
+    ("qom-list", {"path": "/objects/mem"}),
+    ("qom-get", {"path": "/machine", "property": "smp"}),
+    ("qom-get", {"path": "/machine", "property": "memory"}),
+    ("qom-get", {"path": "/machine", "property": "memory-backend"}),
     ("object-del", {"id": "mem"}),
     ("object-del", {"id": "zz"}),
     ("object-add", {"qom-type": "memory-backend-ram", "id": "m2", "size": 4096}),
@@ -74,7 +79,10 @@ def _replies(out: bytes):
 
 
 def _canon(command, reply):
-    """QEMU prints the address spaces (and flat views) of ``info mtree`` in hash-table order."""
+    """QEMU prints the address spaces (and flat views) of ``info mtree`` in hash-table
+    order, and lists properties in hash-table order too."""
+    if command == "qom-list" and isinstance(reply.get("return"), list):
+        return sorted(map(repr, reply["return"]))
     if command.startswith("info mtree") and "return" in reply:
         blocks = reply["return"].split("\r\n\r\n")
         # Flat views are numbered in that same order: compare them unnumbered.
@@ -104,3 +112,12 @@ def test_monitor_replies_match_qemu(pyqemu_system, real_qemu, tmp_path, run_prog
     # batch of queued commands before the main loop handles reset/powerdown requests.
     assert sorted(map(repr, got_ev)) == sorted(map(repr, want_ev))
     assert got_ev[-1] == want_ev[-1] == ("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+
+
+@pytest.mark.parametrize("args", [["-M", "none,help"], ["-object", "memory-backend-ram,help"],
+                                  ["-object", "memory-backend-file,help"], ["-object", "secret,help"],
+                                  ["-d", "help"]])
+def test_help_texts_match_qemu(pyqemu_system, real_qemu, run_prog, args):
+    want = run_prog([real_qemu] + args)
+    got = run_prog([pyqemu_system] + args)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr)

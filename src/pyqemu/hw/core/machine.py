@@ -46,14 +46,29 @@ class MachineState(Object):
         PropDef("graphics", "bool", True, desc="Set on/off to enable/disable graphics emulation"),
         PropDef("usb", "bool", False, desc="Set on/off to enable/disable usb"),
         PropDef("suppress-vmdesc", "bool", False, desc="Set on to disable self-describing migration"),
-        PropDef("memory-backend", "string", None,
+        PropDef("memory-backend", "link<memory-backend>", None,
+                getter=lambda m: m._backend_link(), setter=lambda m, v: setattr(m, "memory_backend", v),
                 desc="Set RAM backendValid value is ID of hostmem based backend"),
         PropDef("memory-encryption", "string", None,
                 desc="Set memory encryption object to use"),
+        PropDef("confidential-guest-support", "link<confidential-guest-support>", None,
+                getter=lambda m: "", readonly=True,
+                desc="Set confidential guest scheme to support"),
+        PropDef("dt-compatible", "string", None,
+                desc='Overrides the "compatible" property of the dt root node'),
+        PropDef("phandle-start", "int", 0, desc="The first phandle ID we may generate dynamically"),
+        # Structured values, read through qom-get as QEMU's QAPI structs.
+        PropDef("boot", "BootConfiguration", None, readonly=True,
+                getter=lambda m: {"order": "cad", "strict": False}, desc="Boot configuration"),
+        PropDef("memory", "MemorySizeConfiguration", None, readonly=True,
+                getter=lambda m: m._memory_config(), desc="Memory size configuration"),
+        PropDef("smp", "SMPConfiguration", None, readonly=True,
+                getter=lambda m: dict(m.smp), desc="CPU topology"),
     )
 
     def __init__(self) -> None:
         super().__init__()
+        self.memory_backend: Optional[str] = None
         self.ram_size = self.DEFAULT_RAM_SIZE
         self.maxram_size = self.ram_size
         self.ram_slots = 0
@@ -63,6 +78,18 @@ class MachineState(Object):
         self.cpu_type: Optional[str] = self.DEFAULT_CPU_TYPE
         self.cpus: List[Any] = []
         self.name_opt: Optional[str] = None
+
+    def _backend_link(self) -> Any:
+        from pyqemu.qom.object import objects_root
+        obj = objects_root().child(self.memory_backend) if self.memory_backend else None
+        return obj if obj is not None else ""
+
+    def _memory_config(self) -> Dict[str, Any]:
+        cfg: Dict[str, Any] = {"size": self.ram_size}
+        if self.maxram_size != self.ram_size or self.ram_slots:
+            cfg["max-size"] = self.maxram_size
+            cfg["slots"] = self.ram_slots
+        return cfg
 
     def init(self) -> None:
         """Hook: build the board (RAM, CPUs, devices)."""
