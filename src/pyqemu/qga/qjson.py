@@ -123,7 +123,7 @@ class JsonLexer:
             return True
         if st == S_RECOVERY:
             # Skip to a byte where a new message plausibly starts.
-            if (c < 0x20 and c != 0x09) or c >= 0xFE or c in (0x5B, 0x5D, 0x7B, 0x7D):
+            if (c < 0x20 and c != 0x09) or c >= 0xFE or c in (0x5B, 0x5D, 0x7B, 0x7D, 0x2C, 0x3A):
                 self.state = S_START
                 return False
             return True
@@ -175,7 +175,8 @@ class JsonLexer:
                 tok.append(c)
                 self.state = S_MANT
                 return True
-            if c in (0x65, 0x45):
+            # QEMU allows an exponent after 1-9 digits but not after a lone 0
+            if c in (0x65, 0x45) and st == S_NONZERO:
                 tok.append(c)
                 self.state = S_EXP
                 return True
@@ -250,36 +251,29 @@ def _decode_string(raw: bytes) -> str:
             continue
         if e != b"u":
             raise JsonParseError("invalid escape sequence in string")
-        cp, i = _hex4(body, i + 1, j)
-        if 0xD800 <= cp <= 0xDBFF:
+        cp, i = _hex4(body, i + 1)
+        if cp is not None and 0xD800 <= cp <= 0xDBFF:
             # A high surrogate must be followed by an escaped low surrogate.
-            if body[i:i + 2] != b"\\u":
-                raise JsonParseError("%s is not a valid Unicode character"
-                                     % body[j:i].decode("latin-1"))
-            lo, k = _hex4(body, i + 2, i)
-            if not 0xDC00 <= lo <= 0xDFFF:
-                raise JsonParseError("%s is not a valid Unicode character"
-                                     % body[j:k].decode("latin-1"))
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
-            i = k
-        elif 0xDC00 <= cp <= 0xDFFF or cp == 0:
-            raise JsonParseError("%s is not a valid Unicode character"
-                                 % body[j:i].decode("latin-1"))
+            lo, k = _hex4(body, i + 2) if body[i:i + 2] == b"\\u" else (None, i)
+            if lo is not None and 0xDC00 <= lo <= 0xDFFF:
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                i = k
+            else:
+                cp = None
+        if cp is None or 0xDC00 <= cp <= 0xDFFF or cp == 0:
+            # QEMU quotes six bytes of the token from the backslash on.
+            shown = raw[1 + j:1 + j + 6]
+            raise JsonParseError("%s is not a valid Unicode character" % shown.decode("utf-8", "replace"))
         out.append(chr(cp))
     return "".join(out)
 
 
-def _hex4(body: bytes, i: int, start: int) -> Tuple[int, int]:
-    val = 0
-    for k in range(4):
-        ch = body[i + k:i + k + 1]
-        if not ch or ch not in b"0123456789abcdefABCDEF":
-            # QEMU quotes the escape up to the offending character; the
-            # string's closing quote stands in at the end of the token.
-            shown = body[start:i + k] + (ch or b'"')
-            raise JsonParseError("%s is not a valid Unicode character" % shown.decode("latin-1"))
-        val = val * 16 + int(ch, 16)
-    return val, i + 4
+def _hex4(body: bytes, i: int) -> Tuple[Optional[int], int]:
+    """Four hex digits at ``i``: (value, next index), or (None, i) if malformed."""
+    digits = body[i:i + 4]
+    if len(digits) != 4 or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+        return None, i
+    return int(digits, 16), i + 4
 
 
 def _literal(kind: int, text: bytes) -> Any:
@@ -376,6 +370,12 @@ def parse_tokens(tokens: List[Tuple[int, bytes]]) -> Any:
 def _object_key(take: Callable[[], Tuple[int, bytes]]) -> str:
     kind, text = take()
     if kind != T_STRING:
+        # QEMU parses the key as any value first, so that value's own error
+        # (no value at all, a bad keyword) wins over "not a string".
+        if kind in (T_RCURLY, T_RSQUARE, T_COLON, T_COMMA):
+            raise JsonParseError("expecting value")
+        if kind == T_KEYWORD:
+            _literal(kind, text)
         raise JsonParseError("key is not a string in object")
     key = _decode_string(text)
     kind, _ = take()
@@ -412,6 +412,8 @@ class JsonStreamer:
             return
         if kind == T_ERROR:
             self._reset()
+            # QEMU prints the token as a C string: it ends at a NUL byte
+            text = text.split(b"\0", 1)[0]
             self.emit(None, "JSON parse error, stray '%s'" % text.decode("utf-8", "replace"))
             return
         if kind == T_LCURLY:
