@@ -309,6 +309,11 @@ def cmd_write(s: IOSession, args: List[str]) -> int:
         return -errno.EINVAL
     offset, count = cvtnum(rest[0]), cvtnum(rest[1])
     s.check_range(offset, count, rest[1])
+    if compressed:
+        for value, what in ((offset, "offset"), (count, "count")):
+            if value % 512:
+                print("%d is not a sector-aligned value for '%s'" % (value, what))
+                return -errno.EINVAL
     s.writable()
     node = s.node
     assert node is not None
@@ -323,6 +328,11 @@ def cmd_write(s: IOSession, args: List[str]) -> int:
         if writer is None:
             print("write failed: %s" % os.strerror(errno.ENOTSUP))
             return -errno.ENOTSUP
+        cs = node.cluster_size() or 1
+        if offset % cs or (count != cs and offset + count != node.length()):
+            # Compressed writes cover exactly one cluster (or the image's tail).
+            print("write failed: %s" % os.strerror(errno.EINVAL))
+            return -errno.EINVAL
         s.io("write", lambda: writer(offset, bytes([pattern]) * count))
     else:
         if source is not None:

@@ -60,12 +60,14 @@ SEQUENCES = {
     "errors": ["bogus", "read 0", "read 3M 2M", "read x 1", "read 0 1y", "write -P 0x1ff 0 1",
                "write -z -P 1 0 1", "write -u 0 1", "read -s 1 0 4", "help nosuch", "open /x"],
     "truncate_close": ["truncate 8M", "length", "write -P 9 7M 4k", "map", "close", "read 0 1", "length"],
+    "compressed": ["write -c -P 3 0 64k", "write -c 64k 1k", "write -c 0 100", "write -c 1 512",
+                   "read -P 3 0 64k", "map"],
     "sizes": ["write -P 5 1k 3k", "read -P 5 1k 3k", "write 1023 1", "read 0 1536", "write -P 0x0 4095 2"],
 }
 
 
-@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
-@pytest.mark.parametrize("seq", sorted(SEQUENCES))
+@pytest.mark.parametrize("fmt,seq", [(f, s) for s in sorted(SEQUENCES) for f in ("raw", "qcow2")
+                                     if not (s == "compressed" and f == "raw")])
 def test_same_output_and_bytes_as_qemu_io(tmp_path, fmt, seq):
     q, p = run_both(tmp_path, fmt, SEQUENCES[seq])
     assert p[0] == q[0]
