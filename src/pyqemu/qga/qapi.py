@@ -9,7 +9,7 @@ such as ``vcpus[0].logical-id``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pyqemu.qga.errors import QgaError
 from pyqemu.qga.qjson import qdict_order
@@ -105,8 +105,62 @@ def check_struct(schema: Schema, args: Dict[str, Any], prefix: str = "") -> Dict
     known = {m.name for m in schema}
     extra = [k for k in args if k not in known]
     if extra:
-        raise QgaError("Parameter '%s' is unexpected" % (prefix + qdict_order(extra)[0]))
+        # QAPI tracks unvisited members in a GHashTable filled in QDict order;
+        # the first one that table yields is the one reported.
+        first = ghash_order(qdict_order(list(args)), set(extra))[0]
+        raise QgaError("Parameter '%s' is unexpected" % (prefix + first))
     return out
+
+
+_PRIMES = (1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521,
+           131071, 262139, 524287, 1048573, 2097143, 4194301, 8388593, 16777213)
+_MIN_SHIFT = 3
+
+
+def _str_hash(key: str) -> int:
+    h = 5381
+    for b in key.encode("utf-8"):
+        if b >= 0x80:
+            b -= 0x100          # GLib hashes bytes as signed char
+        h = (h * 33 + b) & 0xFFFFFFFF
+    return h if h >= 2 else 2
+
+
+def _closest_shift(n: int) -> int:
+    i = 0
+    while n:
+        n >>= 1
+        i += 1
+    return max(i, _MIN_SHIFT)
+
+
+def ghash_order(keys: List[str], wanted: Optional[set] = None) -> List[str]:
+    """Iteration order of a GLib string hash table after inserting ``keys``."""
+    shift = _MIN_SHIFT
+    table: List[Optional[str]] = [None] * (1 << shift)
+
+    def place(tab: List[Optional[str]], sh: int, key: str) -> None:
+        mask = (1 << sh) - 1
+        idx = ((_str_hash(key) * 11) & 0xFFFFFFFF) % _PRIMES[sh]
+        step = 0
+        while tab[idx] is not None:
+            step += 1
+            idx = (idx + step) & mask
+        tab[idx] = key
+
+    count = 0
+    for k in keys:
+        place(table, shift, k)
+        count += 1
+        size = 1 << shift
+        if size <= count + count // 16:
+            shift = _closest_shift(count * 2)
+            new: List[Optional[str]] = [None] * (1 << shift)
+            for old in table:
+                if old is not None:
+                    place(new, shift, old)
+            table = new
+    return [k for k in table if k is not None and (wanted is None or k in wanted)]
 
 
 def arg(name: str, typ: Union[str, Any] = "str", optional: bool = False) -> Member:

@@ -40,3 +40,44 @@ def test_random_input_same_answers(agents, seed):
         data = b"".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 12)))
         real, ours = (_exchange(c, data) for c in conns)
         assert ours == real, data
+
+
+# Commands that cannot change anything whatever their arguments: no file is
+# open, so handles are all invalid; the rest only read.
+SAFE = {"guest-sync": ["id"], "guest-sync-delimited": ["id"], "guest-ping": [],
+        "guest-file-read": ["handle", "count"], "guest-file-write": ["handle", "buf-b64", "count"],
+        "guest-file-seek": ["handle", "offset", "whence"], "guest-file-flush": ["handle"],
+        "guest-file-close": ["handle"], "guest-exec-status": ["pid"],
+        "guest-ssh-get-authorized-keys": ["username"], "guest-fsfreeze-status": [],
+        "guest-get-host-name": [], "guest-get-timezone": [], "guest-get-memory-block-info": []}
+
+
+def _value(rng, depth=0):
+    k = rng.randrange(12 if depth < 2 else 10)
+    if k == 10:
+        return [_value(rng, depth + 1)]
+    if k == 11:
+        return {"a": _value(rng, depth + 1)}
+    return [0, -1, 1 << 63, (1 << 64) - 1, 1 << 70, 1.5, "set", "x", True, None][k]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_arguments_same_answers(agents, seed):
+    """Missing, extra and mistyped arguments: the same error, member for member."""
+    import json
+    rng = random.Random(seed)
+    conns = [a.connect() for a in agents]
+    for _ in range(400):
+        name = rng.choice(sorted(SAFE))
+        args = {k: _value(rng) for k in SAFE[name] + ["extra", "id"] if rng.random() < 0.6}
+        req = {"execute": name}
+        if rng.random() < 0.9:
+            req["arguments"] = args
+        if rng.random() < 0.2:
+            req["id"] = _value(rng)
+        for extra in ("control", "exec-oob", "zz"):
+            if rng.random() < 0.05:
+                req[extra] = _value(rng)
+        data = json.dumps(req).encode()
+        real, ours = (c.raw(data)[0] for c in conns)
+        assert ours == real, data
