@@ -17,31 +17,22 @@ VERSION = "pyqemu-io version 7.2.0 (pyqemu)"
 
 USAGE = """\
 Usage: {prog} [OPTIONS]... [-c STRING]... [file]
+Read and write a disk image with I/O commands, for tests and inspection.
 
-QEMU Disk exerciser
+  --object OBJECTDEF   create an object (tls-creds-x509 for nbd:// images)
+  --image-opts         the file argument is a set of block options
+  -c, --cmd STRING     run a command (may be given many times)
+  -f, --format FMT     image format; probed if absent
+  -r, --read-only      open the image read-only
+  -n, --nocache        same as -t none
+  -i, --aio=MODE       threads, native or io_uring (I/O is synchronous)
+  -t, --cache=MODE     cache mode of the image
+  -d, --discard=MODE   ignore or unmap
+  -U, --force-share    open even when another program holds the image
+  -h, --help           show this text and exit
+  -V, --version        show the version and exit
 
-  --object OBJECTDEF   define an object such as 'secret' for
-                       passwords and/or encryption keys
-  --image-opts         treat file as option string
-  -c, --cmd STRING     execute command with its arguments
-                       from the given string
-  -f, --format FMT     specifies the block driver to use
-  -r, --read-only      export read-only
-  -s, --snapshot       use snapshot file
-  -n, --nocache        disable host cache, short for -t none
-  -C, --copy-on-read   enable copy-on-read
-  -m, --misalign       misalign allocations for O_DIRECT
-  -k, --native-aio     use kernel AIO implementation
-                       (Linux only, prefer use of -i)
-  -i, --aio=MODE       use AIO mode (threads, native or io_uring)
-  -t, --cache=MODE     use the given cache mode for the image
-  -d, --discard=MODE   use the given discard mode for the image
-  -U, --force-share    force shared permissions
-  -v, --verbose        print detailed output
-  -V, --version        output version information and exit
-  -h, --help           display this help and exit
-
-See 'help' for a list of commands available.
+Without -c, commands are read from standard input; 'help' lists them.
 """
 
 SHORT = "hc:d:f:rsnCmki:t:UvVT:"

@@ -23,57 +23,48 @@ VERSION = "pyqemu-nbd 7.2.0 (pyqemu)"
 USAGE = """\
 Usage: {prog} [OPTIONS] FILE
   or:  {prog} -L [OPTIONS]
-QEMU Disk Network Block Device Utility
+Serve a disk image over the Network Block Device (NBD) protocol.
 
-  -h, --help                display this help and exit
-  -V, --version             output version information and exit
+  -h, --help                show this text and exit
+  -V, --version             show the version and exit
 
-Connection properties:
-  -p, --port=PORT           port to listen on (default `10809')
-  -b, --bind=IFACE          interface to bind to (default `0.0.0.0')
-  -k, --socket=PATH         path to the unix socket
-                            (default '/var/lock/qemu-nbd-DEVICE')
-  -e, --shared=NUM          device can be shared by NUM clients (default '1')
-  -t, --persistent          don't exit on the last connection
-  -v, --verbose             display extra debugging information
-  -x, --export-name=NAME    expose export by name (default is empty string)
-  -D, --description=TEXT    export a human-readable description
+Where to listen:
+  -p, --port=PORT           TCP port (default 10809)
+  -b, --bind=IFACE          address to listen on (default 0.0.0.0)
+  -k, --socket=PATH         listen on a unix socket instead
+  -e, --shared=NUM          serve up to NUM clients at a time (default 1)
+  -t, --persistent          keep running when the last client leaves
+  -v, --verbose             more messages
+  -x, --export-name=NAME    name of the export (default: empty)
+  -D, --description=TEXT    description sent to clients that ask
 
-Exposing part of the image:
-  -o, --offset=OFFSET       offset into the image
+Part of the image:
+  -o, --offset=OFFSET       serve the image from this byte offset on
 
-General purpose options:
-  -L, --list                list exports available from another NBD server
-  --object type,id=ID,...   define an object such as 'secret' for providing
-                            passwords and/or encryption keys
-  --tls-creds=ID            use id of an earlier --object to provide TLS
-  --fork                    fork off the server process and exit the parent
-                            once the server is running
-  --pid-file=PATH           store the server's process ID in the given file
+Other options:
+  -L, --list                show the exports of another NBD server
+  --object type,id=ID,...   create an object (tls-creds-x509)
+  --tls-creds=ID            require TLS with the credentials object ID
+  --fork                    run in the background; the parent exits once
+                            the server accepts clients
+  --pid-file=PATH           write the server's process ID to PATH
 
-Kernel NBD client support:
-  -c, --connect=DEV         connect FILE to the local NBD device DEV
-  -d, --disconnect          disconnect the specified device
+Kernel NBD device (needs the host's nbd module):
+  -c, --connect=DEV         attach FILE to /dev/nbdX (not implemented)
+  -d, --disconnect          detach DEV
 
-Block device options:
-  -f, --format=FORMAT       set image format (raw, qcow2, ...)
-  -r, --read-only           export read-only
-  -s, --snapshot            use FILE as an external snapshot, create a temporary
-                            file with backing_file=FILE, redirect the write to
-                            the temporary one
-  -l, --load-snapshot=SNAPSHOT_PARAM
-                            load an internal snapshot inside FILE and export it
-                            as an read-only device, SNAPSHOT_PARAM format is
-                            'snapshot.id=[ID],snapshot.name=[NAME]', or
-                            '[ID_OR_NAME]'
-  -n, --nocache             disable host cache
-      --cache=MODE          set cache mode used to access the disk image, the
-                            valid options are: 'none', 'writeback' (default),
-                            'writethrough', 'directsync' and 'unsafe'
-      --aio=MODE            set AIO mode (native, io_uring or threads)
-      --discard=MODE        set discard mode (ignore, unmap)
-      --detect-zeroes=MODE  set detect-zeroes mode (off, on, unmap)
-      --image-opts          treat FILE as a full set of image options
+Image options:
+  -f, --format=FORMAT       image format (raw, qcow2, ...); probed if absent
+  -r, --read-only           serve read-only
+  -s, --snapshot            send writes to a temporary overlay on top of
+                            FILE; the image itself stays unchanged
+  -n, --nocache             same as --cache=none
+      --cache=MODE          none, writeback (default), writethrough,
+                            directsync or unsafe
+      --aio=MODE            threads, native or io_uring (I/O is synchronous)
+      --discard=MODE        ignore (default) or unmap
+      --detect-zeroes=MODE  off (default), on or unmap
+      --image-opts          FILE is a set of block options, not a name
 """
 
 SHORT = "hVp:b:k:e:tvx:D:o:Lc:dnf:rsl:T:"
