@@ -22,6 +22,7 @@ STATUS_OFFSET_VALID = 0x04
 STATUS_RAW = 0x08
 STATUS_ALLOCATED = 0x10
 STATUS_EOF = 0x20
+STATUS_RECURSE = 0x40  # ask the file child whether the data there reads as zeroes
 
 # Permissions (QEMU's BLK_PERM_*), used for image locking.
 PERM_CONSISTENT_READ = 0x01
@@ -180,12 +181,22 @@ def node_block_status(node: BlockNode, offset: int, length: int) -> BlockStatus:
     if flags & STATUS_RAW and st.file is not None:
         inner = node_block_status(st.file, st.offset or 0, st.length)
         return inner
+    length = st.length
     if flags & (STATUS_DATA | STATUS_ZERO):
         flags |= STATUS_ALLOCATED
     elif node.supports_backing:
         if node.backing is None or offset >= node.backing.length():
             flags |= STATUS_ZERO
-    return BlockStatus(flags, st.length, st.offset, st.file)
+    if flags & STATUS_RECURSE and st.file is not None and st.file is not node and \
+            flags & STATUS_DATA and not flags & STATUS_ZERO and flags & STATUS_OFFSET_VALID:
+        # preallocated metadata: holes in the file below read as zeroes
+        inner = node_block_status(st.file, st.offset or 0, length)
+        if inner.length <= 0:
+            flags |= STATUS_ZERO
+        else:
+            length = min(length, inner.length)
+            flags |= inner.flags & STATUS_ZERO
+    return BlockStatus(flags & ~STATUS_RECURSE, length, st.offset, st.file)
 
 
 def get_block_status(node: BlockNode, offset: int, length: int):

@@ -286,3 +286,18 @@ def test_commit(tmp_path, args):
     if not args:  # emptied: nothing allocated in the top image any more
         m = json.loads(run(QEMU_IMG, "map", "--output=json", "o2.qcow2", cwd=tmp_path).stdout)
         assert all(e["depth"] > 0 for e in m)
+
+
+@pytest.mark.parametrize("mode", ["metadata", "falloc", "full"])
+def test_qcow2_preallocation(tmp_path, mode):
+    run(PYQEMU_IMG, "create", "-q", "-f", "qcow2", "-o", "preallocation=" + mode, "p.qcow2", "3M", cwd=tmp_path)
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "-o", "preallocation=" + mode, "q.qcow2", "3M", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "p.qcow2", cwd=tmp_path).returncode == 0
+    assert os.path.getsize(tmp_path / "p.qcow2") == os.path.getsize(tmp_path / "q.qcow2")
+    q = run(QEMU_IMG, "map", "--output=json", "q.qcow2", cwd=tmp_path).stdout
+    assert run(QEMU_IMG, "map", "--output=json", "p.qcow2", cwd=tmp_path).stdout == q
+    assert run(PYQEMU_IMG, "map", "--output=json", "q.qcow2", cwd=tmp_path).stdout == q
+    if mode == "metadata":
+        assert _read(tmp_path / "p.qcow2") == _read(tmp_path / "q.qcow2")
+    run(PYQEMU_IMG, "resize", "--preallocation=" + mode, "p.qcow2", "5M", cwd=tmp_path)
+    assert run(QEMU_IMG, "check", "p.qcow2", cwd=tmp_path).returncode == 0

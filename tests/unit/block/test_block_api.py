@@ -140,3 +140,41 @@ def test_l2_pointing_past_eof_is_reported_not_crashing(tmp_path):
     with open_image(p) as n:
         with pytest.raises(QemuError):
             n.pread(0, 512)
+
+
+def test_dirty_lazy_refcounts_image_is_repaired_on_open(tmp_path):
+    p = str(tmp_path / "l.qcow2")
+    create_image("qcow2", p, 4 * MiB, {"lazy_refcounts": "on"})
+    with open_image(p, readonly=False) as n:
+        n.pwrite(0, b"z" * 200000)
+    with open(p, "r+b") as f:  # as after a crash: dirty bit set, a refcount lost
+        f.seek(72)
+        f.write(struct.pack(">Q", 1))
+        f.seek(0x20000 + 2 * 5)
+        f.write(b"\0\0")
+    with open_image(p) as n:
+        assert n.is_dirty()
+        assert check_image(n, quiet=True).corruptions >= 1
+    with open_image(p, readonly=False) as n:
+        assert n.dirty_repaired and not n.is_dirty()
+    with open_image(p) as n:
+        r = check_image(n, quiet=True)
+        assert (r.corruptions, r.leaks) == (0, 0)
+        assert n.pread(0, 200000) == b"z" * 200000
+
+
+def test_corrupt_bit_forces_read_only(tmp_path):
+    p = str(tmp_path / "c.qcow2")
+    create_image("qcow2", p, MiB)
+    with open_image(p, readonly=False) as n:
+        n.pwrite(0, b"a" * 65536)
+    with open(p, "r+b") as f:
+        f.seek(0x40000)  # L2 entry 0: an unaligned data offset
+        f.write(struct.pack(">Q", (1 << 63) | 0x50001 << 0 | 0x200))
+    with open_image(p, readonly=False) as n:
+        with pytest.raises(QemuError, match="corrupt"):
+            n.pread(0, 512)
+    with pytest.raises(QemuError, match="corrupt"):
+        open_image(p, readonly=False)
+    with open_image(p) as n:
+        assert n.get_info()["corrupt"] is True

@@ -175,7 +175,10 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
         fixed = False
         if stored == 0:
             label = "ERROR"
-            if fix_errors and not counts.get((c // per) * per):
+            # a missing refcount block would be created at its range's first
+            # cluster, which must then not be in use
+            block_missing = not (c // per < len(rc.table) and rc.table[c // per])
+            if fix_errors and not (block_missing and counts.get((c // per) * per)):
                 label = "Repairing"
                 fixed = True
         elif stored > computed and fix_leaks:

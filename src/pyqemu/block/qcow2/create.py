@@ -59,8 +59,6 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
     prealloc = str(opts.get("preallocation", "off"))
     if prealloc not in ("off", "metadata", "falloc", "full"):
         raise QemuError("Parameter 'preallocation' does not accept value '%s'" % prealloc)
-    if prealloc != "off":
-        raise QemuError("preallocation=%s is not supported by pyqemu's qcow2 yet" % prealloc)
     backing = opts.get("backing_file")
     backing_fmt = opts.get("backing_fmt")
     if backing_fmt and not backing:
@@ -103,6 +101,6 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
     node = open_image({"driver": "qcow2", "file": filename, "backing": None}, readonly=False,
                       cache="unsafe")
     try:
-        node.truncate(size)
+        node.truncate(size, prealloc)
     finally:
         node.close()

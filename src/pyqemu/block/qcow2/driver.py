@@ -14,7 +14,7 @@ import zlib
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_ZERO, BlockNode,
+from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO, BlockNode,
                                BlockStatus)
 from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Header)
 from pyqemu.block.qcow2.refcount import Refcounts
@@ -83,6 +83,7 @@ class Qcow2Node(BlockNode):
         elif h.incompatible & INCOMPAT_DIRTY and h.version >= 3 and \
                 not h.compatible & COMPAT_LAZY_REFCOUNTS:
             pass  # read-only: the refcounts are not used for reading
+        self._prealloc_detected: Optional[bool] = None
         self._compressed_cur = 0  # host offset where the next compressed cluster may go
 
     def _repair_dirty(self) -> None:
@@ -324,7 +325,10 @@ class Qcow2Node(BlockNode):
             return BlockStatus(0, 0)
         for kind, goff, n, host, entry in self._extents(offset, min(length, 1 << 30)):
             if kind == NORMAL:
-                return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID, n, host, self.file)
+                flags = STATUS_DATA | STATUS_OFFSET_VALID
+                if self._metadata_preallocated():
+                    flags |= STATUS_RECURSE
+                return BlockStatus(flags, n, host, self.file)
             if kind == ZERO_ALLOC:
                 return BlockStatus(STATUS_ZERO | STATUS_OFFSET_VALID, n, host, self.file)
             if kind == ZERO_PLAIN:
@@ -333,6 +337,24 @@ class Qcow2Node(BlockNode):
                 return BlockStatus(STATUS_DATA, n)
             return BlockStatus(0, n)
         return BlockStatus(0, 0)
+
+    def _metadata_preallocated(self) -> bool:
+        """QEMU's heuristic: many more clusters in use than the file really occupies."""
+        if self._prealloc_detected is None:
+            used = self.file.get_allocated_file_size()
+            if used < 0:
+                self._prealloc_detected = False
+                return False
+            real = used // self.cs
+            threshold = max(real * 10 // 9, real + 2)
+            end = -(-self.file.length() // self.cs)
+            count = 0
+            c = 0
+            while c < end and count <= threshold:
+                count += 1 if self.refcounts.get(c) else 0
+                c += 1
+            self._prealloc_detected = count > threshold
+        return self._prealloc_detected
 
     # --- writing ------------------------------------------------------------------
     def _check_writable(self) -> None:
@@ -567,11 +589,11 @@ class Qcow2Node(BlockNode):
     # --- resize -------------------------------------------------------------------
     def truncate(self, size: int, prealloc: str = "off", exact: bool = False) -> None:
         self._check_writable()
-        if self.header.nb_snapshots:
-            raise QemuError("Can't resize an image which has snapshots")
-        if prealloc != "off":
-            raise QemuError("Preallocation mode '%s' is not supported by pyqemu's qcow2 resize yet"
-                            % prealloc)
+        if self.header.nb_snapshots and size < self._size:
+            raise QemuError("Can't shrink an image which has snapshots")
+        if prealloc not in ("off", "metadata", "falloc", "full"):
+            raise QemuError("Unsupported preallocation mode '%s'" % prealloc)
+        old_size = self._size
         if size < self._size:
             self.discard(size, self._size - size) if size % self.cs == 0 else None
             if size % self.cs:
@@ -583,11 +605,45 @@ class Qcow2Node(BlockNode):
         if need > len(self.l1):
             self.flush_metadata()
             self._grow_l1(need)
+        if prealloc != "off" and size > old_size:
+            self._preallocate(old_size, size, prealloc)
         self._size = size
         self.header.size = size
         self.flush_metadata()
         self.file.pwrite(24, struct.pack(">Q", size))
         self.file.flush()
+
+    def _preallocate(self, start: int, end: int, mode: str) -> None:
+        """Allocate L2 tables and data clusters for [start, end), as QEMU's preallocation does:
+        per L2 table its table first, then its data clusters in one contiguous run."""
+        cs = self.cs
+        c = start // cs
+        last = -(-end // cs)
+        data_end = 0
+        while c < last:
+            l1_index = c // self.l2_entries
+            table, l2_off = self._l2(l1_index, create=True)
+            first = c % self.l2_entries
+            n = min(self.l2_entries - first, last - c)
+            todo = [j for j in range(first, first + n) if not table[j] & L2_OFFSET_MASK
+                    and not table[j] & COMPRESSED]
+            # contiguous runs of unallocated entries get contiguous host clusters
+            i = 0
+            while i < len(todo):
+                k = i
+                while k + 1 < len(todo) and todo[k + 1] == todo[k] + 1:
+                    k += 1
+                host = self.refcounts.alloc(k - i + 1)
+                for m, j in enumerate(todo[i:k + 1]):
+                    table[j] = (host + m * cs) | COPIED
+                data_end = max(data_end, host + (k - i + 1) * cs)
+                i = k + 1
+            self.l2_dirty[l2_off] = True
+            c += n
+        self.flush_metadata()
+        if data_end > self.file.length():
+            # metadata: the file just grows (sparse); falloc/full: the space is really reserved
+            self.file.truncate(data_end, "off" if mode == "metadata" else mode)
 
     def _grow_l1(self, need: int) -> None:
         if need * 8 > (32 << 20):
