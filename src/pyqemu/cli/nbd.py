@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pyqemu.block.nbd  # noqa: F401  (serve nbd:// images too: registers the driver)
 from pyqemu.nbd import protocol as P
-from pyqemu.nbd.backend import open_backend, open_snapshot_backend
+from pyqemu.nbd.backend import load_internal_snapshot, open_backend, open_snapshot_backend
 from pyqemu.nbd.client import NBDClient, connect_socket
 from pyqemu.nbd.export import Export, LockedBackend, PolicyBackend, WindowBackend
 from pyqemu.nbd.server import NBDServer
@@ -64,6 +64,9 @@ Image options:
       --aio=MODE            threads, native or io_uring (I/O is synchronous)
       --discard=MODE        ignore (default) or unmap
       --detect-zeroes=MODE  off (default), on or unmap
+  -l, --load-snapshot=SNAPSHOT_PARAM
+                            serve an internal snapshot of FILE, read-only:
+                            'snapshot.id=ID,snapshot.name=NAME' or 'ID_OR_NAME'
       --image-opts          FILE is a set of block options, not a name
 """
 
@@ -330,9 +333,6 @@ def _main(argv: Sequence[str]) -> int:
                          hint="Try `pyqemu-nbd --help' for more information.")
     if o.connect:
         return _kernel_nbd(o)
-    if o.load_snapshot is not None:
-        raise QemuError("-l/--load-snapshot needs the block layer's internal snapshots, "
-                        "which pyqemu-nbd cannot use yet")
     tls = None
     objects = _objects(o)
     if o.tls_creds:
@@ -350,6 +350,12 @@ def _main(argv: Sequence[str]) -> int:
         backend = open_snapshot_backend(filename, o.format, cache=o.cache)
     else:
         backend = open_backend(filename, o.format, o.read_only, cache=o.cache)
+    if o.load_snapshot is not None:
+        try:
+            load_internal_snapshot(backend, o.load_snapshot)
+        except QemuError:
+            backend.close()
+            raise
     size = backend.size()
     if o.offset > size:
         backend.close()

@@ -49,3 +49,42 @@ def open_snapshot_backend(filename: str, fmt: Optional[str] = None, cache: str =
     finally:
         os.unlink(overlay)
     return BlockNodeBackend(node)
+
+
+def load_internal_snapshot(backend: BlockNodeBackend, spec: str) -> None:
+    """``qemu-nbd -l``: make a read-only qcow2 node show an internal snapshot.
+
+    ``spec`` is ``ID_OR_NAME`` or ``snapshot.id=ID,snapshot.name=NAME``.  The
+    node's active L1 view is replaced by the snapshot's L1 table; as the node
+    is read-only nothing is ever written back.
+    """
+    from pyqemu.util.opts import keyval_parse
+    node = backend.node
+    if "snapshot." in spec:
+        tree, _ = keyval_parse(spec)
+        want = dict(tree.get("snapshot") or {})
+        sid, sname = want.get("id"), want.get("name")
+    else:
+        sid = sname = None
+    if node.driver != "qcow2":
+        raise QemuError("Failed to load snapshot: Block format '%s' used by device '' does not support "
+                        "temporarily loading internal snapshots" % node.driver)
+    import struct
+
+    from pyqemu.block.qcow2.snapshot import read_snapshots
+    found = None
+    for sn in read_snapshots(node):  # type: ignore[arg-type]
+        if sid is None and sname is None:
+            match = sn.id == spec or sn.name == spec
+        else:
+            match = (sid is None or sn.id == str(sid)) and (sname is None or sn.name == str(sname))
+        if match:
+            found = sn
+            break
+    if found is None:
+        raise QemuError("Failed to load snapshot: Can't find snapshot")
+    raw = node.file.pread(found.l1_table_offset, found.l1_size * 8)
+    node.l1 = list(struct.unpack(">%dQ" % found.l1_size, raw))  # type: ignore[attr-defined]
+    node.l2_cache.clear()  # type: ignore[attr-defined]
+    if found.disk_size:
+        node._size = found.disk_size  # type: ignore[attr-defined]

@@ -208,3 +208,25 @@ def test_image_opts_serves_qcow2(tmp_path, nbd_server):
     srv = nbd_server("py", "driver=qcow2,file.driver=file,file.filename=%s" % img, ["--image-opts", "-r"])
     p = run([need("qemu-io"), "-r", "-f", "raw", "-c", "read -P 0x71 0 4k", srv.uri])
     assert "read 4096/4096 bytes at offset 0" in p.stdout and "failed" not in p.stdout
+
+
+def test_load_internal_snapshot_read_only(tmp_path, nbd_server):
+    img = str(tmp_path / "sn.qcow2")
+    run([need("qemu-img"), "create", "-q", "-f", "qcow2", img, "4M"])
+    run([need("qemu-io"), "-f", "qcow2", "-c", "write -P 1 0 64k", img])
+    run([need("qemu-img"), "snapshot", "-c", "snap1", img])
+    run([need("qemu-io"), "-f", "qcow2", "-c", "write -P 2 0 64k", img])
+    for spec in ("snap1", "1", "snapshot.name=snap1", "snapshot.id=1,snapshot.name=snap1"):
+        srv = nbd_server("py", img, ["-f", "qcow2", "-l", spec])
+        p = run([need("qemu-io"), "-r", "-f", "raw", "-c", "read -P 1 0 64k", srv.uri])
+        assert "failed" not in p.stdout
+        assert run([need("nbdinfo"), "--can", "read-only", srv.uri], check=False).returncode == 0
+        srv.stop()
+    run([need("qemu-img"), "check", img])
+    p = run([need("qemu-io"), "-r", "-c", "read -P 2 0 64k", img])
+    assert "failed" not in p.stdout
+    for spec, fmt in (("nosuch", "qcow2"), ("x", "raw")):
+        q = run([need("qemu-nbd"), "-f", fmt, "-l", spec, img], check=False, timeout=30)
+        py = run([PYQEMU_NBD, "-f", fmt, "-l", spec, img], check=False, timeout=30)
+        assert py.returncode == q.returncode == 1
+        assert py.stderr.replace("pyqemu-nbd", "qemu-nbd") == q.stderr
