@@ -23,7 +23,9 @@ class HmpMonitor:
     def __init__(self, chr: Optional[Chardev] = None) -> None:
         self.chr = chr
         self.captured: Optional[List[str]] = None if chr is not None else []
-        self.rs = ReadLine(self.printf, self.handle_line, self.complete)
+        # The line editor works on bytes (as latin-1 text) so that its echo and
+        # cursor moves are QEMU's byte for byte, whatever the encoding typed.
+        self.rs = ReadLine(self._echo, self._line_bytes, self.complete)
         self.reset_seen = False
         self.mux_out = False
         self.suspended = False
@@ -37,6 +39,16 @@ class HmpMonitor:
             self.captured.append(text)
         elif self.chr is not None:
             self.chr.write(text.encode("utf-8", "surrogateescape"))
+
+    def _echo(self, text: str) -> None:
+        text = text.replace("\n", "\r\n")
+        if self.captured is not None:
+            self.captured.append(text)
+        elif self.chr is not None:
+            self.chr.write(text.encode("latin-1"))
+
+    def _line_bytes(self, line: str) -> None:
+        self.handle_line(line.encode("latin-1").decode("utf-8", "surrogateescape"))
 
     def printf(self, text: str) -> None:
         """Monitor output: ``\\n`` becomes ``\\r\\n`` as on QEMU's monitor."""
@@ -148,7 +160,8 @@ class HmpMonitor:
             return [n for c in hmp_table.info_commands.values() for n in c.names]
         if len(words) == 2 and words[0] in ("help", "?"):
             return [n for c in hmp_table.commands.values() for n in c.names]
-        if len(words) == 2 and words[0] in ("chardev-remove", "ringbuf_read", "ringbuf_write"):
+        if len(words) == 2 and words[0] in ("chardev-remove", "chardev-send-break", "ringbuf_read",
+                                             "ringbuf_write"):
             from pyqemu.chardev.char import chardev_list
             return [c.label for c in chardev_list()]
         return []

@@ -76,7 +76,8 @@ def hmp_info_chardev(mon: Any, args: Args) -> None:
 
 def hmp_info_history(mon: Any, args: Args) -> None:
     for i, line in enumerate(mon.rs.history):
-        mon.printf("%d: '%s'\n" % (i, line))
+        # History holds the typed bytes (as latin-1 text); show them as they were typed.
+        mon.printf("%d: '%s'\n" % (i, line.encode("latin-1").decode("utf-8", "surrogateescape")))
 
 
 def hmp_chardev_add(mon: Any, args: Args) -> None:
@@ -100,15 +101,16 @@ def hmp_ringbuf_write(mon: Any, args: Args) -> None:
 def hmp_ringbuf_read(mon: Any, args: Args) -> None:
     data = execute("ringbuf-read", {"device": args["device"], "size": args["size"]})
     out = []
-    # Printable characters as they are; others as \uXXXX, like QEMU's formatter.
-    for ch in data:
-        if ch == "\\":
+    # Byte by byte as QEMU: backslash doubled, control characters (but newline and
+    # tab) and DEL as \uXXXX, everything else - UTF-8 sequences too - as it is.
+    for ch in data.encode("utf-8", "surrogateescape"):
+        if ch == 0x5C:
             out.append("\\\\")
-        elif (" " <= ch < "\x7f") or ch in "\n\r\t":
-            out.append(ch)
+        elif (ch < 0x20 and ch not in (0x0A, 0x09)) or ch == 0x7F:
+            out.append("\\u%04X" % ch)
         else:
-            out.append("\\u%04X" % ord(ch))
-    mon.printf("".join(out) + "\n")
+            out.append(chr(ch))
+    mon.printf("".join(out).encode("latin-1").decode("utf-8", "surrogateescape") + "\n")
 
 
 def hmp_log(mon: Any, args: Args) -> None:

@@ -42,7 +42,7 @@ def hmp_outputs(prog, cmds, extra=()):
     p = subprocess.run([prog_path(prog), "-M", "none", "-display", "none", "-monitor", "stdio"] + list(extra),
                        input=("\n".join(cmds) + "\nquit\n").encode(), capture_output=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    screen = strip_echo(p.stdout).decode()
+    screen = strip_echo(p.stdout).decode("utf-8", "replace")
     parts = screen.split("(qemu) ")[1:]
     outs = []
     for part in parts[:len(cmds)]:
@@ -62,7 +62,8 @@ HMP_CMDS = [
     "info version extra", "p 8-2|1", "p 2*3|4", "p (1", "p 1/0", "p 99999999999999999999",
     "p 'a'", "p 0x10+010", "p 1 +  2", "p -7/2", "p ~0", 'ringbuf_write r "abc', 'help "x',
     '"info" version', 'info "version"', 'ringbuf_write r "a\\tb"', 'ringbuf_write r "a\\"b\\\\c"',
-    "ringbuf_read r 10", "help help", "help ?", "help info nosuch",
+    "ringbuf_read r 10", "help help", "help ?", "help info nosuch", "ringbuf_write r h\u00e9llo",
+    "ringbuf_read r 100", "info history", r'ringbuf_write r "a\rb\nc\\d\"e\tf"', "ringbuf_read r 100", 'ringbuf_write r "a\\rb\\nc\\\\d\\"e"', "ringbuf_read r 100",
 ]
 
 
@@ -324,17 +325,26 @@ def test_socket_chardev_names_while_connected_match_qemu(tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_path(qmp, p)
+            wait_path(usock, p)
             clients = [connect_tcp(tport, p), connect_tcp(nport, p), socket.socket(socket.AF_UNIX)]
             clients[2].connect(usock)
-            time.sleep(0.3)
             s = socket.socket(socket.AF_UNIX)
             s.connect(qmp)
             f = s.makefile("rwb")
             f.readline()
-            f.write(b'{"execute":"qmp_capabilities"}{"execute":"query-chardev"}')
+            f.write(b'{"execute":"qmp_capabilities"}\n')
             f.flush()
             f.readline()
-            listing = json.loads(f.readline())["return"]
+            end = time.monotonic() + 10
+            while True:  # until the emulator has accepted all three clients
+                f.write(b'{"execute":"query-chardev"}\n')
+                f.flush()
+                listing = json.loads(f.readline())["return"]
+                pending = [c for c in listing if c["label"] in ("t", "tn", "u")
+                           and c["filename"].startswith("disconnected:")]
+                if not pending or time.monotonic() > end:
+                    break
+                time.sleep(0.05)
             for c in clients + [s]:
                 c.close()
         finally:
