@@ -12,6 +12,7 @@ import pyqemu.block.nbd  # noqa: F401  (serve nbd:// images too: registers the d
 from pyqemu.nbd import protocol as P
 from pyqemu.nbd.backend import load_internal_snapshot, open_backend, open_snapshot_backend
 from pyqemu.nbd.client import NBDClient, connect_socket
+from pyqemu.nbd.partition import find_partition
 from pyqemu.nbd.export import Export, LockedBackend, PolicyBackend, WindowBackend
 from pyqemu.nbd.server import NBDServer
 from pyqemu.nbd.tls import TlsCreds, parse_object, register_creds
@@ -40,6 +41,8 @@ Where to listen:
 
 Part of the image:
   -o, --offset=OFFSET       serve the image from this byte offset on
+  -P, --partition=NUM       serve only partition NUM (MBR 1-4 primary, 5+
+                            logical; GPT entry NUM); not in QEMU 7.2
 
 Other options:
   -L, --list                show the exports of another NBD server
@@ -70,9 +73,9 @@ Image options:
       --image-opts          FILE is a set of block options, not a name
 """
 
-SHORT = "hVp:b:k:e:tvx:D:o:Lc:dnf:rsl:T:"
+SHORT = "hVp:b:k:e:tvx:D:o:P:Lc:dnf:rsl:T:"
 LONG = ["help", "version", "port=", "bind=", "socket=", "shared=", "persistent", "verbose",
-        "export-name=", "description=", "offset=", "list", "object=", "tls-creds=", "tls-authz=",
+        "export-name=", "description=", "offset=", "partition=", "list", "object=", "tls-creds=", "tls-authz=",
         "trace=", "fork", "pid-file=", "connect=", "disconnect", "format=", "read-only",
         "snapshot", "load-snapshot=", "nocache", "cache=", "aio=", "discard=", "detect-zeroes=",
         "image-opts", "allocation-depth", "bitmap=", "selinux-label="]
@@ -91,6 +94,7 @@ class Options:
         self.export_name: Optional[str] = None
         self.description = ""
         self.offset = 0
+        self.partition = 0
         self.list = False
         self.objects: List[str] = []
         self.tls_creds: Optional[str] = None
@@ -163,6 +167,10 @@ def parse_args(argv: Sequence[str]) -> Options:
                     raise ValueError
             except ValueError:
                 raise QemuError("Invalid offset '%s'" % val) from None
+        elif opt in ("-P", "--partition"):
+            if not val.isdigit() or not 1 <= int(val) <= 128:
+                raise QemuError("Invalid partition '%s'" % val)
+            o.partition = int(val)
         elif opt in ("-L", "--list"):
             o.list = True
         elif opt == "--object":
@@ -363,7 +371,16 @@ def _main(argv: Sequence[str]) -> int:
     if o.detect_zeroes == "unmap" and o.discard not in ("unmap", "on"):
         backend.close()
         raise QemuError("setting detect-zeroes to unmap is not allowed without setting discard operation to unmap")
-    if o.offset:
+    if o.partition:
+        inner = backend
+        try:
+            start, length = find_partition(lambda off, n: inner.pread(o.offset + off, n),
+                                           size - o.offset, o.partition)
+        except (QemuError, OSError) as exc:
+            backend.close()
+            raise QemuError(str(exc)) from None
+        backend = WindowBackend(backend, o.offset + start, length)
+    elif o.offset:
         backend = WindowBackend(backend, o.offset)
     backend = PolicyBackend(backend, o.discard, o.detect_zeroes)
     export = Export(o.export_name if o.export_name is not None else "", LockedBackend(backend),
