@@ -126,11 +126,13 @@ QEMU disk image utility (pyqemu reimplementation)
     '-V', '--version'    output version information and exit
 
 Command syntax:
+  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
   check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
   commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-d] [-p] filename
   compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
   convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] [-m num_coroutines] [-W] filename [filename2 [...]] output_filename
   create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
+  dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output
   info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--object objectdef] [--image-opts] [-f fmt] [-l snapshot_param] filename]
   snapshot [--object objectdef] [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
@@ -139,17 +141,19 @@ Command syntax:
   map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
 
 Supported formats: qcow2 raw (protocols: file null-co)
-Not yet implemented: amend bench dd
+Not yet implemented: amend
 """
 
 
 def _commands() -> Dict[str, Callable[[List[str]], int]]:
     from pyqemu.cli import (img_check, img_compare, img_convert, img_create, img_info, img_map,
-                            img_commit, img_measure, img_rebase, img_resize, img_snapshot)
+                            img_bench, img_commit, img_dd, img_measure, img_rebase, img_resize,
+                            img_snapshot)
     return {"create": img_create.main, "info": img_info.main, "check": img_check.main,
             "convert": img_convert.main, "map": img_map.main, "compare": img_compare.main,
             "resize": img_resize.main, "snapshot": img_snapshot.main, "measure": img_measure.main,
-            "rebase": img_rebase.main, "commit": img_commit.main}
+            "rebase": img_rebase.main, "commit": img_commit.main, "dd": img_dd.main,
+            "bench": img_bench.main}
 
 
 def img_main(argv: List[str]) -> int:

@@ -301,3 +301,33 @@ def test_qcow2_preallocation(tmp_path, mode):
         assert _read(tmp_path / "p.qcow2") == _read(tmp_path / "q.qcow2")
     run(PYQEMU_IMG, "resize", "--preallocation=" + mode, "p.qcow2", "5M", cwd=tmp_path)
     assert run(QEMU_IMG, "check", "p.qcow2", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["if=s.raw", "of=dd.qcow2", "-O", "qcow2", "bs=1M", "count=3", "skip=1"], ["if=s.raw", "of=dd.raw", "bs=1x"],
+    ["if=s.raw"], ["if=s.raw", "of=dd.raw", "bs=4k", "skip=100"], ["if=s.raw", "of=dd.raw", "count=5"],
+    ["if=nosuch", "of=dd.raw"], ["if=s.raw", "of=dd.raw", "bs=64k", "skip=20", "count=400"],
+])
+def test_dd_matches_qemu_img(src, args):
+    outs = []
+    for tool in (QEMU_IMG, PYQEMU_IMG):
+        for f in ("dd.qcow2", "dd.raw", "back.raw"):
+            if os.path.exists(src / f):
+                os.unlink(src / f)
+        p = run(tool, "dd", *args, cwd=src, check=False)
+        made = [f for f in ("dd.qcow2", "dd.raw") if os.path.exists(src / f)]
+        content = None
+        if made:
+            run(QEMU_IMG, "convert", "-O", "raw", made[0], "back.raw", cwd=src)
+            content = _read(src / "back.raw")
+        outs.append((p.stdout, p.stderr.replace("pyqemu-img", "qemu-img"), p.returncode, content))
+    assert outs[0] == outs[1]
+
+
+def test_bench_runs_reads_and_writes(src):
+    p = run(PYQEMU_IMG, "bench", "-c", "200", "-d", "2", "-o", "4096", "-S", "8192", "s.raw", cwd=src)
+    q = run(QEMU_IMG, "bench", "-c", "200", "-d", "2", "-o", "4096", "-S", "8192", "s.raw", cwd=src)
+    assert p.stdout.splitlines()[0] == q.stdout.splitlines()[0]
+    assert p.stdout.splitlines()[1].startswith("Run completed in ")
+    run(PYQEMU_IMG, "bench", "-w", "--pattern=0x5a", "-c", "16", "-s", "64k", "-f", "raw", "s.raw", cwd=src)
+    assert _read(src / "s.raw", 1 << 20) == b"\x5a" * (1 << 20)

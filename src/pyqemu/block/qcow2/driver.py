@@ -477,9 +477,13 @@ class Qcow2Node(BlockNode):
             for c in range(offset // cs, -(-tail_start // cs) if tail_start > offset else offset // cs):
                 entry = self._entry(c)
                 kind = self._kind(entry)
-                if kind in (ZERO_PLAIN, ZERO_ALLOC):
+                # as QEMU: every cluster becomes a zero cluster (even an unallocated one),
+                # keeping its host cluster unless unmapping is allowed
+                if kind == ZERO_PLAIN or (kind == ZERO_ALLOC and not may_unmap):
                     continue
-                if kind == UNALLOC and self.backing is None and may_unmap:
+                if kind == ZERO_ALLOC:
+                    self._set_entry(c, ZERO_FLAG)
+                    frees.append(entry)
                     continue
                 if kind == NORMAL and entry & COPIED and not may_unmap:
                     self._set_entry(c, (entry & L2_OFFSET_MASK) | COPIED | ZERO_FLAG)
