@@ -67,6 +67,7 @@ class NBDServer:
         self._stopping = False
         self._listeners: List[socket.socket] = []
         self._threads: List[threading.Thread] = []
+        self._conns: List[socket.socket] = []
         self.on_first_listen: Optional[Callable[[], None]] = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -91,12 +92,21 @@ class NBDServer:
                 with self._cond:
                     self._active += 1
                     self._served += 1
+                    self._conns.append(conn)
                 t = threading.Thread(target=self._client_thread, args=(conn,), daemon=True)
                 self._threads.append(t)
                 t.start()
         finally:
             for ls in listeners:
                 ls.close()
+            # Wake client threads blocked in recv so that stopping is prompt.
+            with self._cond:
+                conns = list(self._conns)
+            for c in conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             for t in self._threads:
                 t.join(5)
 
@@ -129,6 +139,8 @@ class NBDServer:
                 pass
             with self._cond:
                 self._active -= 1
+                if conn in self._conns:
+                    self._conns.remove(conn)
                 self._cond.notify_all()
 
 
