@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any, Dict
 
 from pyqemu.chardev.char import CHR_EVENT_OPENED, Chardev
@@ -58,13 +57,44 @@ class MemoryChardev(RingbufChardev):
     typename = "memory"
 
 
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_RANK = {c: i for i, c in enumerate(_B64_ALPHABET)}
+_B64_RANK["="] = 0
+_B64_VALID = set(_B64_ALPHABET + "=\n")
+
+
+def base64_decode_lenient(text: str) -> bytes:
+    """Base64 as QEMU decodes it (glib's decoder): only the alphabet, '=' and newline
+    are accepted; '=' counts as a zero digit, and a group's last bytes are dropped
+    only when '=' stands in their place; an incomplete final group is ignored."""
+    if "\0" in text:
+        raise QemuError("Base64 data contains embedded NUL characters")
+    if any(c not in _B64_VALID for c in text):
+        raise QemuError("Base64 data contains invalid characters")
+    out = bytearray()
+    v = n = 0
+    last0 = last1 = ""
+    for c in text:
+        rank = _B64_RANK.get(c)
+        if rank is None:
+            continue  # newline
+        last1, last0 = last0, c
+        v = ((v << 6) | rank) & 0xFFFFFF
+        n += 1
+        if n == 4:
+            out.append(v >> 16)
+            if last1 != "=":
+                out.append((v >> 8) & 0xFF)
+            if last0 != "=":
+                out.append(v & 0xFF)
+            n = 0
+    return bytes(out)
+
+
 def decode_data(data: str, fmt: str) -> bytes:
     """ringbuf-write's ``data`` in ``format`` utf8 or base64."""
     if fmt == "base64":
-        try:
-            return base64.b64decode(data, validate=False)
-        except (binascii.Error, ValueError):
-            raise QemuError("Invalid base64 data") from None
+        return base64_decode_lenient(data)
     if fmt != "utf8":
         raise QemuError("Parameter 'format' does not accept value '%s'" % fmt)
     return data.encode("utf-8", "surrogateescape")

@@ -127,13 +127,27 @@ class JsonStreamer:
         out.append(JsonError(msg))
 
 
+_ESCAPE_RE = re.compile(r"(\\\\)|\\u([0-9a-f]{4})|\x7f")
+
+
+def _qemu_escapes(text: str) -> str:
+    # QEMU writes \uXXXX in upper case and escapes DEL too; Python does neither.
+    def fix(m: "re.Match[str]") -> str:
+        if m.group(1):
+            return m.group(1)
+        if m.group(2):
+            return "\\u" + m.group(2).upper()
+        return "\\u007F"
+    return _ESCAPE_RE.sub(fix, text)
+
+
 def to_json(obj: Any, pretty: bool = False) -> str:
     """QEMU's JSON text: ``", "`` and ``": "`` separators; pretty uses 4-space indents."""
     if not pretty:
-        return json.dumps(obj, ensure_ascii=True)
+        return _qemu_escapes(json.dumps(obj, ensure_ascii=True))
     parts: List[str] = []
     _pretty(obj, 0, parts)
-    return "".join(parts)
+    return _qemu_escapes("".join(parts))
 
 
 def _pretty(obj: Any, level: int, out: List[str]) -> None:

@@ -321,3 +321,19 @@ def test_reconnect_failure_is_reported(loop, tmp_path, capfd):
     make("socket,id=rc,path=%s,reconnect=5" % path)
     assert capfd.readouterr().err.endswith(
         "Unable to connect character device rc: Failed to connect to '%s': No such file or directory\n" % path)
+
+
+@pytest.mark.parametrize("text, raw", [
+    # What QEMU 7.2's ringbuf-write stores for these base64 strings (read back from it).
+    ("YWJj", b"abc"), ("YQ", b""), ("Y===", b"\x60"), ("YQ==YQ==", b"aa"), ("YQ=a", b"\x61\x1a"),
+    ("=", b""), ("Y=Q=", b"\x60\x04"), ("YQ==\n", b"a"), ("", b""),
+])
+def test_base64_decoding_as_qemu(text, raw):
+    from pyqemu.chardev.simple import base64_decode_lenient
+    assert base64_decode_lenient(text) == raw
+
+
+def test_base64_invalid_characters():
+    from pyqemu.chardev.simple import base64_decode_lenient
+    with pytest.raises(QemuError, match="^Base64 data contains invalid characters$"):
+        base64_decode_lenient("Y Q==")
