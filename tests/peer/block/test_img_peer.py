@@ -142,8 +142,12 @@ def test_locking_against_qemu_io(src):
     holder = subprocess.Popen([QEMU_IO, "-c", "sleep 20000", "l.qcow2"], cwd=src,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.7)
-        p = run(PYQEMU_IMG, "info", "l.qcow2", cwd=src, check=False)
+        deadline = time.time() + 20  # qemu-io takes its locks once it has started
+        while True:
+            p = run(PYQEMU_IMG, "info", "l.qcow2", cwd=src, check=False)
+            if p.returncode != 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
         assert p.returncode == 1
         assert p.stderr == ("pyqemu-img: Could not open 'l.qcow2': Failed to get shared \"write\" lock\n"
                             "Is another process using the image [l.qcow2]?\n")
