@@ -142,11 +142,10 @@ def _main(argv: Sequence[str]) -> int:
 
 def _interactive(session: IOSession) -> bool:
     failed = False
-    tty = sys.stdin.isatty()
     while not session.quit:
-        if tty:
-            sys.stdout.write("%s> " % PROG)
-            sys.stdout.flush()
+        # qemu-io prompts whether or not stdin is a terminal.
+        sys.stdout.write("%s> " % PROG)
+        sys.stdout.flush()
         line = sys.stdin.readline()
         if not line:
             break

@@ -100,14 +100,18 @@ def test_command_line_errors(argv):
     assert bool(p.stdout) == bool(q.stdout)   # the usage text, where qemu-io prints it
 
 
-def test_interactive_commands_from_stdin(tmp_path):
-    img = str(tmp_path / "i.raw")
-    with open(img, "wb") as f:
-        f.truncate(MiB)
-    p = subprocess.run([PYQEMU_IO, "-f", "raw", img], input="write -P 0x22 0 512\nread -P 0x22 0 512\nquit\n",
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0
-    assert "wrote 512/512 bytes at offset 0" in p.stdout and "read 512/512 bytes at offset 0" in p.stdout
+@pytest.mark.parametrize("script", ["write -P 0x22 0 512\nread -P 0x22 0 512\nquit\n",
+                                    "write -P 0x22 0 512\nbogus\nread -P 0x23 0 512\n"])
+def test_interactive_commands_from_stdin_as_qemu_io(tmp_path, script):
+    outs = []
+    for name, prog in (("q", need("qemu-io")), ("p", PYQEMU_IO)):
+        img = str(tmp_path / ("%s.raw" % name))
+        with open(img, "wb") as f:
+            f.truncate(MiB)
+        p = subprocess.run([prog, "-f", "raw", img], input=script, capture_output=True, text=True, timeout=30)
+        outs.append((p.returncode, mask(p.stdout), mask(p.stderr)))
+    assert outs[0] == outs[1]
+    assert "PROG> wrote 512/512 bytes at offset 0" in outs[1][1]
 
 
 def _wait_socket(path, proc):
