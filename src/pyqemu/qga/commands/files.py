@@ -25,9 +25,15 @@ _MODES = {
 
 
 class GuestFile:
+    """An open handle.
+
+    QEMU's agent reads through stdio but clears the stream's indicators
+    after every read, so end of file is reported only by the read that hit
+    it, and writes and seeks never report it.
+    """
+
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.eof = False
 
     def close(self) -> None:
         os.close(self.fd)
@@ -72,18 +78,19 @@ def file_read(agent: Any, handle: int, count: Optional[int] = None) -> Dict[str,
         raise QgaError("value '%d' is invalid for argument count" % count)
     chunks = []
     got = 0
+    eof = False
     try:
         # Like fread(): keep reading until count bytes or end of file.
         while got < count:
             data = os.read(f.fd, count - got)
             if not data:
-                f.eof = True
+                eof = True
                 break
             chunks.append(data)
             got += len(data)
     except OSError as exc:
         raise QgaError("failed to read file: %s" % os.strerror(exc.errno or 5)) from None
-    return {"count": got, "buf-b64": b64.encode(b"".join(chunks)), "eof": f.eof}
+    return {"count": got, "buf-b64": b64.encode(b"".join(chunks)), "eof": eof}
 
 
 def file_write(agent: Any, handle: int, buf_b64: str, count: Optional[int] = None) -> Dict[str, Any]:
@@ -99,7 +106,7 @@ def file_write(agent: Any, handle: int, buf_b64: str, count: Optional[int] = Non
             done += os.write(f.fd, data[done:count])
     except OSError as exc:
         raise QgaError("failed to write to file: %s" % os.strerror(exc.errno or 5)) from None
-    return {"count": done, "eof": f.eof}
+    return {"count": done, "eof": False}
 
 
 _WHENCE = {"set": os.SEEK_SET, "cur": os.SEEK_CUR, "end": os.SEEK_END}
@@ -117,7 +124,6 @@ def file_seek(agent: Any, handle: int, offset: int, whence: Any) -> Dict[str, An
         pos = os.lseek(f.fd, offset, how)
     except OSError as exc:
         raise QgaError("failed to seek file: %s" % os.strerror(exc.errno or 5)) from None
-    f.eof = False
     return {"position": pos, "eof": False}
 
 
