@@ -58,3 +58,15 @@ def test_osinfo_from_os_release(tmp_path):
     real, ours = _run_both(tmp_path, [(rel, "/etc/os-release")], ["guest-get-osinfo"])
     assert ours == real
     assert b'"name": "two"' in real[0] and b'"version": "a \\"b\\" c"' in real[0]
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata", "UTC", "XYZ-3"])
+def test_timezone(tmp_path, tz):
+    got = []
+    for prog, d in ((QEMU_GA, "real"), (PYQEMU_GA, "ours")):
+        a = Agent(prog, tmp_path / d, env={"TZ": tz})
+        try:
+            got.append(a.connect().cmd("guest-get-timezone"))
+        finally:
+            a.stop()
+    assert got[1] == got[0]
