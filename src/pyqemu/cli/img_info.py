@@ -12,8 +12,17 @@ from pyqemu.util.error import QemuError, UsageError
 from pyqemu.util.units import size_to_str
 
 
+def _on_local_file(node: BlockNode) -> bool:
+    proto = node.file if node.file is not None else node
+    return proto.driver in ("file", "host_device", "null-co")
+
+
 def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
     """The ImageInfo object qemu-img prints (keys in insertion order; the printer reorders)."""
+    local = _on_local_file(node)
+    if not local:
+        # over a network protocol QEMU shows the protocol node's normalised name
+        filename = (node.file or node).filename
     info: Dict[str, Any] = {"filename": filename, "format": node.driver,
                             "virtual-size": node.length()}
     actual = node.get_allocated_file_size()
@@ -28,7 +37,9 @@ def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
         info["full-backing-filename"] = resolve_backing_path(node.filename, backing)
         if node.backing_format():
             info["backing-filename-format"] = node.backing_format()
-    info["dirty-flag"] = node.is_dirty()
+    if local or node.driver == "qcow2":
+        # QEMU has the flag only where bdrv_get_info() works: not for raw over NBD
+        info["dirty-flag"] = node.is_dirty()
     if node.driver == "qcow2" and node.header.nb_snapshots:
         from pyqemu.block.qcow2.snapshot import read_snapshots
         snaps = read_snapshots(node)
