@@ -387,6 +387,9 @@ class ClientSession:
                 continue
             try:
                 if cmd == P.CMD_READ:
+                    if self.structured and not flags & P.CMD_FLAG_DF and length:
+                        self._send_sparse_read(handle, offset, length, backend)
+                        continue
                     data = backend.pread(offset, length)
                     self._send_read(handle, offset, data)
                     continue
@@ -465,6 +468,37 @@ class ClientSession:
         else:
             head = P.S_SIMPLE_REPLY.pack(P.SIMPLE_REPLY_MAGIC, 0, handle)
         self._send_parts(head, data)
+
+    def _send_sparse_read(self, handle: int, offset: int, length: int, backend) -> None:
+        """A structured read as QEMU sends it: zero runs as OFFSET_HOLE, the rest as data.
+
+        Everything is read before the first chunk goes out, so a failing read
+        still gets a single clean error reply.
+        """
+        runs: List[Tuple[int, int, bool]] = []
+        pos, end = offset, offset + length
+        while pos < end:
+            got = backend.block_status(pos, end - pos)
+            n = min(got[0][0], end - pos) if got and got[0][0] > 0 else end - pos
+            zero = bool(got and got[0][1] & P.STATE_ZERO)
+            if runs and runs[-1][2] == zero:
+                runs[-1] = (runs[-1][0], runs[-1][1] + n, zero)
+            else:
+                runs.append((pos, n, zero))
+            pos += n
+        if len(runs) == 1 and not runs[0][2]:
+            self._send_read(handle, offset, backend.pread(offset, length))
+            return
+        parts = [(roff, rlen, None if zero else backend.pread(roff, rlen)) for roff, rlen, zero in runs]
+        for i, (roff, rlen, data) in enumerate(parts):
+            done = P.REPLY_FLAG_DONE if i == len(parts) - 1 else 0
+            if data is None:
+                self._send(P.S_CHUNK.pack(P.STRUCTURED_REPLY_MAGIC, done, P.REPLY_TYPE_OFFSET_HOLE, handle, 12)
+                           + P.S_HOLE.pack(roff, rlen))
+            else:
+                head = P.S_CHUNK.pack(P.STRUCTURED_REPLY_MAGIC, done, P.REPLY_TYPE_OFFSET_DATA, handle,
+                                      8 + rlen) + P.S_OFFSET.pack(roff)
+                self._send_parts(head, data)
 
     def _send_parts(self, head: bytes, data: bytes) -> None:
         if isinstance(self.sock, ssl.SSLSocket):
