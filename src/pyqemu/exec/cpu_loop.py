@@ -30,29 +30,29 @@ def cpu_exec(cpu) -> int:
 
     tr = get_translator(cpu)
     cache = tr.cache
-    tbs = cache.tbs
     find = tr.find_tb
     nochain = log.enabled("nochain")
     trace = log.enabled("exec") or log.enabled("cpu")
     if cpu.single_step or cpu.breakpoints or trace or getattr(cpu, "one_insn_per_tb", False):
         return _exec_slow(cpu, tr)
     flags = tr.flags_for(cpu)
+    lookup = cache.pc_map(0, flags).get
     icount = 0
     tb = None
     try:
-        tb = tbs.get((cpu.rip, 0, flags)) or find(cpu.rip, flags)
+        tb = lookup(cpu.rip) or find(cpu.rip, flags)
         while True:
             r = tb.fn(cpu)
             icount += tb.ninsns
             if r < 2:
                 nxt = tb.jmp[r]
                 if nxt is None:
-                    nxt = tbs.get((cpu.rip, 0, flags)) or find(cpu.rip, flags)
+                    nxt = lookup(cpu.rip) or find(cpu.rip, flags)
                     if not nochain and tb.valid:
                         cache.chain(tb, r, nxt)
                 tb = nxt
             elif r == 2:
-                tb = tbs.get((cpu.rip, 0, flags)) or find(cpu.rip, flags)
+                tb = lookup(cpu.rip) or find(cpu.rip, flags)
             else:
                 return _exit_code(cpu, r)
             if cpu.interrupt_request:

@@ -32,6 +32,9 @@ _COND = {"eq": "==", "ne": "!=", "ltu": "<", "geu": ">=", "leu": "<=", "gtu": ">
          "lt": "<", "ge": ">=", "le": "<=", "gt": ">"}
 
 
+_Q2 = struct.Struct("<QQ")
+
+
 class _Unstructured(Exception):
     pass
 
@@ -268,7 +271,14 @@ class PyCodegen:
         L = self.lines
         m = hex((1 << op.width) - 1)
         if size > 8:
-            L.append("%s%s = _LD(%s, %d)" % (ind, d, a, size))
+            # 128-bit: two 64-bit halves from the page when it does not cross
+            self.ns["_u128"] = _Q2.unpack_from
+            L.append("%s_p = _R(%s >> 12)" % (ind, a))
+            L.append("%sif _p is not None and (%s & 4095) <= %d:" % (ind, a, 4096 - size))
+            L.append("%s    _lo, _hi = _u128(_p, %s & 4095)" % (ind, a))
+            L.append("%s    %s = _lo | (_hi << 64)" % (ind, d))
+            L.append("%selse:" % ind)
+            L.append("%s    %s = _LD(%s, %d)" % (ind, d, a, size))
             return
         fn = self._struct(size, signed, be, "u")
         L.append("%s_p = _R(%s >> 12)" % (ind, a))
@@ -298,7 +308,13 @@ class PyCodegen:
             val = "%s & %s" % (val, hex((1 << (size * 8)) - 1))
         L = self.lines
         if size > 8:
-            L.append("%s_ST(%s, %s, %d)" % (ind, a, val, size))
+            self.ns["_p128"] = _Q2.pack_into
+            L.append("%s_p = _W(%s >> 12)" % (ind, a))
+            L.append("%sif _p is not None and (%s & 4095) <= %d:" % (ind, a, 4096 - size))
+            L.append("%s    _p128(_p, %s & 4095, %s & 0xffffffffffffffff, (%s >> 64) & 0xffffffffffffffff)"
+                     % (ind, a, val, val))
+            L.append("%selse:" % ind)
+            L.append("%s    _ST(%s, %s, %d)" % (ind, a, val, size))
             return
         fn = self._struct(size, False, be, "p")
         L.append("%s_p = _W(%s >> 12)" % (ind, a))

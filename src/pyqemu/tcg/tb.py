@@ -38,6 +38,8 @@ class TBCache:
     def __init__(self, mem) -> None:
         self.mem = mem
         self.tbs: Dict[Tuple[int, int, int], TB] = {}
+        # The execution loop's fast lookup: (cs_base, flags) -> {pc: TB}
+        self.by_pc: Dict[Tuple[int, int], Dict[int, TB]] = {}
         self.page_tbs: Dict[int, List[TB]] = {}
         self.translations = 0
         self.invalidations = 0
@@ -46,8 +48,15 @@ class TBCache:
     def get(self, pc: int, cs_base: int, flags: int) -> Optional[TB]:
         return self.tbs.get((pc, cs_base, flags))
 
+    def pc_map(self, cs_base: int, flags: int) -> Dict[int, TB]:
+        m = self.by_pc.get((cs_base, flags))
+        if m is None:
+            m = self.by_pc[(cs_base, flags)] = {}
+        return m
+
     def add(self, tb: TB) -> None:
         self.tbs[(tb.pc, tb.cs_base, tb.flags)] = tb
+        self.pc_map(tb.cs_base, tb.flags)[tb.pc] = tb
         self.translations += 1
         for pn in tb.pages:
             self.page_tbs.setdefault(pn, []).append(tb)
@@ -66,6 +75,9 @@ class TBCache:
             key = (tb.pc, tb.cs_base, tb.flags)
             if self.tbs.get(key) is tb:
                 del self.tbs[key]
+                m = self.by_pc.get((tb.cs_base, tb.flags))
+                if m is not None and m.get(tb.pc) is tb:
+                    del m[tb.pc]
             for src, n in tb.jmp_in:
                 if src.jmp[n] is tb:
                     src.jmp[n] = None
