@@ -126,6 +126,7 @@ QEMU disk image utility (pyqemu reimplementation)
     '-V', '--version'    output version information and exit
 
 Command syntax:
+  amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
   bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
   check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
   commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-d] [-p] filename
@@ -141,19 +142,18 @@ Command syntax:
   map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
 
 Supported formats: qcow2 raw (protocols: file null-co)
-Not yet implemented: amend
 """
 
 
 def _commands() -> Dict[str, Callable[[List[str]], int]]:
     from pyqemu.cli import (img_check, img_compare, img_convert, img_create, img_info, img_map,
-                            img_bench, img_commit, img_dd, img_measure, img_rebase, img_resize,
-                            img_snapshot)
+                            img_amend, img_bench, img_commit, img_dd, img_measure, img_rebase,
+                            img_resize, img_snapshot)
     return {"create": img_create.main, "info": img_info.main, "check": img_check.main,
             "convert": img_convert.main, "map": img_map.main, "compare": img_compare.main,
             "resize": img_resize.main, "snapshot": img_snapshot.main, "measure": img_measure.main,
             "rebase": img_rebase.main, "commit": img_commit.main, "dd": img_dd.main,
-            "bench": img_bench.main}
+            "bench": img_bench.main, "amend": img_amend.main}
 
 
 def img_main(argv: List[str]) -> int:

@@ -335,3 +335,21 @@ def test_bench_runs_reads_and_writes(src):
     assert p.stdout.splitlines()[1].startswith("Run completed in ")
     run(PYQEMU_IMG, "bench", "-w", "--pattern=0x5a", "-c", "16", "-s", "64k", "-f", "raw", "s.raw", cwd=src)
     assert _read(src / "s.raw", 1 << 20) == b"\x5a" * (1 << 20)
+
+
+def test_amend_sequence_keeps_content_and_consistency(src):
+    run(QEMU_IMG, "convert", "-O", "qcow2", "s.raw", "am.qcow2", cwd=src)
+    run(QEMU_IO, "-c", "write -z 1M 64k", "-c", "write -z 100k 64k", "am.qcow2", cwd=src)
+    run(QEMU_IMG, "convert", "-O", "raw", "am.qcow2", "want.raw", cwd=src)
+    for o, field, value in (("compat=0.10", "compat", "0.10"), ("compat=1.1,lazy_refcounts=on", "lazy-refcounts", True),
+                            ("refcount_bits=8", "refcount-bits", 8), ("refcount_bits=1", "refcount-bits", 1),
+                            ("refcount_bits=64", "refcount-bits", 64), ("lazy_refcounts=off", "lazy-refcounts", False)):
+        run(PYQEMU_IMG, "amend", "-o", o, "am.qcow2", cwd=src)
+        assert run(QEMU_IMG, "check", "am.qcow2", cwd=src).returncode == 0, o
+        assert run(QEMU_IMG, "compare", "want.raw", "am.qcow2", cwd=src).returncode == 0, o
+        info = json.loads(run(QEMU_IMG, "info", "--output=json", "am.qcow2", cwd=src).stdout)
+        assert info["format-specific"]["data"][field] == value, o
+    for args in (["-o", "cluster_size=4k", "am.qcow2"], ["am.qcow2"], ["-o", "foo=1", "am.qcow2"],
+                 ["-o", "compat=0.10,refcount_bits=8", "am.qcow2"], ["-f", "raw", "-o", "size=1M", "s.raw"]):
+        q, p, perr = both("amend", *args, cwd=src)
+        assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode), args

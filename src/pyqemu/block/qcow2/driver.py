@@ -565,7 +565,11 @@ class Qcow2Node(BlockNode):
         h = self.header
         h.backing_file = name or None
         h.set_ext(EXT_BACKING_FORMAT, fmt.encode() if name and fmt else None)
-        data = h.pack()
+        self.write_header()
+
+    def write_header(self) -> None:
+        """Write the whole header (with extensions) in one write, after all metadata."""
+        data = self.header.pack()
         self.flush()
         self.file.pwrite(0, data)
         self.file.flush()
