@@ -41,6 +41,20 @@ LONG = ["help", "cmd=", "format=", "read-only", "snapshot", "nocache", "copy-on-
         "object=", "image-opts"]
 
 
+def kw_cache_of(extra: Dict[str, object], cache: str) -> str:
+    return str(extra.get("cache", cache))
+
+
+def _open_snapshot(name: str, fmt: Optional[str], cache: str) -> BlockNode:
+    """-s: a temporary qcow2 overlay over the image takes the writes."""
+    from pyqemu.nbd.backend import open_snapshot_backend
+    try:
+        return open_snapshot_backend(name, fmt, cache=cache).node
+    except QemuError as exc:
+        msg = exc.msg.replace("Failed to blk_new_open '%s': " % name, "")
+        raise QemuError("can't open device %s: %s" % (name, msg), hint=exc.hint, errno=exc.errno) from None
+
+
 def _opener(image_opts: bool, cache: str, force_share: bool):
     def open_it(name: str, fmt: Optional[str], read_only: bool, extra: Dict[str, object]) -> BlockNode:
         spec: object = name
@@ -48,7 +62,17 @@ def _opener(image_opts: bool, cache: str, force_share: bool):
             if fmt:
                 raise QemuError("--image-opts and -f are mutually exclusive")
             spec = parse_json_filename(name) if name.startswith("json:") else keyval_parse(name)[0]
-        kw_cache = str(extra.get("cache", cache))
+        elif extra.get("options"):
+            # open -o key=value,...: block options, with the file name (if any) as 'file'.
+            tree: Dict[str, object] = {}
+            for text in extra["options"]:  # type: ignore[union-attr]
+                tree.update(keyval_parse(str(text))[0])
+            if name:
+                tree.setdefault("file", name)
+            spec = tree
+        if extra.get("snapshot"):
+            return _open_snapshot(name, fmt, kw_cache_of(extra, cache))
+        kw_cache = kw_cache_of(extra, cache)
         share = bool(extra.get("force_share", force_share))
         try:
             return open_image(spec, fmt, readonly=read_only, force_share=share, cache=kw_cache)
@@ -78,6 +102,7 @@ def _main(argv: Sequence[str]) -> int:
     cache = "writeback"
     force_share = False
     image_opts = False
+    snapshot = False
     for o, v in opts:
         if o in ("-h", "--help"):
             sys.stdout.write(USAGE.format(prog=PROG))
@@ -110,7 +135,7 @@ def _main(argv: Sequence[str]) -> int:
             if v not in ("threads", "native", "io_uring"):
                 raise QemuError("Invalid aio option: %s" % v)
         elif o in ("-s", "--snapshot"):
-            raise QemuError("-s/--snapshot is not supported by pyqemu-io yet")
+            snapshot = True
         elif o in ("-C", "--copy-on-read"):
             raise QemuError("-C/--copy-on-read is not supported by pyqemu-io yet")
         # -m, -k, -v, -T: accepted; they change nothing observable here.
@@ -120,7 +145,7 @@ def _main(argv: Sequence[str]) -> int:
     session = IOSession(_opener(image_opts, cache, force_share))
     if args:
         try:
-            session.node = session.opener(args[0], fmt, read_only, {})
+            session.node = session.opener(args[0], fmt, read_only, {"snapshot": snapshot})
         except QemuError as exc:
             error_report(exc.msg, hint=exc.hint)
             return 1

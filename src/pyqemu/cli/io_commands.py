@@ -613,6 +613,8 @@ def cmd_open(s: IOSession, args: List[str]) -> int:
             fmt = v
         elif o == "-U":
             flags["force_share"] = True
+        elif o == "-s":
+            flags["snapshot"] = True
         elif o == "-o":
             flags.setdefault("options", []).append(v)  # type: ignore[union-attr]
     if len(rest) > 1:

@@ -160,3 +160,18 @@ def test_pyqemu_io_against_real_qemu_nbd(tmp_path, fmt):
     chk = subprocess.run([need("qemu-io"), "-f", fmt, "-c", "read -P 0x33 64k 64k", "-c", "read -P 0 1M 1M", img],
                          capture_output=True, text=True, timeout=60)
     assert chk.returncode == 0 and "verification failed" not in chk.stdout
+
+
+def test_snapshot_and_open_with_options(tmp_path):
+    for prog in (need("qemu-io"), PYQEMU_IO):
+        img = str(tmp_path / "s.raw")
+        with open(img, "wb") as f:
+            f.write(b"\x01" * MiB)
+        p = subprocess.run([prog, "-s", "-f", "raw", "-c", "write -P 5 0 4k", "-c", "read -P 5 0 4k", img],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and "verification failed" not in p.stdout
+        p = subprocess.run([prog, "-c", "open -o driver=raw,file.filename=%s" % img, "-c", "length",
+                            "-c", "read -P 1 0 4k"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and p.stdout.startswith("1 MiB\n")
+        with open(img, "rb") as f:
+            assert f.read() == b"\x01" * MiB
