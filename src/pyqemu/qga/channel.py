@@ -31,6 +31,7 @@ class ChannelError(QemuError):
 
 
 RETRY_INTERVAL = 1.0
+WRITE_TIMEOUT = 30.0
 
 
 class Channel:
@@ -234,15 +235,25 @@ class Channel:
                 self.conn.sendall(payload)
         except OSError as exc:
             log.warning("error sending response: %s" % os.strerror(exc.errno or errno.EIO))
-            self._drop_client()
+            if isinstance(self.conn, int):
+                self._serial_hangup()       # a port is reopened, never abandoned
+            else:
+                self._drop_client()
 
     def _write_fd(self, payload: bytes) -> None:
+        import select
+        import time
         view = memoryview(payload)
+        deadline = time.monotonic() + WRITE_TIMEOUT
         while view:
             try:
                 n = os.write(self.conn, view)
             except BlockingIOError:
-                selectors.DefaultSelector().select(0.1)
+                # Nobody reads the port: give the host a while, then drop
+                # the answer rather than hang the agent.
+                if time.monotonic() > deadline or not self.running:
+                    raise OSError(errno.ETIMEDOUT, "write timed out") from None
+                select.select([], [self.conn], [], 0.1)
                 continue
             view = view[n:]
 
