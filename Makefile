@@ -41,8 +41,12 @@ demo: venv peer-tools
 test-fast: venv
 	$(PY) -m pytest -q tests/unit
 
+# unit, peer and system tests run as three pytest sessions: a test file name
+# may then recur across them (tests/unit/gdbstub/test_gdbstub.py and
+# tests/system/linux_user/test_gdbstub.py).
 test: venv peer-tools lint
-	$(PY) -m pytest -q
+	@status=0; for d in $(wildcard tests/unit tests/peer tests/system); do \
+	    echo "== pytest $$d"; $(PY) -m pytest -q $$d || status=1; done; exit $$status
 	@$(MAKE) --no-print-directory pypy-test
 
 pypy-test: pypy-venv
