@@ -139,7 +139,8 @@ class Channel:
             conn, _ = self.listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        conn.setblocking(True)
+        # a client that never reads must not hang the agent in sendall()
+        conn.settimeout(WRITE_TIMEOUT)
         self.conn = conn
         self._new_stream()
         # Stop accepting until this client is gone: one client at a time.
