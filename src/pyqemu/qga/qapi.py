@@ -172,4 +172,4 @@ def opt(name: str, typ: Union[str, Any] = "str") -> Member:
 
 
 __all__ = ["Enum", "ListOf", "Alternate", "Member", "Schema", "check_struct", "check_value",
-           "arg", "opt", "List"]
+           "arg", "opt", "ghash_order"]

@@ -9,8 +9,8 @@ import struct
 from typing import Any, Dict, List, Optional
 
 from pyqemu.qga.errors import QgaError
-from pyqemu.qga.mounts import Mount, block_mounts, sysfs_dev
-from pyqemu.qga.qapi import ListOf, arg, opt
+from pyqemu.qga.mounts import block_mounts, sysfs_dev
+from pyqemu.qga.qapi import ListOf, opt
 
 FIFREEZE = 0xC0045877
 FITHAW = 0xC0045878
@@ -295,4 +295,3 @@ SPECS = {
     "guest-get-fsinfo": (get_fsinfo, [], True, True),
     "guest-get-diskstats": (get_diskstats, [], True, True),
 }
-_ = (Mount, arg)
