@@ -62,6 +62,7 @@ class JsonStreamer:
         self.buf = bytearray()
         self.depth = 0
         self.in_str = False
+        self.quote = 0x22
         self.esc = False
         self.scalar = False
 
@@ -71,6 +72,8 @@ class JsonStreamer:
         self.depth = 0
         self.scalar = False
         text = raw.decode("utf-8", "replace")
+        if "'" in text:
+            text = _single_quotes_to_json(text)
         try:
             out.append(json.loads(text))
         except json.JSONDecodeError as e:
@@ -87,17 +90,18 @@ class JsonStreamer:
                     self.esc = False
                 elif b == 0x5C:
                     self.esc = True
-                elif b == 0x22:
+                elif b == self.quote:
                     self.in_str = False
                     if self.depth == 0:
                         self._emit(out)
                 continue
-            if self.scalar and (b in _WS or b in b"{}[],:\""):
+            if self.scalar and (b in _WS or b in b"{}[],:\"'"):
                 self._emit(out)
             if b in _WS and self.depth == 0 and not self.scalar:
                 continue
-            if b == 0x22:
+            if b in (0x22, 0x27):  # QEMU also takes 'single-quoted' strings
                 self.in_str = True
+                self.quote = b
                 self.buf.append(b)
             elif b in b"{[":
                 self.depth += 1
@@ -139,6 +143,33 @@ def _qemu_escapes(text: str) -> str:
             return "\\u" + m.group(2).upper()
         return "\\u007F"
     return _ESCAPE_RE.sub(fix, text)
+
+
+def _single_quotes_to_json(text: str) -> str:
+    """Rewrite QEMU's 'single-quoted' strings (and \\' escapes) as standard JSON."""
+    out: List[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c not in "\"'":
+            out.append(c)
+            i += 1
+            continue
+        quote = c
+        i += 1
+        body: List[str] = []
+        while i < n and text[i] != quote:
+            ch = text[i]
+            if ch == "\\" and i + 1 < n:
+                nxt = text[i + 1]
+                body.append("'" if nxt == "'" else ch + nxt)
+                i += 2
+                continue
+            body.append('\\"' if ch == '"' else ch)
+            i += 1
+        i += 1
+        out.append('"' + "".join(body) + '"')
+    return "".join(out)
 
 
 def to_json(obj: Any, pretty: bool = False) -> str:

@@ -6,8 +6,8 @@ name and the version strings.
 import json
 import os
 import re
+import select
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +15,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "system", "monitor"))
-from monitor_helpers import PYQEMU, connect_tcp, free_port, read_until, strip_echo, wait_path  # noqa: E402
+from monitor_helpers import (PYQEMU, connect_tcp, connect_unix, free_port, read_until,  # noqa: E402
+                             strip_echo)
 
 QEMU = shutil.which("qemu-system-x86_64")
 
@@ -111,7 +112,7 @@ QMP_REQUESTS = [
     '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}',
     '{"execute":"qmp_capabilities","id":{"a":[1,2]}}',
     '{"execute":"qmp_capabilities","id":1}',
-    '{"execute":"foo","id":"x"}', '[1]', '"abc"', '123', 'null', '{"foo":1}', '{"id":5}',
+    '{"execute":"foo","id":"x"}', "{'execute':'nosuch','id':'a\\'b\"c'}", r'{"execute":"x\'y","id":1}', '[1]', '"abc"', '123', 'null', '{"foo":1}', '{"id":5}',
     '{"execute":1}', '{"execute":"query-version","arguments":[]}', '{"exec-oob":"query-version"}',
     '{"execute":"query-version","exec-oob":"x"}', '{"execute":"ringbuf-read"}',
     '{"execute":"ringbuf-read","arguments":{"device":1,"size":2}}',
@@ -157,9 +158,7 @@ def qmp_answers(prog, sock_path, oob=False):
                           "unix:%s,server=on,wait=off" % sock_path], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     try:
-        wait_path(sock_path, p)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sock_path)
+        s = connect_unix(sock_path, p)
         f = s.makefile("rwb")
         answers = [json.loads(f.readline())]
         for req in QMP_REQUESTS:
@@ -294,9 +293,7 @@ def test_chardev_add_backends_match_qemu(tmp_path):
                               "unix:%s,server=on,wait=off" % path], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
-            wait_path(path, p)
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
+            s = connect_unix(path, p)
             f = s.makefile("rwb")
             f.readline()
             out = []
@@ -334,12 +331,8 @@ def test_socket_chardev_names_while_connected_match_qemu(tmp_path):
                               "-chardev", "socket,id=uc,path=%s,reconnect=1" % (d / "nobody")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_path(qmp, p)
-            wait_path(usock, p)
-            clients = [connect_tcp(tport, p), connect_tcp(nport, p), socket.socket(socket.AF_UNIX)]
-            clients[2].connect(usock)
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(qmp)
+            clients = [connect_tcp(tport, p), connect_tcp(nport, p), connect_unix(usock, p)]
+            s = connect_unix(qmp, p)
             f = s.makefile("rwb")
             f.readline()
             f.write(b'{"execute":"qmp_capabilities"}\n')
@@ -357,10 +350,16 @@ def test_socket_chardev_names_while_connected_match_qemu(tmp_path):
                 time.sleep(0.05)
             for c in clients + [s]:
                 c.close()
+            # QEMU connects reconnect= sockets in the background: wait for its report.
+            err = b""
+            while not err.endswith(b"\n"):
+                r, _, _ = select.select([p.stderr], [], [], 10)
+                assert r, "no reconnect error reported"
+                err += os.read(p.stderr.fileno(), 1)
+            err = err.decode()
         finally:
             p.kill()
             p.wait()
-            err = p.stderr.read().decode()
             p.stderr.close()
         names = {c["label"]: c["filename"].replace(str(d), "DIR").replace(str(tport), "TP")
                  .replace(str(nport), "NP") for c in listing}

@@ -92,3 +92,19 @@ def strip_echo(raw):
                 line.append(c)
             col += 1
     return b"\r\n".join(bytes(x) for x in lines)
+
+
+def connect_unix(path, proc, timeout=10):
+    """Connect to a unix socket an emulator creates (it may exist before it listens)."""
+    end = time.monotonic() + timeout
+    wait_path(path, proc, timeout)
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > end or proc.poll() is not None:
+                raise
+            time.sleep(0.02)

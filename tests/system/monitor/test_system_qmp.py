@@ -1,14 +1,26 @@
 """pyqemu-system-x86_64 -M none driven over QMP with the official qemu.qmp client."""
 import asyncio
 import json
-import socket
 
-from monitor_helpers import wait_path
+from monitor_helpers import connect_unix, wait_path
 from qemu.qmp import ExecuteError, QMPClient
+from qemu.qmp.protocol import ConnectError
 
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def qmp_connect(path, name="test"):
+    """The socket file can exist a moment before the emulator listens on it."""
+    for _ in range(200):
+        c = QMPClient(name)
+        try:
+            await c.connect(path)
+            return c
+        except ConnectError:
+            await asyncio.sleep(0.02)
+    raise AssertionError("cannot connect to %s" % path)
 
 
 async def closed(client):
@@ -34,8 +46,7 @@ def test_every_command_over_qmp(emulator, tmp_path):
     wait_path(path, proc)
 
     async def main():
-        c = QMPClient("system-test")
-        await c.connect(path)
+        c = await qmp_connect(path)
         ex = c.execute
         assert (await ex("query-version"))["qemu"] == {"major": 7, "minor": 2, "micro": 0}
         names = {x["name"] for x in await ex("query-commands")}
@@ -122,9 +133,7 @@ def test_several_clients_get_events(emulator, tmp_path):
     wait_path(b, proc)
 
     async def main():
-        ca, cb = QMPClient("a"), QMPClient("b")
-        await ca.connect(a)
-        await cb.connect(b)
+        ca, cb = await qmp_connect(a, "a"), await qmp_connect(b, "b")
         await ca.execute("stop")
         for c in (ca, cb):
             ev = await next_event(c, "STOP")
@@ -141,9 +150,7 @@ def test_mon_option_and_pretty_output(emulator, tmp_path):
     path = str(tmp_path / "m")
     proc = emulator(["-M", "none", "-display", "none", "-chardev",
                      "socket,id=c0,path=%s,server=on,wait=off" % path, "-mon", "chardev=c0,mode=control,pretty=on"])
-    wait_path(path, proc)
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(path)
+    s = connect_unix(path, proc)
     f = s.makefile("rwb")
 
     def read_obj():

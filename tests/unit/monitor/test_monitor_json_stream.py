@@ -38,3 +38,9 @@ def test_output_style():
         '{\n    "return": {\n    },\n    "id": "a"\n}'
     assert to_json({"id": [1, {}]}, pretty=True) == \
         '{\n    "id": [\n        1,\n        {\n        }\n    ]\n}'
+
+
+def test_single_quoted_strings_as_qemu_accepts_them():
+    s = JsonStreamer()
+    assert s.feed(b"{'execute': 'q', 'id': 'a\\'b\"c'} 'x'") == [{"execute": "q", "id": "a'b\"c"}, "x"]
+    assert s.feed(b'{"execute": "x\\\'y"}') == [{"execute": "x'y"}]
