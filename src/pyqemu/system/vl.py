@@ -604,6 +604,10 @@ def _open_ports(config: Config) -> None:
             serials.append(("vc:80Cx24C", ""))
     del serial_hds[:]
     del parallel_hds[:]
+    # Monitors come first, as in QEMU: with "-serial stdio -monitor stdio" it is
+    # the serial port that finds stdio taken.
+    for opts, loc in config.monitors:
+        _monitor(create, opts, loc)
     for i, (spec, loc) in enumerate(serials):
         serial_hds.append(_port(create, spec, "serial%d" % i, loc, "serial"))
     for i, (spec, loc) in enumerate(parallels):
@@ -612,8 +616,6 @@ def _open_ports(config: Config) -> None:
         label = "debugcon" if i == 0 else "debugcon%d" % i
         _port(create, spec, label, loc, "debugcon")
         config.debugcon_devices.append((label, loc))
-    for opts, loc in config.monitors:
-        _monitor(create, opts, loc)
 
 
 # The chardevs of -serial/-parallel (None for "none"), made before the board so
@@ -659,14 +661,13 @@ def _port(create: Any, spec: str, label: str, loc: str, what: str) -> Any:
         return create.create_from_spec(spec, label)
     except QemuError as e:
         e.loc = e.loc or loc or None
-        if what in ("serial", "parallel") and "not a valid char driver" in e.msg:
-            error_report(e.msg, loc=e.loc)
+        # A missing chardev:ID is not reported by itself for ports, only the failure below.
+        if not spec.startswith("chardev:"):
+            error_report(e.msg, loc=e.loc, hint=e.hint)
+        if what in ("serial", "parallel"):
             raise QemuError("could not connect %s device to character backend '%s'" % (what, spec),
-                            loc=e.loc)
-        if what == "debugcon" and "not a valid char driver" in e.msg:
-            error_report(e.msg, loc=e.loc)
-            raise QemuError("invalid character backend '%s'" % spec, loc=e.loc)
-        raise
+                            loc=e.loc) from None
+        raise QemuError("invalid character backend '%s'" % spec, loc=e.loc) from None
 
 
 def _monitor(create: Any, opts: Opts, loc: str) -> None:
