@@ -25,13 +25,14 @@ def refcount_metadata_size(clusters: int, cs: int, refcount_order: int) -> int:
             return (blocks + table) * cs
 
 
-def prealloc_size(total: int, cs: int, refcount_order: int) -> int:
+def prealloc_size(total: int, cs: int, refcount_order: int, extended_l2: bool = False) -> int:
+    l2e = 16 if extended_l2 else 8
     aligned = -(-total // cs) * cs
     meta = cs
     nl2e = aligned // cs
-    nl2e = -(-nl2e // (cs // 8)) * (cs // 8)
-    meta += nl2e * 8
-    nl1e = nl2e * 8 // cs
+    nl2e = -(-nl2e // (cs // l2e)) * (cs // l2e)
+    meta += nl2e * l2e
+    nl1e = nl2e * l2e // cs
     nl1e = -(-nl1e // (cs // 8)) * (cs // 8)
     meta += nl1e * 8
     meta += refcount_metadata_size((meta + aligned) // cs, cs, refcount_order)
@@ -109,8 +110,7 @@ def _measure(out_fmt: str, o: dict, node, size: Optional[int]) -> dict:
     order = rbits.bit_length() - 1
     compat = o.get("compat", "1.1")
     version = 2 if compat in ("0.10", "v2") else 3
-    if parse_bool("extended_l2", o.get("extended_l2", "off")):
-        raise QemuError("extended_l2=on is not supported by pyqemu yet")
+    extl2 = parse_bool("extended_l2", o.get("extended_l2", "off"))
     prealloc = o.get("preallocation", "off")
     required = 0
     if node is not None:
@@ -135,7 +135,7 @@ def _measure(out_fmt: str, o: dict, node, size: Optional[int]) -> dict:
         virtual = -(-(size or 0) // cs) * cs
     if prealloc in ("full", "falloc"):
         required = virtual
-    full = prealloc_size(virtual, cs, order)
+    full = prealloc_size(virtual, cs, order, extl2)
     info = {"required": full - virtual + required, "fully-allocated": full}
     if version >= 3 and node is not None and node.driver == "qcow2" and node.header.version >= 3:
         info["bitmaps"] = 0

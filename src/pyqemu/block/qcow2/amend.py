@@ -142,7 +142,7 @@ def _references(node: Qcow2Node) -> Dict[int, int]:
             if not l2:
                 continue
             inc(l2, cs)
-            for le in struct.unpack(">%dQ" % (cs // 8), node.file.pread(l2, cs)):
+            for le in node.parse_l2(node.file.pread(l2, cs))[0]:
                 if le & COMPRESSED:
                     host, size = node._compressed_geometry(le)
                     inc(host & ~511, (host & 511) + size)

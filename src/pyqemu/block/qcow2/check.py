@@ -103,9 +103,20 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
             if active:
                 copied_checks.append(("l1", i, e, l2_off))
             raw = node.file.pread(l2_off, cs)
-            l2 = struct.unpack(">%dQ" % (cs // 8), raw)
+            l2, bitmaps = node.parse_l2(raw)
             next_contig = 0
             for j, le in enumerate(l2):
+                if bitmaps and not le & COMPRESSED:
+                    bm = bitmaps[j]
+                    if bm & (bm >> 32) & 0xFFFFFFFF:
+                        say("ERROR invalid cluster entry found  (L2 offset: %#x, L2 index: %#x)" % (l2_off, j))
+                        res.corruptions += 1
+                    elif bm & 0xFFFFFFFF and not le & L2_OFFSET_MASK:
+                        say("ERROR invalid cluster entry found  (L2 offset: %#x, L2 index: %#x)" % (l2_off, j))
+                        res.corruptions += 1
+                elif bitmaps and bitmaps[j]:
+                    say("ERROR compressed cluster %d with a non-zero subcluster bitmap" % j)
+                    res.corruptions += 1
                 if le & COMPRESSED:
                     host, size = node._compressed_geometry(le)
                     inc(host & ~511, (host & 511) + size)

@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from pyqemu.block.file import create_file
 from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_FEATURE_TABLE,
-                                       INCOMPAT_COMPRESSION, Header, feature_table_ext)
+                                       INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, Header, feature_table_ext)
 from pyqemu.block.qcow2.refcount import pack_refblock
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool, parse_size
@@ -52,8 +52,12 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
     if ctype == "zstd" and version < 3:
         raise QemuError("Compression type selection is only supported with compatibility level 1.1 "
                         "and above (use version=v3 or greater)")
-    if parse_bool("extended_l2", str(opts.get("extended_l2", "off"))):
-        raise QemuError("extended_l2=on is not supported by pyqemu yet")
+    extl2 = parse_bool("extended_l2", str(opts.get("extended_l2", "off")))
+    if extl2 and version < 3:
+        raise QemuError("Extended L2 entries are only supported with compatibility level 1.1 and above "
+                        "(use version=v3 or greater)")
+    if extl2 and cs < 16384:
+        raise QemuError("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
     if opts.get("data_file"):
         raise QemuError("data_file is not supported by pyqemu yet")
     prealloc = str(opts.get("preallocation", "off"))
@@ -74,6 +78,8 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
     h.refcount_table_clusters = 1
     if lazy:
         h.compatible |= COMPAT_LAZY_REFCOUNTS
+    if extl2:
+        h.incompatible |= INCOMPAT_EXTL2
     if ctype == "zstd":
         h.compression_type = 1
         h.incompatible |= INCOMPAT_COMPRESSION

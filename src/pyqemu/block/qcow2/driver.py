@@ -16,7 +16,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO, BlockNode,
                                BlockStatus)
-from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, Header)
+from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
+                                       Header)
 from pyqemu.block.qcow2.refcount import Refcounts
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_size
@@ -49,7 +50,12 @@ class Qcow2Node(BlockNode):
         self.header = h
         self.cs = cs = h.cluster_size
         self.cluster_bits = h.cluster_bits
-        self.l2_entries = cs // 8
+        # extended L2 entries: 16 bytes (entry + subcluster bitmap), 32 subclusters a cluster
+        self.ext_l2 = bool(h.incompatible & INCOMPAT_EXTL2)
+        self.l2_entries = cs // 16 if self.ext_l2 else cs // 8
+        self.l2_bits = self.l2_entries.bit_length() - 1
+        self.sc_size = cs // 32 if self.ext_l2 else cs
+        self.l2_bitmaps: Dict[int, List[int]] = {}
         self._size = h.size
         if h.l1_size and h.l1_table_offset + h.l1_size * 8 > max(flen, 0) + cs * 0 and \
                 h.l1_table_offset + h.l1_size * 8 > flen:
@@ -122,9 +128,23 @@ class Qcow2Node(BlockNode):
                 "lazy-refcounts": bool(h.compatible & COMPAT_LAZY_REFCOUNTS),
                 "refcount-bits": 1 << h.refcount_order,
                 "corrupt": bool(h.incompatible & INCOMPAT_CORRUPT),
-                "extended-l2": False}
+                "extended-l2": self.ext_l2}
 
     # --- L2 access ----------------------------------------------------------------
+    def parse_l2(self, raw: bytes) -> Tuple[List[int], List[int]]:
+        """An L2 table's entries and (extended L2) subcluster bitmaps."""
+        vals = struct.unpack(">%dQ" % (len(raw) // 8), raw)
+        if self.ext_l2:
+            return list(vals[0::2]), list(vals[1::2])
+        return list(vals), []
+
+    def pack_l2(self, l2_off: int, table: List[int]) -> bytes:
+        if self.ext_l2:
+            bitmaps = self.l2_bitmaps.get(l2_off) or [0] * len(table)
+            vals = [v for pair in zip(table, bitmaps) for v in pair]
+            return struct.pack(">%dQ" % len(vals), *vals)
+        return struct.pack(">%dQ" % len(table), *table)
+
     def _l2(self, l1_index: int, create: bool = False) -> Optional[Tuple[List[int], int]]:
         if l1_index >= len(self.l1):
             if not create:
@@ -138,6 +158,8 @@ class Qcow2Node(BlockNode):
             table = [0] * self.l2_entries
             self.file.pwrite(l2_off, bytes(self.cs))
             self.l2_cache[l2_off] = table
+            if self.ext_l2:
+                self.l2_bitmaps[l2_off] = [0] * self.l2_entries
             self.l2_dirty[l2_off] = True
             self.l1[l1_index] = l2_off | COPIED
             self.l1_dirty = True
@@ -150,8 +172,10 @@ class Qcow2Node(BlockNode):
             if l2_off % self.cs:
                 self._mark_corrupt("L2 table offset %#x unaligned (L1 index: %#x)" % (l2_off, l1_index))
             raw = self.file.pread(l2_off, self.cs)
-            table = list(struct.unpack(">%dQ" % self.l2_entries, raw))
+            table, bitmaps = self.parse_l2(raw)
             self.l2_cache[l2_off] = table
+            if self.ext_l2:
+                self.l2_bitmaps[l2_off] = bitmaps
             self._evict_l2()
         else:
             self.l2_cache.move_to_end(l2_off)
@@ -163,8 +187,10 @@ class Qcow2Node(BlockNode):
         assert old is not None
         table = list(old[0])
         new_off = self.refcounts.alloc(1)
+        if self.ext_l2:
+            self.l2_bitmaps[new_off] = list(self.l2_bitmaps.get(old_off) or [0] * len(table))
         self.refcounts.flush()
-        self.file.pwrite(new_off, struct.pack(">%dQ" % len(table), *table))
+        self.file.pwrite(new_off, self.pack_l2(new_off, table))
         self.l2_cache[new_off] = table
         self.l1[l1_index] = new_off | COPIED
         self.l1_dirty = True
@@ -178,8 +204,9 @@ class Qcow2Node(BlockNode):
             off, table = next(iter(self.l2_cache.items()))
             if self.l2_dirty.pop(off, False):
                 self.refcounts.flush()
-                self.file.pwrite(off, struct.pack(">%dQ" % len(table), *table))
+                self.file.pwrite(off, self.pack_l2(off, table))
             del self.l2_cache[off]
+            self.l2_bitmaps.pop(off, None)
 
     def _mark_corrupt(self, why: str) -> None:
         if not self.read_only and not self.corrupt:
@@ -193,10 +220,33 @@ class Qcow2Node(BlockNode):
                         % why if not self.read_only else "Image is corrupt: %s" % why)
 
     def _entry(self, cluster: int) -> int:
-        res = self._l2(cluster >> (self.cluster_bits - 3))
+        """The L2 entry of a cluster.  With extended L2 entries, a standard entry
+        equivalent to entry + bitmap: all subclusters zero -> zero flag, all
+        allocated -> as is, anything mixed -> COPIED cleared so that writers
+        rewrite the whole cluster."""
+        res = self._l2(cluster >> self.l2_bits)
         if res is None:
             return 0
-        return res[0][cluster & (self.l2_entries - 1)]
+        idx = cluster & (self.l2_entries - 1)
+        entry = res[0][idx]
+        if not self.ext_l2 or entry & COMPRESSED:
+            return entry
+        bitmap = self.l2_bitmaps[res[1]][idx]
+        full = self._full_alloc_bits(cluster)
+        if bitmap >> 32 == 0xFFFFFFFF or (bitmap >> 32) & full == full and not bitmap & 0xFFFFFFFF:
+            return (entry & ~COPIED) | ZERO_FLAG if entry & L2_OFFSET_MASK else ZERO_FLAG
+        if bitmap & full == full:
+            return entry
+        if bitmap == 0 and not entry & L2_OFFSET_MASK:
+            return 0
+        # mixed: the cluster is rewritten whole from what the guest sees (pread)
+        return entry & ~COPIED if entry & L2_OFFSET_MASK else 0
+
+    def _full_alloc_bits(self, cluster: int) -> int:
+        """Bitmap bits of the subclusters of ``cluster`` that lie inside the image."""
+        start = cluster << self.cluster_bits
+        n = min(32, -(-(self._size - start) // self.sc_size)) if self._size > start else 32
+        return (1 << n) - 1
 
     def _kind(self, entry: int) -> int:
         if entry & COMPRESSED:
@@ -217,7 +267,7 @@ class Qcow2Node(BlockNode):
         pos = offset
         cur = None
         l2_entries = self.l2_entries
-        l2_shift = self.cluster_bits - 3
+        l2_shift = self.l2_bits
         cbits = self.cluster_bits
         flen_limit = None
         while pos < end:
@@ -237,11 +287,16 @@ class Qcow2Node(BlockNode):
                     cur = [UNALLOC, pos, e - pos, 0, 0]
                 pos = e
                 continue
+            bitmaps = self.l2_bitmaps.get(res[1]) if self.ext_l2 else None
             for j in range(n_in_table):
                 c_start = (cluster + j) << cbits
                 s = max(pos, c_start)
                 e = min(end, c_start + cs)
-                entry = res[0][l2_idx + j] if res is not None else 0
+                entry = res[0][l2_idx + j]
+                if bitmaps is not None and not entry & COMPRESSED:
+                    cur = yield from self._ext_subclusters(cur, entry, bitmaps[l2_idx + j], c_start, s, e)
+                    pos = e
+                    continue
                 kind = self._kind(entry)
                 host = entry & L2_OFFSET_MASK if kind != COMPRESSED_KIND else 0
                 if kind in (NORMAL, ZERO_ALLOC):
@@ -263,6 +318,34 @@ class Qcow2Node(BlockNode):
                 pos = e
         if cur is not None:
             yield tuple(cur)  # type: ignore[misc]
+
+    def _ext_subclusters(self, cur, entry: int, bitmap: int, c_start: int, s: int, e: int):
+        """Extended L2: split a cluster into runs of subclusters of one kind."""
+        sc = self.sc_size
+        base = entry & L2_OFFSET_MASK
+        if bitmap & (bitmap >> 32) & 0xFFFFFFFF:
+            self._mark_corrupt("Invalid cluster entry found (L2 bitmap %#x: subclusters both "
+                               "allocated and zero)" % bitmap)
+        while s < e:
+            i = (s - c_start) // sc
+            se = min(e, c_start + (i + 1) * sc)
+            if bitmap >> (32 + i) & 1:
+                kind, host = ZERO_PLAIN, 0
+            elif bitmap >> i & 1:
+                if not base or base % self.cs:
+                    self._mark_corrupt("Data cluster offset %#x invalid for an allocated subcluster" % base)
+                kind, host = NORMAL, base + (s - c_start)
+            else:
+                # unallocated, possibly with a reserved host cluster (preallocation)
+                kind, host = UNALLOC, (base + (s - c_start)) if base else 0
+            if cur is not None and cur[0] == kind and (cur[3] + cur[2] == host if host else not cur[3]):
+                cur[2] += se - s
+            else:
+                if cur is not None:
+                    yield tuple(cur)
+                cur = [kind, s, se - s, host, entry]
+            s = se
+        return cur
 
     # --- reading ------------------------------------------------------------------
     def pread(self, offset: int, length: int) -> bytes:
@@ -335,6 +418,8 @@ class Qcow2Node(BlockNode):
                 return BlockStatus(STATUS_ZERO, n)
             if kind == COMPRESSED_KIND:
                 return BlockStatus(STATUS_DATA, n)
+            if host:
+                return BlockStatus(STATUS_OFFSET_VALID, n, host, self.file)
             return BlockStatus(0, n)
         return BlockStatus(0, 0)
 
@@ -364,10 +449,25 @@ class Qcow2Node(BlockNode):
             raise QemuError("Input/output error: image is corrupt", errno=5)
 
     def _set_entry(self, cluster: int, value: int) -> int:
-        """Set an L2 entry (allocating the L2 table); returns the old entry."""
-        table, l2_off = self._l2(cluster >> (self.cluster_bits - 3), create=True)
+        """Set an L2 entry (allocating the L2 table); returns the old entry.
+
+        With extended L2 entries the standard meaning is translated: the zero
+        flag makes every subcluster zero, a data offset allocates them all.
+        """
+        table, l2_off = self._l2(cluster >> self.l2_bits, create=True)
         idx = cluster & (self.l2_entries - 1)
         old = table[idx]
+        if self.ext_l2:
+            if value & COMPRESSED:
+                bitmap = 0
+            elif value & ZERO_FLAG:
+                bitmap = self._full_alloc_bits(cluster) << 32
+                value &= ~ZERO_FLAG
+            elif value & L2_OFFSET_MASK:
+                bitmap = self._full_alloc_bits(cluster)
+            else:
+                bitmap = 0
+            self.l2_bitmaps[l2_off][idx] = bitmap
         table[idx] = value
         self.l2_dirty[l2_off] = True
         return old
@@ -377,7 +477,9 @@ class Qcow2Node(BlockNode):
         start = cluster << self.cluster_bits
         n = min(self.cs, self._size - start)
         kind = self._kind(entry)
-        if kind == COMPRESSED_KIND:
+        if self.ext_l2 and kind != COMPRESSED_KIND:
+            data = self.pread(start, n)  # subclusters may mix data, zeroes and backing
+        elif kind == COMPRESSED_KIND:
             data = self._read_compressed(entry)
         elif kind == NORMAL:
             data = self.file.pread(entry & L2_OFFSET_MASK, n)
@@ -416,7 +518,7 @@ class Qcow2Node(BlockNode):
                     hbase = entry & L2_OFFSET_MASK
                 else:
                     # the L2 table first, so that data clusters stay contiguous
-                    self._l2(cluster >> (cbits - 3), create=True)
+                    self._l2(cluster >> self.l2_bits, create=True)
                     hbase = self.refcounts.alloc(1)
                     if kind in (NORMAL, ZERO_ALLOC, COMPRESSED_KIND):
                         frees.append(entry)
@@ -644,6 +746,9 @@ class Qcow2Node(BlockNode):
                 host = self.refcounts.alloc(k - i + 1)
                 for m, j in enumerate(todo[i:k + 1]):
                     table[j] = (host + m * cs) | COPIED
+                    if self.ext_l2:
+                        # as QEMU: host clusters reserved, subclusters still unallocated
+                        self.l2_bitmaps[l2_off][j] = 0
                 data_end = max(data_end, host + (k - i + 1) * cs)
                 i = k + 1
             self.l2_dirty[l2_off] = True
@@ -680,7 +785,7 @@ class Qcow2Node(BlockNode):
         for off, d in list(self.l2_dirty.items()):
             if d:
                 table = self.l2_cache[off]
-                self.file.pwrite(off, struct.pack(">%dQ" % len(table), *table))
+                self.file.pwrite(off, self.pack_l2(off, table))
         self.l2_dirty.clear()
         if self.l1_dirty:
             self.file.pwrite(self.header.l1_table_offset,

@@ -29,7 +29,7 @@ INCOMPAT_CORRUPT = 1 << 1
 INCOMPAT_DATA_FILE = 1 << 2
 INCOMPAT_COMPRESSION = 1 << 3
 INCOMPAT_EXTL2 = 1 << 4
-INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION
+INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2
 COMPAT_LAZY_REFCOUNTS = 1 << 0
 AUTOCLEAR_BITMAPS = 1 << 0
 AUTOCLEAR_DATA_FILE_RAW = 1 << 1
@@ -133,8 +133,8 @@ class Header:
                 if unknown & (1 << bit):
                     names.append(table.get((0, bit), "Unknown incompatible feature: %x" % (1 << bit)))
             raise QemuError("Unsupported qcow2 feature(s): %s" % ", ".join(names))
-        if h.incompatible & INCOMPAT_EXTL2:
-            raise QemuError("Unsupported qcow2 feature(s): extended L2 entries (not implemented in pyqemu yet)")
+        if h.incompatible & INCOMPAT_EXTL2 and h.cluster_bits < 14:
+            raise QemuError("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
         if h.incompatible & INCOMPAT_DATA_FILE:
             raise QemuError("Unsupported qcow2 feature(s): external data file (not implemented in pyqemu yet)")
         if h.compression_type not in (0, 1):
@@ -155,7 +155,7 @@ class Header:
             raise QemuError("Active L1 table offset invalid")
         if h.size > (1 << 63) - 1 - cs:
             raise QemuError("Image is too big")
-        l2_bits = h.cluster_bits - 3
+        l2_bits = h.cluster_bits - (4 if h.incompatible & INCOMPAT_EXTL2 else 3)
         needed = -(-h.size // (1 << (h.cluster_bits + l2_bits)))
         if h.l1_size < needed:
             raise QemuError("L1 table is too small")

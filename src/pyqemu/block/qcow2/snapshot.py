@@ -112,7 +112,7 @@ def _walk_refs(node: Qcow2Node, l1: List[int], delta: int) -> None:
         if not l2_off:
             continue
         raw = node.file.pread(l2_off, cs) if l2_off not in node.l2_cache else None
-        table = node.l2_cache[l2_off] if raw is None else struct.unpack(">%dQ" % (cs // 8), raw)
+        table = node.l2_cache[l2_off] if raw is None else node.parse_l2(raw)[0]
         for le in table:
             if le & COMPRESSED:
                 host, size = node._compressed_geometry(le)
