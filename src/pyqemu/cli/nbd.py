@@ -266,14 +266,18 @@ def _list(o: Options) -> int:
     """qemu-nbd -L: describe the exports of another server."""
     tls = None
     objects = _objects(o)
+    hostname = o.bind or "localhost"
     if o.tls_creds:
         creds = _creds(objects, o.tls_creds, "client")
-        tls = creds.client_context(o.bind or "localhost")
+        if o.socket and creds.verify_peer:
+            # A unix socket names no host to check the certificate against.
+            raise QemuError("No hostname for certificate validation")
+        tls = creds.client_context(hostname)
     if o.socket:
         server = {"type": "unix", "path": o.socket}
     else:
-        server = {"type": "inet", "host": o.bind or "localhost", "port": o.port}
-    exports = NBDClient.describe_exports(connect_socket(server), tls, str(server.get("host") or "") or None)
+        server = {"type": "inet", "host": hostname, "port": o.port}
+    exports = NBDClient.describe_exports(connect_socket(server), tls, hostname if tls else None)
     lines = ["exports available: %d" % len(exports)]
     for e in exports:
         lines.append(" export: '%s'" % e["name"])

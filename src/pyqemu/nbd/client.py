@@ -29,17 +29,40 @@ class _ServerError(Exception):
 
 P_DEFAULT_PORT = 10809
 
-_OPT_REPLY_TEXT = {
-    P.REP_ERR_UNSUP: "Unsupported option",
-    P.REP_ERR_POLICY: "Denied by server for policy reason",
-    P.REP_ERR_INVALID: "Invalid parameters for option",
-    P.REP_ERR_PLATFORM: "Server lacks support for option",
-    P.REP_ERR_TLS_REQD: "TLS negotiation required before option",
-    P.REP_ERR_UNKNOWN: "Requested export not available",
-    P.REP_ERR_SHUTDOWN: "Server shutting down before option",
-    P.REP_ERR_BLOCK_SIZE_REQD: "Server requires INFO_BLOCK_SIZE for option",
-    P.REP_ERR_TOO_BIG: "Option value exceeds NBD limits",
-}
+_OPT_NAMES = {1: "export name", 2: "abort", 3: "list", 4: "peek export", 5: "starttls", 6: "info",
+              7: "go", 8: "structured reply", 9: "list meta context", 10: "set meta context",
+              11: "extended headers"}
+
+
+def option_error(exc: "_ServerError", opt: int) -> NBDError:
+    """A server's refusal of an option, worded as QEMU's NBD client words it."""
+    what = "option %d (%s)" % (opt, _OPT_NAMES.get(opt, "<unknown>"))
+    hint = ""
+    r = exc.rtype
+    if r == P.REP_ERR_UNSUP:
+        msg = "Unsupported %s" % what
+    elif r == P.REP_ERR_POLICY:
+        msg = "Denied by server for %s" % what
+    elif r == P.REP_ERR_INVALID:
+        msg = "Invalid parameters for %s" % what
+    elif r == P.REP_ERR_PLATFORM:
+        msg = "Server lacks support for %s" % what
+    elif r == P.REP_ERR_TLS_REQD:
+        msg = "TLS negotiation required before %s" % what
+        hint = "Did you forget a valid tls-creds?\n"
+    elif r == P.REP_ERR_UNKNOWN:
+        msg = "Requested export not available"
+    elif r == P.REP_ERR_SHUTDOWN:
+        msg = "Server shutting down before %s" % what
+    elif r == P.REP_ERR_BLOCK_SIZE_REQD:
+        msg = "Server requires INFO_BLOCK_SIZE for %s" % what
+    elif r == P.REP_ERR_TOO_BIG:
+        msg = "Server considers %s too large" % what
+    else:
+        msg = "Unknown error code when asking for %s" % what
+    if exc.msg:
+        hint += "server reported: %s\n" % exc.msg
+    return NBDError(msg, hint=hint.rstrip("\n"))
 
 
 def connect_socket(server: Dict[str, object]) -> socket.socket:
@@ -169,17 +192,13 @@ class NBDClient:
             try:
                 self._read_opt_reply(P.OPT_STRUCTURED_REPLY)
                 self.structured = True
-            except _ServerError as exc:
-                self._check_tls_required(exc)
+            except _ServerError:
+                pass    # any refusal means plain replies; a TLS demand surfaces at GO
         if self.structured and want_block_status:
             self._set_meta_context()
         if go:
             self._go()
 
-    def _check_tls_required(self, exc: _ServerError) -> None:
-        if exc.rtype == P.REP_ERR_TLS_REQD:
-            raise NBDError("TLS negotiation required before option",
-                           hint="server reported: %s" % exc.msg if exc.msg else "") from None
 
     def _set_meta_context(self) -> None:
         name = self.export.encode()
@@ -193,8 +212,7 @@ class NBDClient:
                     break
                 if rtype == P.REP_META_CONTEXT and len(body) >= 4 and body[4:] == ctx:
                     self.meta_context = P.S_U32.unpack_from(body)[0]
-        except _ServerError as exc:
-            self._check_tls_required(exc)
+        except _ServerError:
             self.meta_context = None
 
     def _go(self) -> None:
@@ -223,9 +241,7 @@ class NBDClient:
             if exc.rtype == P.REP_ERR_UNSUP:
                 self._export_name()
                 return
-            self._check_tls_required(exc)
-            text = _OPT_REPLY_TEXT.get(exc.rtype, "Unexpected error (%#x)" % exc.rtype)
-            raise NBDError(text, hint=("server reported: %s" % exc.msg) if exc.msg else "") from None
+            raise option_error(exc, P.OPT_GO) from None
         if not got_export:
             raise NBDError("broken server omitted NBD_INFO_EXPORT")
 
@@ -252,6 +268,7 @@ class NBDClient:
         try:
             c._handshake(False, False, go=False)
             c._send_opt(P.OPT_LIST)
+            opt = P.OPT_LIST
             out = []
             while True:
                 rtype, body = c._read_opt_reply(P.OPT_LIST)
@@ -264,8 +281,7 @@ class NBDClient:
             c._send_opt(P.OPT_ABORT)
             return out
         except _ServerError as exc:
-            raise NBDError(_OPT_REPLY_TEXT.get(exc.rtype, "Unexpected error"),
-                           hint=("server reported: %s" % exc.msg) if exc.msg else "") from None
+            raise option_error(exc, opt) from None
         finally:
             c._close_sock()
 
@@ -281,7 +297,8 @@ class NBDClient:
         c.structured = False
         c.closed = False
         try:
-            c._handshake(True, False, go=False)
+            c._handshake(False, False, go=False)
+            opt = P.OPT_LIST
             c._send_opt(P.OPT_LIST)
             names = []
             while True:
@@ -292,7 +309,14 @@ class NBDClient:
                     (n,) = P.S_U32.unpack_from(body)
                     names.append((body[4:4 + n].decode("utf-8", "replace"),
                                   body[4 + n:].decode("utf-8", "replace")))
+            opt = P.OPT_STRUCTURED_REPLY
+            c._send_opt(P.OPT_STRUCTURED_REPLY)
+            try:
+                c._read_opt_reply(P.OPT_STRUCTURED_REPLY)
+            except _ServerError:
+                pass
             out: List[Dict[str, object]] = []
+            opt = P.OPT_INFO
             for name, desc in names:
                 info: Dict[str, object] = {"name": name, "description": desc, "size": 0, "flags": 0,
                                            "min": 1, "opt": 4096, "max": P.MAX_BUFFER, "contexts": []}
@@ -328,8 +352,7 @@ class NBDClient:
             c._send_opt(P.OPT_ABORT)
             return out
         except _ServerError as exc:
-            raise NBDError(_OPT_REPLY_TEXT.get(exc.rtype, "Unexpected error"),
-                           hint=("server reported: %s" % exc.msg) if exc.msg else "") from None
+            raise option_error(exc, opt) from None
         finally:
             c._close_sock()
 

@@ -91,3 +91,30 @@ def test_client_certificate_from_another_ca_is_refused(tmp_path, certs, nbd_serv
     assert p.returncode != 0
     # The server survives and serves a correct client afterwards.
     assert run([need("nbdinfo"), "nbds+unix:///?socket=%s&tls-certificates=%s" % (srv.sock, certs)]).returncode == 0
+
+
+@pytest.mark.parametrize("server_prog", ["qemu", "py"])
+def test_plain_clients_get_qemus_tls_messages(tmp_path, certs, nbd_server, server_prog):
+    img = make_image(tmp_path)
+    srv = nbd_server(server_prog, img, ["-f", "raw"] + server_obj(certs))
+    pyio = os.path.join(os.path.dirname(PYQEMU_NBD), "pyqemu-io")
+    q = run([need("qemu-io"), "-c", "read 0 1", srv.uri], check=False)
+    p = run([pyio, "-c", "read 0 1", srv.uri], check=False)
+    assert p.returncode == q.returncode == 1
+    assert p.stderr.replace("pyqemu-io", "qemu-io") == q.stderr
+    assert "TLS negotiation required before option 7 (go)" in p.stderr
+    for extra in ([], ["--object", "tls-creds-x509,id=c0,endpoint=client,dir=%s" % certs, "--tls-creds", "c0"]):
+        q = run([need("qemu-nbd"), "-L", "-k", srv.sock] + extra, check=False)
+        p = run([PYQEMU_NBD, "-L", "-k", srv.sock] + extra, check=False)
+        assert p.returncode == q.returncode == 1
+        assert p.stderr.replace("pyqemu-nbd", "qemu-nbd") == q.stderr
+
+
+def test_list_over_tls_tcp(tmp_path, certs, nbd_server):
+    img = make_image(tmp_path)
+    srv = nbd_server("py", img, ["-f", "raw", "-x", "secure"] + server_obj(certs), tcp=True, export="secure")
+    obj = ["--object", "tls-creds-x509,id=c0,endpoint=client,dir=%s" % certs, "--tls-creds", "c0"]
+    args = ["-L", "-b", "localhost", "-p", str(srv.port)] + obj
+    q = run([need("qemu-nbd")] + args)
+    p = run([PYQEMU_NBD] + args)
+    assert p.stdout == q.stdout and "export: 'secure'" in p.stdout
