@@ -6,7 +6,7 @@ with :func:`pyqemu.system.options.register_option`.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from pyqemu.system.options import register_option as reg
 from pyqemu.util.error import QemuError
@@ -238,6 +238,12 @@ def _object(c: Any, v: str) -> None:
     if help_wanted or is_help(qom_type):
         from pyqemu.system.vl import HelpExit
         raise HelpExit(object_help(None if is_help(qom_type) else qom_type))
+    _add_object(c, props, c.loc)
+
+
+def _add_object(c: Any, props: Dict[str, Any], loc: str) -> None:
+    """Check an -object (or a config file's [object] section) and record it."""
+    qom_type = props.get("qom-type")
     if qom_type is None:
         raise QemuError("Parameter 'qom-type' is missing")
     from pyqemu.system.help import load_object_types
@@ -257,7 +263,7 @@ def _object(c: Any, v: str) -> None:
         if req not in props:
             raise QemuError("Parameter '%s' is missing" % req)
     c.object_ids.append(id)
-    c.objects.append((props, c.loc))
+    c.objects.append((props, loc))
 
 
 def _set(c: Any, v: str) -> None:
@@ -270,7 +276,14 @@ def _readconfig(c: Any, v: str) -> None:
             pass
     except OSError as e:
         raise QemuError("Could not open '%s': %s" % (v, e.strerror))
-    read_config(v)
+    for o in read_config(v):
+        if o.list.name == "object":
+            # [object "id"] sections become -object options.
+            o.list.instances.remove(o)
+            props: Dict[str, Any] = dict(o.items)
+            if o.id is not None:
+                props["id"] = o.id
+            _add_object(c, props, "")
 
 
 def _writeconfig(c: Any, v: str) -> None:

@@ -113,6 +113,8 @@ def option_groups() -> Dict[str, OptsList]:
         "trace": _group("trace", implied_key="enable", desc=[
             OptDesc("enable", OPT_STRING), OptDesc("events", OPT_STRING),
             OptDesc("file", OPT_STRING)]),
+        # Only config files fill this group; -object itself uses keyval.
+        "object": _group("object", implied_key="qom-type"),
         "action": _group("action", merge_lists=True, desc=[
             OptDesc("reboot", OPT_STRING), OptDesc("shutdown", OPT_STRING),
             OptDesc("panic", OPT_STRING), OptDesc("watchdog", OPT_STRING)]),

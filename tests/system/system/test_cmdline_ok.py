@@ -90,6 +90,23 @@ def test_writeconfig_then_readconfig(pyqemu_system, run_prog, tmp_path):
     assert "                     ram    4 KiB  0x0000000000000000 0x0000000000800000" in ramblock
 
 
+def test_readconfig_objects_and_errors(pyqemu_system, run_prog, tmp_path):
+    cfg = tmp_path / "objects.cfg"
+    cfg.write_text('[object "m0"]\n  qom-type = "memory-backend-ram"\n  size = "1M"\n\n'
+                   '[machine]\n  type = "none"\n  memory-backend = "m0"\n')
+    p = run_prog([pyqemu_system, "-readconfig", str(cfg), "-display", "none", "-qmp", "stdio"],
+                 input=qmp_script("query-memdev", "info ramblock"))
+    assert p.returncode == 0, p.stderr
+    memdev, ramblock = replies(p.stdout)[1:3]
+    assert [m["id"] for m in memdev] == ["m0"] and memdev[0]["size"] == 1 << 20
+    assert "                      m0    4 KiB  0x0000000000000000 0x0000000000100000" in ramblock
+    bad = tmp_path / "bad.cfg"
+    bad.write_text('[bogus]\n  a = "b"\n')
+    p = run_prog([pyqemu_system, "-readconfig", str(bad)])
+    assert (p.returncode, p.stderr.decode()) == (
+        1, "pyqemu-system-x86_64:%s:2: There is no option group 'bogus'\n" % bad)
+
+
 def test_mem_path_directory(pyqemu_system, run_prog, tmp_path):
     p = run_prog([pyqemu_system, "-M", "none", "-display", "none", "-m", "4", "-mem-path",
                   str(tmp_path), "-nodefaults", "-qmp", "stdio"],
