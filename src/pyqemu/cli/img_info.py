@@ -51,6 +51,20 @@ def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
     return info
 
 
+def _dump_value(data: Any, indent: int, lines: List[str]) -> None:
+    """Nested format-specific data as QEMU's human printer lays it out (lists as [i]:)."""
+    items = [("[%d]" % i, v) for i, v in enumerate(data)] if isinstance(data, list) else \
+        [(k.replace("-", " "), data[k]) for k in qdict_order(list(data))]
+    for k, v in items:
+        if isinstance(v, (dict, list)):
+            lines.append("%s%s:" % (" " * indent, k))
+            _dump_value(v, indent + 4, lines)
+        else:
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            lines.append("%s%s: %s" % (" " * indent, k, v))
+
+
 def human(info: Dict[str, Any]) -> str:
     lines = ["image: %s" % info["filename"], "file format: %s" % info["format"],
              "virtual size: %s (%d bytes)" % (size_to_str(info["virtual-size"]), info["virtual-size"]),
@@ -73,12 +87,7 @@ def human(info: Dict[str, Any]) -> str:
         lines.append(snapshot_table_text(info["_snapshot_objects"]).rstrip("\n"))
     if "format-specific" in info:
         lines.append("Format specific information:")
-        data = info["format-specific"]["data"]
-        for k in qdict_order(list(data)):
-            v = data[k]
-            if isinstance(v, bool):
-                v = "true" if v else "false"
-            lines.append("    %s: %s" % (k.replace("-", " "), v))
+        _dump_value(info["format-specific"]["data"], 4, lines)
     return "\n".join(lines) + "\n"
 
 
