@@ -30,10 +30,13 @@ def build(tmp_path, name, src, *flags):
 
 
 def build_c(tmp_path, name, variant):
-    """variant: 'static64', 'static32' (x87 floating point), 'pie64' (dynamic, run with -L /)."""
+    """variant: 'static64', 'static32' (x87 floating point), 'pie64' (dynamic, run with -L /),
+    'max64' (static, run with -cpu max: glibc picks its SSSE3/SSE4.2 routines)."""
     flags = ["-O2", "-lm"]
     if name == "simd":
         flags.append("-msse3")
+    if name == "sse4":
+        flags.append("-msse4.2")
     if variant == "static32":
         flags.append("-m32")
     out = str(tmp_path / (name + variant))
@@ -44,12 +47,13 @@ def build_c(tmp_path, name, variant):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["static64", "static32", "pie64"])
-@pytest.mark.parametrize("name", ["intops", "fpu", "simd"])
+@pytest.mark.parametrize("name,variant", [
+    (n, v) for n in ("intops", "fpu", "simd") for v in ("static64", "static32", "pie64")] +
+    [("intops", "max64"), ("sse4", "max64")])
 def test_c_programs_match_native(tmp_path, name, variant):
     prog = build_c(tmp_path, name, variant)
     native = subprocess.run([prog], capture_output=True)
-    args = ["-L", "/"] if variant == "pie64" else []
+    args = {"pie64": ["-L", "/"], "max64": ["-cpu", "max"]}.get(variant, [])
     emu = emulate(prog, 32 if variant == "static32" else 64, tmp_path, *args)
     assert emu.stderr == b""
     assert emu.stdout == native.stdout

@@ -39,6 +39,7 @@ _PSE, _MSR, _PAE, _MCE, _APIC, _SEP, _MTRR, _PGE, _MCA, _PAT, _PSE36, _CLFLUSH =
     1 << 3, 1 << 5, 1 << 6, 1 << 7, 1 << 9, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 16,
     1 << 17, 1 << 19)
 _E_SSE3, _E_CX16, _E_POPCNT = 1 << 0, 1 << 13, 1 << 23
+_E_SSSE3, _E_SSE41, _E_SSE42 = 1 << 9, 1 << 19, 1 << 20
 _X_SYSCALL, _X_NX, _X_LM = 1 << 11, 1 << 20, 1 << 29
 _X_LAHF, _X_ABM = 1 << 0, 1 << 5
 
@@ -77,7 +78,8 @@ for _m in (
              vendor="GenuineIntel",
              model_id="Intel(R) Core(TM)2 Duo CPU     T7700  @ 2.40GHz"),
     CpuModel("max", "Enables all features supported by the accelerator in the current host",
-             0xd, 15, 107, 1, _BASE_EDX, _E_SSE3 | _E_CX16 | _E_POPCNT,
+             0xd, 15, 107, 1, _BASE_EDX,
+             _E_SSE3 | _E_CX16 | _E_POPCNT | _E_SSSE3 | _E_SSE41 | _E_SSE42,
              _X_SYSCALL | _X_NX | _X_LM, _X_LAHF | _X_ABM),
 ):
     _MODELS[_m.name] = _m

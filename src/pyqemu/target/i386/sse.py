@@ -415,7 +415,7 @@ def _src(d, size: int = 16):
         if size < 16:
             v = b.op3("and", v, b.const((1 << (size * 8)) - 1))
         return v
-    return b.ld(d.addr(), {4: 2, 8: 3, 16: 4}[size])
+    return b.ld(d.addr(), {2: 1, 4: 2, 8: 3, 16: 4}[size])
 
 
 def _op(d, key, fn, size: int = 16) -> None:
@@ -714,7 +714,282 @@ def _cvt_f32_f64(x: int) -> int:
 
 
 def _handles_ext(d, c: int, pfx: int) -> bool:
+    """0f 38 xx and 0f 3a xx: SSSE3, SSE4.1, SSE4.2 (only with a 66 prefix, no MMX forms)."""
+    lo = c & 0xff
+    b = d.b
+    env = d.g.env
+    if c == 0x2f0 or c == 0x2f1:
+        if pfx != 0xf2:
+            return False
+        return _crc32(d, c)
+    if pfx != 0x66:
+        return False
+    if c < 0x300:
+        fn = _OPS_38.get(lo)
+        if fn is None:
+            if lo == 0x17:      # ptest
+                d.modrm()
+                v = _src(d)
+                a = b.call(h_get, [env, b.const(d.reg)])[0]
+                b.call(_h("ptest", _ptest, CALL_SIDE_EFFECTS | CALL_READS_STATE | CALL_WRITES_STATE),
+                       [env, a, v])
+                from pyqemu.target.i386 import cc as C
+                d.cc_op = C.CC_OP_EFLAGS
+                return True
+            if lo in _PMOVX:
+                d.modrm()
+                src_size, dst_size, signed = _PMOVX[lo]
+                n = 16 // dst_size
+                v = _src(d, src_size * n)
+                fn2 = (lambda a, x, s=src_size, t=dst_size, sg=signed, n=n: _join(
+                    [(_sx(y, s * 8) if sg else y) for y in _lanes(x, s)[:n]], t))
+                b.call(_h(("pmovx", lo), _apply(fn2)), [env, b.const(d.reg), v])
+                return True
+            if lo in (0x10, 0x14, 0x15):    # pblendvb / blendvps / blendvpd (mask in xmm0)
+                d.modrm()
+                v = _src(d)
+                size = {0x10: 1, 0x14: 4, 0x15: 8}[lo]
+                b.call(_h(("blendv", size), lambda e, dd, x, size=size: _blendv(e, dd, x, size), _SE),
+                       [env, b.const(d.reg), v])
+                return True
+            return False
+        d.modrm()
+        _op(d, ("38", lo), fn)
+        return True
+    # 0f 3a: all take an imm8 after the operand
+    d.modrm()
+    if lo == 0x0f:      # palignr
+        imm, v = _imm_then_src(d)
+        fn = (lambda a, x, n=imm: ((((a << 128) | x) >> (8 * n)) & M128) if n < 32 else 0)
+        b.call(_h(("palignr", imm), _apply(fn)), [env, b.const(d.reg), v])
+        return True
+    if lo in (0x60, 0x61, 0x62, 0x63):
+        imm, v = _imm_then_src(d)
+        a = b.call(h_get, [env, b.const(d.reg)])[0]
+        la = b.const(0)
+        lb = b.const(0)
+        if lo in (0x60, 0x61):
+            la, lb = d.greg(8 if d.rex_w else 4, 0), d.greg(8 if d.rex_w else 4, 2)
+        b.call(_h(("pcmpstr", lo, imm), lambda e, x, y, p, q, lo=lo, imm=imm:
+                  _pcmpstr(e, lo, imm, x, y, p, q), CALL_SIDE_EFFECTS | CALL_READS_STATE |
+                  CALL_WRITES_STATE), [env, a, v, la, lb])
+        from pyqemu.target.i386 import cc as C
+        d.cc_op = C.CC_OP_EFLAGS
+        return True
+    if lo in (0x14, 0x15, 0x16, 0x17):      # pextrb/w/d/q, extractps
+        imm = d.u8()
+        size = {0x14: 1, 0x15: 2, 0x16: 8 if d.rex_w else 4, 0x17: 4}[lo]
+        v = b.call(h_get, [env, b.const(d.reg)])[0]
+        n = imm % (16 // size)
+        r = b.call(_h(("pextr", size, n), lambda x, s=size, n=n: (x >> (8 * s * n)) &
+                      ((1 << (8 * s)) - 1), 0, 1), [v])[0]
+        if d.ea is None:
+            d.sreg(8 if size == 8 else 4, d.rm, r)
+        else:
+            d.st(size, d.addr(), r)
+        return True
+    if lo in (0x20, 0x22):      # pinsrb / pinsrd/q
+        imm = d.u8()
+        size = 1 if lo == 0x20 else (8 if d.rex_w else 4)
+        v = d.ld_rm(size) if d.ea is not None else d.greg(max(size, 4), d.rm)
+        n = imm % (16 // size)
+        m = (1 << (8 * size)) - 1
+        b.call(_h(("pinsr", size, n), _apply(lambda a, x, m=m, sh=8 * size * n:
+                                            (a & ~(m << sh)) | ((x & m) << sh))),
+               [env, b.const(d.reg), v])
+        return True
+    if lo in (0x0c, 0x0d, 0x0e):    # blendps / blendpd / pblendw
+        imm, v = _imm_then_src(d)
+        size = {0x0c: 4, 0x0d: 8, 0x0e: 2}[lo]
+        fn = (lambda a, x, imm=imm, size=size: _join(
+            [xs if (imm >> i) & 1 else as_ for i, (as_, xs) in
+             enumerate(zip(_lanes(a, size), _lanes(x, size)))], size))
+        b.call(_h(("blend", lo, imm), _apply(fn)), [env, b.const(d.reg), v])
+        return True
     return False
+
+
+def _crc32(d, c: int) -> bool:
+    size = 1 if c == 0x2f0 else d.osize
+    d.modrm()
+    v = d.ld_rm(size)
+    acc = d.greg(4, d.reg)
+    r = d.b.call(_h(("crc32", size), lambda a, x, n=size: _crc32c(a, x, n), 0, 1), [acc, v])[0]
+    d.sreg(8 if d.rex_w else 4, d.reg, r)
+    return True
+
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        r = i
+        for _ in range(8):
+            r = (r >> 1) ^ (0x82f63b78 if r & 1 else 0)
+        t.append(r)
+    return t
+
+
+_CRC_T = _crc32c_table()
+
+
+def _crc32c(acc: int, v: int, n: int) -> int:
+    for i in range(n):
+        acc = _CRC_T[(acc ^ (v >> (8 * i))) & 0xff] ^ (acc >> 8)
+    return acc & 0xffffffff
+
+
+def _ptest(env, a: int, v: int) -> None:
+    env.cc_op = 0
+    env.cc_src = (0x40 if a & v == 0 else 0) | (1 if ~a & v & M128 == 0 else 0)
+
+
+def _blendv(env, d: int, v: int, size: int) -> None:
+    x = env.xmm
+    mask = x[0]
+    bits = size * 8
+    out = []
+    for i, (a, y) in enumerate(zip(_lanes(x[d], size), _lanes(v, size))):
+        out.append(y if (mask >> (i * bits + bits - 1)) & 1 else a)
+    x[d] = _join(out, size)
+
+
+def _pcmpstr(env, lo: int, imm: int, a: int, bv: int, la: int, lb: int) -> None:
+    """pcmpestri/pcmpestrm/pcmpistri/pcmpistrm (SSE4.2)."""
+    words = imm & 1
+    signed = (imm >> 1) & 1
+    mode = (imm >> 2) & 3
+    pol = (imm >> 4) & 3
+    size = 2 if words else 1
+    n = 16 // size
+    A, B = _lanes(a, size), _lanes(bv, size)
+    if signed:
+        A = [_sx(x, size * 8) for x in A]
+        B = [_sx(x, size * 8) for x in B]
+    if lo in (0x60, 0x61):      # explicit lengths in eax/edx
+        la = abs(_sx(la, 64)) if la >> 63 else la
+        lb = abs(_sx(lb, 64)) if lb >> 63 else lb
+        na, nb = min(la, n), min(lb, n)
+    else:
+        na = next((i for i, x in enumerate(A) if x == 0), n)
+        nb = next((i for i, x in enumerate(B) if x == 0), n)
+    res = 0
+    for j in range(n):          # j indexes B (the string), i indexes A (the set/pattern)
+        vb = j < nb
+        if mode == 0:           # equal any
+            bit = vb and any(A[i] == B[j] for i in range(na))
+        elif mode == 1:         # ranges
+            bit = False
+            if vb:
+                for i in range(0, na - 1, 2):
+                    if A[i] <= B[j] <= A[i + 1]:
+                        bit = True
+                        break
+        elif mode == 2:         # equal each
+            va = j < na
+            bit = (A[j] == B[j]) if (va and vb) else (va == vb and not va)
+        else:                   # equal ordered
+            bit = True
+            for i in range(na):
+                k = j + i
+                if k >= n:
+                    break
+                if k >= nb:
+                    bit = False
+                    break
+                if A[i] != B[k]:
+                    bit = False
+                    break
+        if bit:
+            res |= 1 << j
+    if pol == 1:
+        res ^= (1 << n) - 1
+    elif pol == 3:
+        res ^= (1 << nb) - 1
+    if lo in (0x61, 0x63):      # index in ecx
+        if res:
+            idx = (res.bit_length() - 1) if imm & 0x40 else ((res & -res).bit_length() - 1)
+        else:
+            idx = n
+        env.regs[1] = idx
+    else:                       # mask in xmm0
+        if imm & 0x40:
+            env.xmm[0] = _join([((1 << (size * 8)) - 1) if (res >> i) & 1 else 0 for i in range(n)], size)
+        else:
+            env.xmm[0] = res
+    f = 0
+    if res:
+        f |= 1
+    if nb < n:
+        f |= 0x40
+    if na < n:
+        f |= 0x80
+    if res & 1:
+        f |= 0x800
+    env.cc_op = 0
+    env.cc_src = f
+
+
+def _pshufb(a: int, b: int) -> int:
+    la = a.to_bytes(16, "little")
+    out = bytes(0 if x & 0x80 else la[x & 15] for x in b.to_bytes(16, "little"))
+    return int.from_bytes(out, "little")
+
+
+def _hop(size: int, fn):
+    def f(a: int, b: int) -> int:
+        la, lb = _lanes(a, size), _lanes(b, size)
+        out = [fn(x[i], x[i + 1]) for x in (la, lb) for i in range(0, len(x), 2)]
+        return _join(out, size)
+    return f
+
+
+def _sign(size: int):
+    bits = size * 8
+
+    def f(a: int, b: int) -> int:
+        out = []
+        for x, y in zip(_lanes(a, size), _lanes(b, size)):
+            sy = _sx(y, bits)
+            out.append(0 if sy == 0 else (x if sy > 0 else -x))
+        return _join(out, size)
+    return f
+
+
+_OPS_38 = {
+    0x00: _pshufb,
+    0x01: _hop(2, lambda x, y: x + y),
+    0x02: _hop(4, lambda x, y: x + y),
+    0x03: _hop(2, lambda x, y: _sat(_sx(x, 16) + _sx(y, 16), 16, True)),
+    0x05: _hop(2, lambda x, y: x - y),
+    0x06: _hop(4, lambda x, y: x - y),
+    0x07: _hop(2, lambda x, y: _sat(_sx(x, 16) - _sx(y, 16), 16, True)),
+    0x04: lambda a, b: _join([_sat(_lanes(a, 1)[2 * i] * _sx(_lanes(b, 1)[2 * i], 8) +
+                                   _lanes(a, 1)[2 * i + 1] * _sx(_lanes(b, 1)[2 * i + 1], 8), 16, True)
+                              for i in range(8)], 2),
+    0x08: _sign(1), 0x09: _sign(2), 0x0a: _sign(4),
+    0x0b: _lanewise(2, lambda x, y: ((_sx(x, 16) * _sx(y, 16) >> 14) + 1) >> 1),
+    0x1c: _lanewise(1, lambda x, y: abs(_sx(y, 8))),
+    0x1d: _lanewise(2, lambda x, y: abs(_sx(y, 16))),
+    0x1e: _lanewise(4, lambda x, y: abs(_sx(y, 32))),
+    0x28: lambda a, b: ((_sx(a & 0xffffffff, 32) * _sx(b & 0xffffffff, 32)) & M64) |
+    (((_sx((a >> 64) & 0xffffffff, 32) * _sx((b >> 64) & 0xffffffff, 32)) & M64) << 64),
+    0x29: _lanewise(8, lambda x, y: M64 if x == y else 0),
+    0x2b: _pack(4, 2, False),
+    0x37: _lanewise(8, lambda x, y: M64 if _sx(x, 64) > _sx(y, 64) else 0),
+    0x38: _lanewise(1, lambda x, y: min(_sx(x, 8), _sx(y, 8))),
+    0x39: _lanewise(4, lambda x, y: min(_sx(x, 32), _sx(y, 32))),
+    0x3a: _lanewise(2, min),
+    0x3b: _lanewise(4, min),
+    0x3c: _lanewise(1, lambda x, y: max(_sx(x, 8), _sx(y, 8))),
+    0x3d: _lanewise(4, lambda x, y: max(_sx(x, 32), _sx(y, 32))),
+    0x3e: _lanewise(2, max),
+    0x3f: _lanewise(4, max),
+    0x40: _lanewise(4, lambda x, y: x * y),
+}
+
+_PMOVX = {0x20: (1, 2, True), 0x21: (1, 4, True), 0x22: (1, 8, True), 0x23: (2, 4, True),
+          0x24: (2, 8, True), 0x25: (4, 8, True), 0x30: (1, 2, False), 0x31: (1, 4, False),
+          0x32: (1, 8, False), 0x33: (2, 4, False), 0x34: (2, 8, False), 0x35: (4, 8, False)}
 
 
 # -- SSE3 ---------------------------------------------------------------------------
