@@ -101,7 +101,7 @@ def dump(data: bytes, offset: int) -> None:
 
 class Command:
     def __init__(self, name: str, fn: Callable[["IOSession", List[str]], int], argmin: int,
-                 argmax: int, args: str, oneline: str, needs_file: bool = True,
+                 argmax: int, args: Optional[str], oneline: str, needs_file: bool = True,
                  altname: Optional[str] = None, writes: bool = False) -> None:
         self.name = name
         self.fn = fn
@@ -112,6 +112,11 @@ class Command:
         self.needs_file = needs_file
         self.altname = altname
         self.writes = writes
+
+    def summary(self) -> str:
+        """``name [args] -- what it does``, the line qemu-io's help prints."""
+        # qemu-io keeps a space for an empty (but present) argument list, as 'map' has.
+        return "%s%s -- %s" % (self.name, "" if self.args is None else " " + self.args, self.oneline)
 
 
 class IOSession:
@@ -162,8 +167,7 @@ class IOSession:
             sys.stdout.flush()
 
     def usage(self, name: str) -> int:
-        cmd = COMMANDS[name]
-        print("%s %s -- %s" % (cmd.name, cmd.args, cmd.oneline))
+        print(COMMANDS[name].summary())
         return -errno.EINVAL
 
     def getopt(self, name: str, args: List[str], spec: str) -> Tuple[List[Tuple[str, str]], List[str]]:
@@ -641,46 +645,57 @@ def cmd_quit(s: IOSession, args: List[str]) -> int:
     return 0
 
 
+def cmd_sleep(s: IOSession, args: List[str]) -> int:
+    try:
+        ms = int(args[0], 0)
+        if ms < 0:
+            raise ValueError
+    except ValueError:
+        print("Invalid value for milliseconds")
+        return -errno.EINVAL
+    time.sleep(ms / 1000.0)
+    return 0
+
+
 def cmd_help(s: IOSession, args: List[str]) -> int:
     if args:
         cmd = COMMANDS.get(args[0]) or ALIASES.get(args[0])
         if cmd is None:
             print("command %s not found" % args[0])
             return -errno.EINVAL
-        print("%s %s -- %s" % (cmd.name, cmd.args, cmd.oneline))
+        print(cmd.summary())
         return 0
     for name in sorted(COMMANDS):
-        cmd = COMMANDS[name]
-        alt = " (or %s)" % cmd.altname if cmd.altname else ""
-        print("%s%s %s -- %s" % (cmd.name, alt, cmd.args, cmd.oneline))
+        print(COMMANDS[name].summary())
     print("\nUse 'help commandname' for extended help.")
     return 0
 
 
 _TABLE = [
-    Command("aio_flush", cmd_aio_flush, 0, 0, "", "completes all outstanding aio requests"),
+    Command("aio_flush", cmd_aio_flush, 0, 0, None, "completes all outstanding aio requests"),
     Command("aio_read", cmd_aio_read, 2, -1, "[-Ciqv] [-P pattern] off len [len..]",
             "asynchronously reads a number of bytes"),
     Command("aio_write", cmd_aio_write, 2, -1, "[-Cfiquz] [-P pattern] off len [len..]",
             "asynchronously writes a number of bytes", writes=True),
     Command("alloc", cmd_alloc, 1, 2, "offset [count]",
             "checks if offset is allocated in the file"),
-    Command("close", cmd_close, 0, 0, "", "close the current open file", altname="c"),
+    Command("close", cmd_close, 0, 0, None, "close the current open file", altname="c"),
     Command("discard", cmd_discard, 2, -1, "[-Cq] off len",
             "discards a number of bytes at a specified offset", altname="d", writes=True),
-    Command("flush", cmd_flush, 0, 0, "", "flush all in-core file state to disk", altname="f"),
+    Command("flush", cmd_flush, 0, 0, None, "flush all in-core file state to disk", altname="f"),
     Command("help", cmd_help, 0, 1, "[command]", "help for one or all commands", needs_file=False,
             altname="?"),
-    Command("info", cmd_info, 0, 0, "", "prints information about the current file"),
-    Command("length", cmd_length, 0, 0, "", "gets the length of the current file", altname="l"),
+    Command("info", cmd_info, 0, 0, None, "prints information about the current file"),
+    Command("length", cmd_length, 0, 0, None, "gets the length of the current file", altname="l"),
     Command("map", cmd_map, 0, 0, "", "prints the allocated areas of a file"),
     Command("open", cmd_open, 1, -1, "[-rsnkU] [-t cache] [-d discard] [-o options] [path]",
             "open the file specified by path", needs_file=False, altname="o"),
-    Command("quit", cmd_quit, 0, 0, "", "exit the program", needs_file=False, altname="q"),
+    Command("quit", cmd_quit, 0, 0, None, "exit the program", needs_file=False, altname="q"),
     Command("read", cmd_read, 2, -1, "[-abCqv] [-P pattern [-s off] [-l len]] off len",
             "reads a number of bytes at a specified offset", altname="r"),
     Command("readv", cmd_readv, 2, -1, "[-Cqv] [-P pattern] off len [len..]",
             "reads a number of bytes at a specified offset"),
+    Command("sleep", cmd_sleep, 1, 1, None, "waits for the given value in milliseconds", needs_file=False),
     Command("truncate", cmd_truncate, 1, 3, "[-m prealloc_mode] off",
             "truncates the current file at the given offset", altname="t", writes=True),
     Command("write", cmd_write, 2, -1, "[-bcCfnquz] [-P pattern | -s source_file] off len",

@@ -175,3 +175,15 @@ def test_snapshot_and_open_with_options(tmp_path):
         assert p.returncode == 0 and p.stdout.startswith("1 MiB\n")
         with open(img, "rb") as f:
             assert f.read() == b"\x01" * MiB
+
+
+def test_help_lists_commands_as_qemu_io(tmp_path):
+    q = subprocess.run([need("qemu-io"), "-c", "help"], capture_output=True, text=True, timeout=30).stdout
+    p = subprocess.run([PYQEMU_IO, "-c", "help"], capture_output=True, text=True, timeout=30).stdout
+    qlines = set(q.splitlines())
+    plines = [line for line in p.splitlines() if not line.startswith("open ")]
+    # Every command pyqemu-io has is listed exactly as qemu-io lists it.
+    assert [line for line in plines if line not in qlines] == []
+    assert p.endswith("\nUse 'help commandname' for extended help.\n")
+    t0 = subprocess.run([PYQEMU_IO, "-c", "sleep 200"], capture_output=True, text=True, timeout=30)
+    assert t0.returncode == 0
