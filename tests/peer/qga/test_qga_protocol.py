@@ -71,9 +71,10 @@ EXACT = [
     b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[]}}',
     b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":99999,"online":true}]}}',
     b'{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"nosuchuser"}}',
-    b'{"execute":"guest-shutdown","arguments":{"mode":"bogus"}}',
     b'{"execute":"guest-set-user-password","arguments":{"username":"x","password":"!!","crypted":false}}',
-    b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}',
+    # a list naming no mount point freezes nothing (never [] here: a reader
+    # mistaking it for "no list" would freeze this machine's filesystems)
+    b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["/nonexistent-mount"]}}',
     b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":"x"}}',
     b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":"x","online":true}]}}',
     b'{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":1.5,"online":true}]}}',

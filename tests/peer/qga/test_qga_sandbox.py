@@ -74,7 +74,8 @@ def test_shutdown_modes(tmp_path, need_sandbox):
 
 
 def test_shutdown_failure(tmp_path, need_sandbox):
-    reqs = [(b'{"execute":"guest-shutdown"}', True)]
+    reqs = [(b'{"execute":"guest-shutdown"}', True),
+            (b'{"execute":"guest-shutdown","arguments":{"mode":"bogus"}}', True)]
     real, ours = _run(tmp_path, reqs, rc=1)
     assert ours == real
     assert b"child process has failed to shutdown" in ours[0][0]
@@ -131,8 +132,8 @@ def test_fsfreeze_hook(tmp_path, need_sandbox):
             a = Agent(prog, tmp_path / d / hook.name, ["-F%s" % hook])
             try:
                 c = a.connect()
-                # An empty list freezes nothing: safe on the test machine itself.
-                answers.append(c.cmd("guest-fsfreeze-freeze-list", mountpoints=[]))
+                # A list naming no mount point freezes nothing: safe on this machine.
+                answers.append(c.cmd("guest-fsfreeze-freeze-list", mountpoints=["/nonexistent-mount"]))
                 answers.append(c.cmd("guest-fsfreeze-status"))
                 answers.append(hook_log.read_text())
             finally:
