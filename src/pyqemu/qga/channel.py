@@ -269,6 +269,10 @@ class Channel:
     def run(self) -> None:
         self.install_signals()
         while self.running:
+            # Reap finished guest-exec children now, as GLib's child watch
+            # does, so none lingers as a zombie until the host asks.
+            for child in list(self.agent.children.values()):
+                child.proc.poll()
             for key, _ in self.sel.select(timeout=0.5):
                 if key.data == "accept":
                     self._accept()

@@ -119,3 +119,26 @@ def test_missing_device_without_retry_fails(tmp_path):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert "failed to initialize guest agent channel" in r.stderr
+
+
+def test_exec_children_do_not_linger_as_zombies(tmp_path):
+    import json
+    import time
+    a = Agent(PYQEMU_GA, tmp_path)
+    try:
+        c = a.connect()
+        pid = json.loads(c.cmd("guest-exec", path="/bin/true"))["return"]["pid"]
+        for _ in range(50):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break           # reaped
+            time.sleep(0.1)
+        else:
+            raise AssertionError("child %d still present in state %s" % (pid, state))
+        # the status is still there for the host to collect
+        st = json.loads(c.cmd("guest-exec-status", pid=pid))["return"]
+        assert st == {"exited": True, "exitcode": 0}
+    finally:
+        a.stop()
