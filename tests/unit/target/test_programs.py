@@ -37,6 +37,8 @@ def build_c(tmp_path, name, variant):
         flags.append("-msse3")
     if name == "sse4":
         flags.append("-msse4.2")
+    if name == "bmi":
+        flags += ["-mbmi", "-mbmi2", "-mlzcnt"]
     if variant == "static32":
         flags.append("-m32")
     out = str(tmp_path / (name + variant))
@@ -49,7 +51,7 @@ def build_c(tmp_path, name, variant):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,variant", [
     (n, v) for n in ("intops", "fpu", "simd") for v in ("static64", "static32", "pie64")] +
-    [("intops", "max64"), ("sse4", "max64")])
+    [("intops", "max64"), ("sse4", "max64"), ("bmi", "max64")])
 def test_c_programs_match_native(tmp_path, name, variant):
     prog = build_c(tmp_path, name, variant)
     native = subprocess.run([prog], capture_output=True)

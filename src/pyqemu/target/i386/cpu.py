@@ -224,7 +224,8 @@ class X86CPU:
         if leaf == 4:
             return (0, 0, 0, 0)
         if leaf == 7:
-            return (0, 0, 0, 0)
+            # BMI1 (bit 3) and BMI2 (bit 8) for -cpu max only
+            return (0, (1 << 3) | (1 << 8) if m.name == "max" and sub == 0 else 0, 0, 0)
         if leaf == 0xd:
             return (0, 0, 0, 0)
         return (0, 0, 0, 0)

@@ -530,6 +530,32 @@ class Disas:
         self.set_sp(self.sp_addr(size))
 
     # -- decode -----------------------------------------------------------------------
+    def decode_vex(self, c: int) -> None:
+        """VEX-encoded instructions: the BMI1/BMI2 general-purpose ones (no AVX)."""
+        p1 = self.u8()
+        if c == 0xc5:
+            r, x, bb, mmmmm, w = (~p1 >> 7) & 1, 0, 0, 1, 0
+            vvvv, ll, pp = (~p1 >> 3) & 15, (p1 >> 2) & 1, p1 & 3
+        else:
+            p2 = self.u8()
+            r, x, bb, mmmmm = (~p1 >> 7) & 1, (~p1 >> 6) & 1, (~p1 >> 5) & 1, p1 & 31
+            w, vvvv, ll, pp = p2 >> 7, (~p2 >> 3) & 15, (p2 >> 2) & 1, p2 & 3
+        if self.mode == 32:
+            r = x = bb = w = 0
+            vvvv &= 7
+        self.rex_r, self.rex_x, self.rex_b = r << 3, x << 3, bb << 3
+        self.rex_w = w
+        self.rex_any = True
+        self.osize = 8 if w and self.mode == 64 else 4
+        self.vex = (vvvv, ll, pp)
+        op = self.u8()
+        fn = _VEX_TABLE.get((mmmmm << 8) | op)
+        if fn is None or ll:
+            raise Unsupported()
+        fn(self, pp)
+        for t, disp in self.riprel_fixups:
+            t.value = (self.pc + disp) & MASK[8]
+
     def insn(self, start: int) -> None:
         self.osize = 4
         self.asize = 8 if self.mode == 64 else 4
@@ -574,6 +600,10 @@ class Disas:
                 break
             if self.pc - start > 14:
                 raise Unsupported()
+        self.vex = None
+        if c in (0xc4, 0xc5) and (self.mode == 64 or (self._byte(self.pc) >> 6) == 3) and not rex:
+            self.decode_vex(c)
+            return
         if rex:
             self.rex_any = True
             self.rex_w = (rex >> 3) & 1
@@ -602,6 +632,7 @@ class Disas:
 
 
 _TABLE: Dict[int, object] = {}
+_VEX_TABLE: Dict[int, object] = {}
 
 
 def op(*codes):
@@ -1690,3 +1721,173 @@ def _x87(d: Disas, c: int) -> None:
     from pyqemu.target.i386.fpu import translate_x87
     if not translate_x87(d, c):
         raise Unsupported()
+
+
+# -- BMI1 / BMI2 (VEX-encoded general-purpose instructions) --------------------------------
+def vex_op(*codes):
+    def deco(fn):
+        for c in codes:
+            _VEX_TABLE[c] = fn
+        return fn
+    return deco
+
+
+def _bmi_flags(d: Disas, size: int, r: Temp, cf: Temp) -> None:
+    """ZF/SF from the result, CF given, OF cleared (as recorded by CC_OP_EFLAGS)."""
+    b = d.b
+    bits = size * 8
+    z = b.op3("shl", b.setcond("eq", r, b.const(0)), b.const(6))
+    s = b.op3("shl", b.extract(r, bits - 1, 1), b.const(7))
+    f = b.op3("or", b.op3("or", z, s), cf)
+    b.mov(d.g.cc_src, f)
+    d.set_cc_op(C.CC_OP_EFLAGS)
+
+
+@vex_op(0x2f2)
+def _andn(d: Disas, pp: int) -> None:
+    if pp:
+        raise Unsupported()
+    size = d.osize
+    d.modrm()
+    v = d.ld_rm(size)
+    r = d.b.op3("andc", v, d.greg(size, d.vex[0]))
+    d.sreg(size, d.reg, r)
+    _bmi_flags(d, size, r, d.b.const(0))
+
+
+@vex_op(0x2f3)
+def _bls(d: Disas, pp: int) -> None:
+    size = d.osize
+    d.modrm()
+    k = d.reg & 7
+    if pp or k not in (1, 2, 3):
+        raise Unsupported()
+    b = d.b
+    v = d.ld_rm(size)
+    m1 = d.mask(b.op3("sub", v, b.const(1)), size)
+    if k == 1:      # blsr
+        r = b.op3("and", v, m1)
+        cf = b.setcond("eq", v, b.const(0))
+    elif k == 2:    # blsmsk
+        r = b.op3("xor", v, m1)
+        cf = b.setcond("eq", v, b.const(0))
+    else:           # blsi
+        r = b.op3("and", v, d.mask(b.op2("neg", v), size))
+        cf = b.setcond("ne", v, b.const(0))
+    d.sreg(size, d.vex[0], r)
+    _bmi_flags(d, size, r, cf)
+
+
+def _bextr(a: int, ctl: int, bits: int) -> int:
+    start, length = ctl & 0xff, (ctl >> 8) & 0xff
+    if start >= bits:
+        return 0
+    return (a >> start) & ((1 << min(length, bits)) - 1)
+
+
+def _bzhi(a: int, n: int, bits: int) -> int:
+    n &= 0xff
+    return a if n >= bits else a & ((1 << n) - 1)
+
+
+def _pdep(src: int, mask: int) -> int:
+    r, k = 0, 0
+    while mask:
+        low = mask & -mask
+        if (src >> k) & 1:
+            r |= low
+        mask ^= low
+        k += 1
+    return r
+
+
+def _pext(src: int, mask: int) -> int:
+    r, k = 0, 0
+    while mask:
+        low = mask & -mask
+        if src & low:
+            r |= 1 << k
+        mask ^= low
+        k += 1
+    return r
+
+
+h_bextr = Helper(_bextr, 0, 1)
+h_bzhi = Helper(_bzhi, 0, 1)
+h_pdep = Helper(_pdep, 0, 1)
+h_pext = Helper(_pext, 0, 1)
+
+
+@vex_op(0x2f7)
+def _bextr_shx(d: Disas, pp: int) -> None:
+    size = d.osize
+    d.modrm()
+    b = d.b
+    v = d.ld_rm(size)
+    ctl = d.greg(size, d.vex[0])
+    bits = size * 8
+    if pp == 0:     # bextr
+        r = b.call(h_bextr, [v, ctl, b.const(bits)])[0]
+        d.sreg(size, d.reg, r)
+        _bmi_flags(d, size, r, b.const(0))
+        return
+    n = b.op3("and", ctl, b.const(bits - 1))
+    w = I64 if size == 8 else I32
+    if pp == 1:     # shlx
+        r = b.op3("shl", v, n, w)
+    elif pp == 2:   # sarx
+        r = d.mask(b.op3("sar", d.sext(v, size), n), size)
+    else:           # shrx
+        r = b.op3("shr", v, n, w)
+    d.sreg(size, d.reg, r)      # flags unaffected
+
+
+@vex_op(0x2f5)
+def _bzhi_pdep_pext(d: Disas, pp: int) -> None:
+    size = d.osize
+    d.modrm()
+    b = d.b
+    v = d.ld_rm(size)
+    other = d.greg(size, d.vex[0])
+    if pp == 0:     # bzhi
+        r = b.call(h_bzhi, [v, other, b.const(size * 8)])[0]
+        n = b.op3("and", other, b.const(0xff))
+        d.sreg(size, d.reg, r)
+        _bmi_flags(d, size, r, b.setcond("gtu", n, b.const(size * 8 - 1)))
+    elif pp == 3:   # pdep: src1 = vvvv, mask = r/m
+        d.sreg(size, d.reg, b.call(h_pdep, [other, v])[0])
+    elif pp == 2:   # pext
+        d.sreg(size, d.reg, b.call(h_pext, [other, v])[0])
+    else:
+        raise Unsupported()
+
+
+@vex_op(0x2f6)
+def _mulx(d: Disas, pp: int) -> None:
+    if pp != 3:
+        raise Unsupported()
+    size = d.osize
+    d.modrm()
+    b = d.b
+    v = d.ld_rm(size)
+    a = d.greg(size, 2)
+    if size == 8:
+        lo, hi = b.temp(), b.temp()
+        b.emit("mulu2", I64, [lo, hi], [a, v])
+    else:
+        p = b.op3("mul", a, v)
+        lo, hi = d.mask(p, 4), b.op3("shr", p, b.const(32))
+    d.sreg(size, d.vex[0], lo)
+    d.sreg(size, d.reg, hi)     # the high half wins when both name one register
+
+
+@vex_op(0x3f0)
+def _rorx(d: Disas, pp: int) -> None:
+    if pp != 3:
+        raise Unsupported()
+    size = d.osize
+    d.modrm()
+    n = d.u8() & (size * 8 - 1)
+    v = d.ld_rm(size)
+    r = d.b.op3("rotr", v, d.b.const(n), I64 if size == 8 else I32)
+    d.sreg(size, d.reg, r)
