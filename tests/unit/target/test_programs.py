@@ -166,3 +166,29 @@ def test_asm_flags_and_strings(tmp_path, mode):
     assert native.returncode == 5
     assert emu.stdout == native.stdout
     assert emu.returncode == native.returncode
+
+
+MOVBE_RDTSCP = r"""
+.globl _start
+_start:
+    lea val(%rip), %rsi
+    movbe (%rsi), %eax
+    movbe %eax, 4(%rsi)
+    mov 4(%rsi), %ebx
+    rdtscp
+    mov %ebx, %edi
+    shr $24, %edi
+    add %ecx, %edi          /* TSC_AUX is 0 for user mode */
+    mov $60, %eax
+    syscall
+.data
+val: .long 0x11223344, 0
+"""
+
+
+def test_movbe_and_rdtscp_with_cpu_max(tmp_path):
+    src = tmp_path / "m.S"
+    src.write_text(MOVBE_RDTSCP)
+    prog = build(tmp_path, "m", str(src), "-nostdlib", "-no-pie")
+    emu = emulate(prog, 64, tmp_path, "-cpu", "max")
+    assert emu.returncode == subprocess.run([prog]).returncode == 0x11

@@ -79,8 +79,8 @@ for _m in (
              model_id="Intel(R) Core(TM)2 Duo CPU     T7700  @ 2.40GHz"),
     CpuModel("max", "Enables all features supported by the accelerator in the current host",
              0xd, 15, 107, 1, _BASE_EDX,
-             _E_SSE3 | _E_CX16 | _E_POPCNT | _E_SSSE3 | _E_SSE41 | _E_SSE42,
-             _X_SYSCALL | _X_NX | _X_LM, _X_LAHF | _X_ABM),
+             _E_SSE3 | _E_CX16 | _E_POPCNT | _E_SSSE3 | _E_SSE41 | _E_SSE42 | (1 << 22),
+             _X_SYSCALL | _X_NX | _X_LM | (1 << 27), _X_LAHF | _X_ABM),
 ):
     _MODELS[_m.name] = _m
 

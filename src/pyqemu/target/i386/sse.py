@@ -719,9 +719,9 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
     b = d.b
     env = d.g.env
     if c == 0x2f0 or c == 0x2f1:
-        if pfx != 0xf2:
-            return False
-        return _crc32(d, c)
+        if pfx == 0xf2:
+            return _crc32(d, c)
+        return _movbe(d, c)
     if pfx != 0x66:
         return False
     if c < 0x300:
@@ -807,6 +807,20 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         b.call(_h(("blend", lo, imm), _apply(fn)), [env, b.const(d.reg), v])
         return True
     return False
+
+
+def _movbe(d, c: int) -> bool:
+    size = d.osize
+    d.modrm()
+    if d.ea is None:
+        return False
+    b = d.b
+    op = {2: "bswap16", 4: "bswap32", 8: "bswap64"}[size]
+    if c == 0x2f0:
+        d.sreg(size, d.reg, b.op2(op, d.ld(size, d.addr())))
+    else:
+        d.st(size, d.addr(), b.op2(op, d.greg(size, d.reg)))
+    return True
 
 
 def _crc32(d, c: int) -> bool:

@@ -1592,7 +1592,20 @@ def _hlt(d: Disas, c: int) -> None:
     d.gen_exception(EXCP_GPF, d.start)
 
 
-@op(0xfa, 0xfb, 0x106, 0x108, 0x109, 0x130, 0x132, 0x100, 0x101)
+@op(0x101)
+def _grp7(d: Disas, c: int) -> None:
+    m = d._byte(d.pc)
+    if m == 0xf9:               # rdtscp: TSC plus TSC_AUX (0) in ecx
+        d.u8()
+        lo, hi = d.b.call(h_rdtsc, [d.g.env])
+        d.sreg(4, 0, lo)
+        d.sreg(4, 2, hi)
+        d.sreg(4, 1, d.b.const(0))
+        return
+    d.gen_exception(EXCP_GPF, d.start)
+
+
+@op(0xfa, 0xfb, 0x106, 0x108, 0x109, 0x130, 0x132, 0x100)
 def _privileged(d: Disas, c: int) -> None:
     d.gen_exception(EXCP_GPF, d.start)
 
