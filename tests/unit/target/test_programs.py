@@ -178,7 +178,6 @@ _start:
     rdtscp
     mov %ebx, %edi
     shr $24, %edi
-    add %ecx, %edi          /* TSC_AUX is 0 for user mode */
     mov $60, %eax
     syscall
 .data
