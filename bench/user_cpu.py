@@ -1,0 +1,99 @@
+"""Benchmark: a CPU-bound C program natively, under qemu-x86_64 and under pyqemu-x86_64.
+
+Prints wall times, guest MIPS (guest instructions from the emulator's own counter,
+cross-checked with valgrind's exact count of the native run when available) and
+the ratio to qemu-x86_64.  Run: python bench/user_cpu.py [rounds]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SRC = os.path.join(ROOT, "src")
+
+# Runs pyqemu-x86_64 in-process and writes the guest instruction count to a file.
+RUNNER = r"""
+import sys
+import pyqemu.exec.cpu_loop as loop
+out = sys.argv[1]
+real = loop.cpu_exec
+def counting(cpu):
+    try:
+        return real(cpu)
+    finally:
+        with open(out, "w") as f:
+            f.write(str(cpu.insn_count))
+loop.cpu_exec = counting
+from pyqemu.cli.user import main_x86_64
+main_x86_64(sys.argv[2:])
+"""
+
+
+def timed(cmd, env=None, runs=1):
+    times = []
+    out = None
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, env=env)
+        times.append(time.perf_counter() - t)
+        if p.returncode != 0:
+            raise SystemExit("failed: %s\n%s" % (" ".join(cmd), p.stderr.decode(errors="replace")))
+        out = p.stdout
+    return statistics.median(times), out
+
+
+def main() -> None:
+    rounds = sys.argv[1] if len(sys.argv) > 1 else "3"
+    tmp = tempfile.mkdtemp()
+    try:
+        prog = os.path.join(tmp, "user_cpu")
+        subprocess.run(["gcc", "-O2", "-static", "-o", prog, os.path.join(HERE, "user_cpu.c")],
+                       check=True)
+        t_native, ref = timed([prog, rounds], runs=3)
+        print("native:            %8.3f s" % t_native)
+        native_insns = None
+        if shutil.which("valgrind"):
+            cg = os.path.join(tmp, "cg.out")
+            p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg, prog,
+                                rounds], capture_output=True)
+            for line in p.stderr.decode().splitlines():
+                if "Collected" in line:
+                    native_insns = int(line.split()[-1])
+        if native_insns:
+            print("guest instructions (valgrind, native run): %d" % native_insns)
+        t_qemu = None
+        if shutil.which("qemu-x86_64"):
+            t_qemu, out = timed(["qemu-x86_64", prog, rounds], runs=3)
+            assert out == ref, "qemu-x86_64 output differs"
+            insns = native_insns or 0
+            print("qemu-x86_64:       %8.3f s  %s" % (
+                t_qemu, "%.0f MIPS" % (insns / t_qemu / 1e6) if insns else ""))
+        env = dict(os.environ, PYTHONPATH=SRC)
+        for name, py in (("pyqemu (CPython)", sys.executable),
+                         ("pyqemu (PyPy)", shutil.which("pypy3"))):
+            if not py:
+                print("%s: not available" % name)
+                continue
+            cnt = os.path.join(tmp, "count")
+            t, out = timed([py, "-c", RUNNER, cnt, prog, rounds], env=env)
+            if out != ref:
+                print("%s: OUTPUT DIFFERS" % name)
+                continue
+            with open(cnt) as f:
+                insns = int(f.read())
+            ratio = " %.0fx slower than qemu-x86_64" % (t / t_qemu) if t_qemu else ""
+            print("%-18s %8.3f s  %d guest insns  %.2f guest MIPS %s" % (
+                name + ":", t, insns, insns / t / 1e6, ratio))
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
