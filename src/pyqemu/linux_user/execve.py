@@ -12,13 +12,18 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
+import pyqemu
+
 MAX_SHEBANG = 256
+# Where the pyqemu package lives, fixed when the emulator starts (the guest may
+# chdir later, and PYTHONPATH may hold a relative path).
+PACKAGE_ROOT = os.path.abspath(os.path.dirname(os.path.dirname(pyqemu.__file__)))
 
 
 def _launcher(bits: int) -> List[str]:
     """A host command line that starts pyqemu-x86_64 or pyqemu-i386."""
     entry = "main_x86_64" if bits == 64 else "main_i386"
-    paths = [p for p in sys.path if p]
+    paths = [PACKAGE_ROOT]
     code = ("import sys; sys.path[:0] = %r; sys.argv[0] = %r; "
             "from pyqemu.cli.user import %s; %s()" %
             (paths, "pyqemu-x86_64" if bits == 64 else "pyqemu-i386", entry, entry))

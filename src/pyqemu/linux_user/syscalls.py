@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional
 from pyqemu.exec.guest_memory import GuestFault, GuestMemory
 from pyqemu.linux_user import structs
 from pyqemu.linux_user.host import buffer, host_syscall
+from pyqemu.linux_user.execve import prepare_exec
 from pyqemu.linux_user.mm import AddressSpace
 from pyqemu.linux_user.signal import SignalState, ThreadSignals
 from pyqemu.linux_user.syscalls_net import NetCalls
@@ -878,8 +879,6 @@ class Syscalls(NetCalls, SignalCalls):
         return out
 
     def _execve(self, dirfd: int, path_addr: int, argv_addr: int, envp_addr: int, flags: int) -> int:
-        from pyqemu.linux_user.execve import prepare_exec
-
         path = self.path(path_addr)  # /proc/self/exe is the guest program, not the emulator
         if dirfd != AT_FDCWD and not path.startswith(b"/"):
             path = b"/proc/self/fd/%d/%s" % (dirfd, path) if path else b"/proc/self/fd/%d" % dirfd

@@ -39,13 +39,27 @@ def builder(tmp_path_factory):
 
 
 def emulator(variant):
-    return os.path.join(BIN, VARIANTS[variant][1])
+    """The command that starts the emulator for ``variant`` (a list).
+
+    The console script when this interpreter has it installed; otherwise (the
+    PyPy run of `make test`, with PYTHONPATH=src) the same entry point through
+    this interpreter.
+    """
+    name = VARIANTS[variant][1]
+    script = os.path.join(BIN, name)
+    if os.path.exists(script):
+        return [script]
+    from pyqemu.linux_user.execve import PACKAGE_ROOT
+
+    entry = "main_x86_64" if name.endswith("x86_64") else "main_i386"
+    return [sys.executable, "-c", "import sys; sys.path.insert(0, %r); sys.argv[0] = %r; "
+            "from pyqemu.cli.user import %s; %s()" % (PACKAGE_ROOT, name, entry, entry)]
 
 
 def run_both(prog, variant, args=(), native_args=None, env=None, timeout=600, cwd=None, stdin=None):
     """Run natively and under pyqemu; returns (native, emulated) CompletedProcess."""
     native = subprocess.run([prog] + list(native_args if native_args is not None else args),
                             capture_output=True, timeout=timeout, env=env, cwd=cwd, input=stdin)
-    emu = subprocess.run([emulator(variant)] + VARIANTS[variant][2] + [prog] + list(args),
+    emu = subprocess.run(emulator(variant) + VARIANTS[variant][2] + [prog] + list(args),
                          capture_output=True, timeout=timeout, env=env, cwd=cwd, input=stdin)
     return native, emu

@@ -22,7 +22,7 @@ def test_gdb_session(tmp_path):
     prog = str(tmp_path / "hello")
     subprocess.run(["gcc", "-g", "-O0", "-static", "-o", prog, os.path.join(PROGS, "hello.c")], check=True)
     port = _free_port()
-    emu = subprocess.Popen([emulator("static64"), "-g", str(port), prog, "5", "word"],
+    emu = subprocess.Popen(emulator("static64") + ["-g", str(port), prog, "5", "word"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         cmds = ["set confirm off", "set tcp connect-timeout 60", "file " + prog,

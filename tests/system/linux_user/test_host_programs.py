@@ -39,7 +39,7 @@ def test_busybox_shell_pipeline(tmp_path):
     (tmp_path / "e").mkdir()
     (tmp_path / "script.sh").write_text(SCRIPT)
     native = _run([busybox, "sh", str(tmp_path / "script.sh")], tmp_path / "n")
-    emu = _run([emulator("static64"), busybox, "sh", str(tmp_path / "script.sh")], tmp_path / "e")
+    emu = _run(emulator("static64") + [busybox, "sh", str(tmp_path / "script.sh")], tmp_path / "e")
     assert emu.returncode == native.returncode == 0, emu.stderr
     assert emu.stdout == native.stdout
     assert b"roundtrip ok" in emu.stdout
@@ -54,7 +54,7 @@ def test_busybox_shell_pipeline(tmp_path):
 ])
 def test_dynamic_host_programs(tmp_path, cmd, stdin):
     native = _run(cmd, tmp_path, stdin)
-    emu = _run([emulator("static64"), "-L", "/"] + cmd, tmp_path, stdin)
+    emu = _run(emulator("static64") + ["-L", "/"] + cmd, tmp_path, stdin)
     assert emu.returncode == native.returncode, emu.stderr
     assert emu.stdout == native.stdout
     assert os.path.exists(cmd[0])
