@@ -277,3 +277,26 @@ def test_no_reboot_exits_on_guest_reset(pyqemu_system, tmp_path):
         assert v.proc.wait(timeout=20) == 0
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("extra,action", [((), "poweroff"), (("-no-shutdown",), "pause")])
+def test_guest_panic(pyqemu_system, tmp_path, extra, action):
+    v = VM(pyqemu_system, tmp_path, *extra)
+    try:
+        async def go():
+            await v.qmp.connect(v.sock)
+            await v.hmp("o 0x514 3")          # the device reports a guest panic
+            ev = await v.event("GUEST_PANICKED")
+            assert ev["data"] == {"action": action}
+            if action == "pause":
+                await v.event("STOP")
+                assert (await v.qmp.execute("query-status"))["status"] == "guest-panicked"
+                await v.qmp.execute("quit")
+            else:
+                ev = await v.event("SHUTDOWN")
+                assert ev["data"] == {"guest": True, "reason": "guest-panic"}
+            await v.disconnect_after_quit()
+        arun(go())
+        assert v.proc.wait(timeout=20) == 0
+    finally:
+        v.close()
