@@ -392,3 +392,34 @@ def test_extended_l2_images_written_by_pyqemu(src, opts):
     assert run(QEMU_IMG, "compare", "s.raw", "x.qcow2", cwd=src).returncode == 0
     q, p, _ = both("map", "--output=json", "x.qcow2", cwd=src)
     assert p.stdout == q.stdout
+
+
+def test_external_data_file(src):
+    run(PYQEMU_IMG, "create", "-q", "-f", "qcow2", "-o", "data_file=d1.raw", "d1.qcow2", "4M", cwd=src)
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "-o", "data_file=d2.raw", "d2.qcow2", "4M", cwd=src)
+    h1, h2 = _read(src / "d1.qcow2"), _read(src / "d2.qcow2")
+    assert h1 == h2.replace(b"d2.raw", b"d1.raw")  # the same layout as qemu-img's
+    for img in ("d1.qcow2", "d2.qcow2"):
+        run(QEMU_IO, "-c", "write -P 1 1M 64k", "-c", "write -P 2 3M 4k", "-c", "write -z 0 64k", img, cwd=src)
+    for cmd in (["map", "--output=json"], ["map"], ["info"], ["check", "--output=json"]):
+        q, p, _ = both(*cmd, "d2.qcow2", cwd=src)
+        assert p.stdout == q.stdout, cmd
+    code = ("from pyqemu.block import open_image\n"
+            "with open_image('d1.qcow2', readonly=False) as n:\n"
+            "    n.pwrite(2 << 20, b'w' * 100000); n.pwrite(1 << 20, b'v' * 10)\n")
+    run(sys.executable, "-c", code, cwd=src)
+    run(QEMU_IO, "-c", "write -P 0x77 2M 100000", "-c", "write -P 0x76 1M 10", "d2.qcow2", cwd=src)
+    assert run(QEMU_IMG, "check", "d1.qcow2", cwd=src).returncode == 0
+    assert run(QEMU_IMG, "compare", "d1.qcow2", "d2.qcow2", cwd=src).returncode == 0
+    # data_file_raw: the data file is itself a raw image of the disk
+    run(PYQEMU_IMG, "convert", "-O", "qcow2", "-o", "data_file=d3.raw,data_file_raw=on", "s.raw", "d3.qcow2",
+        cwd=src)
+    assert run(QEMU_IMG, "check", "d3.qcow2", cwd=src).returncode == 0
+    assert _read(src / "d3.raw") == _read(src / "s.raw")
+    q, p, _ = both("map", "--output=json", "d3.qcow2", cwd=src)
+    assert p.stdout == q.stdout
+    for args in (["snapshot", "-c", "s", "d2.qcow2"],
+                 ["create", "-f", "qcow2", "-b", "s.raw", "-F", "raw", "-o", "data_file=x.raw,data_file_raw=on",
+                  "x.qcow2", "1M"]):
+        q, p, perr = both(*args, cwd=src)
+        assert (perr, p.returncode) == (q.stderr, q.returncode), args

@@ -126,19 +126,22 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
                         res.fragmented_clusters += 1
                     continue
                 host = le & L2_OFFSET_MASK
-                if not host:
+                if not host and not (le & COPIED and node.data is not node.file):
                     continue
                 if host % cs:
                     say("ERROR offset=%x: Cluster is not properly aligned; L2 entry corrupted" % host)
                     res.corruptions += 1
                     continue
-                inc(host, cs)
+                external = node.data is not node.file
+                if not external:  # data in an external data file is not refcounted
+                    inc(host, cs)
                 if active:
                     res.allocated_clusters += 1
                     if next_contig and host != next_contig:
                         res.fragmented_clusters += 1
                     next_contig = host + cs
-                    copied_checks.append(("l2", l2_off + j * 8, le, host))
+                    if not external:
+                        copied_checks.append(("l2", l2_off + j * (16 if bitmaps else 8), le, host))
 
     inc(h.l1_table_offset, h.l1_size * 8)
     walk_l1(node.l1, True)

@@ -11,7 +11,8 @@ from typing import Any, Dict
 
 from pyqemu.block.file import create_file
 from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_FEATURE_TABLE,
-                                       INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, Header, feature_table_ext)
+                                       AUTOCLEAR_DATA_FILE_RAW, EXT_DATA_FILE, INCOMPAT_COMPRESSION,
+                                       INCOMPAT_DATA_FILE, INCOMPAT_EXTL2, Header, feature_table_ext)
 from pyqemu.block.qcow2.refcount import pack_refblock
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool, parse_size
@@ -58,8 +59,15 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
                         "(use version=v3 or greater)")
     if extl2 and cs < 16384:
         raise QemuError("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
-    if opts.get("data_file"):
-        raise QemuError("data_file is not supported by pyqemu yet")
+    data_file = opts.get("data_file")
+    data_raw = parse_bool("data_file_raw", str(opts.get("data_file_raw", "off")))
+    if data_raw and not data_file:
+        raise QemuError("data-file-raw requires data-file")
+    if data_raw and opts.get("backing_file"):
+        raise QemuError("Backing file and data-file-raw cannot be used at the same time")
+    if data_file and version < 3:
+        raise QemuError("Data file is only supported with compatibility level 1.1 and above "
+                        "(use version=v3 or greater)")
     prealloc = str(opts.get("preallocation", "off"))
     if prealloc not in ("off", "metadata", "falloc", "full"):
         raise QemuError("Parameter 'preallocation' does not accept value '%s'" % prealloc)
@@ -80,15 +88,26 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
         h.compatible |= COMPAT_LAZY_REFCOUNTS
     if extl2:
         h.incompatible |= INCOMPAT_EXTL2
+    if data_file:
+        h.incompatible |= INCOMPAT_DATA_FILE
+        if data_raw:
+            h.autoclear |= AUTOCLEAR_DATA_FILE_RAW
     if ctype == "zstd":
         h.compression_type = 1
         h.incompatible |= INCOMPAT_COMPRESSION
     if backing_fmt:
         h.set_ext(EXT_BACKING_FORMAT, str(backing_fmt).encode())
+    if data_file:  # QEMU's extension order: backing format, data file, feature table
+        h.set_ext(EXT_DATA_FILE, str(data_file).encode())
     if version >= 3:
         h.set_ext(EXT_FEATURE_TABLE, feature_table_ext())
     if backing:
         h.backing_file = str(backing)
+    if data_file:
+        from pyqemu.block.open import resolve_backing_path
+        create_file(resolve_backing_path(filename, str(data_file)), size)
+        if data_raw and prealloc == "off":
+            prealloc = "metadata"  # a raw data file needs every cluster mapped
     create_file(filename, 0)
     from pyqemu.block.file import FileNode
     f = FileNode({"filename": filename}, False)

@@ -16,7 +16,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO, BlockNode,
                                BlockStatus)
-from pyqemu.block.qcow2.header import (COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
+from pyqemu.block.qcow2.header import (AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_DATA_FILE,
+                                       INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
                                        Header)
 from pyqemu.block.qcow2.refcount import Refcounts
 from pyqemu.util.error import QemuError
@@ -80,8 +81,15 @@ class Qcow2Node(BlockNode):
         self.l2_dirty: Dict[int, bool] = {}
         self.refcounts = Refcounts(self, max(4, rc_bytes // cs))
         self.compression_type = h.compression_type
+        self._prealloc_detected: Optional[bool] = None
+        self.data: BlockNode = file
+        self.data_file_name: Optional[str] = None
+        if h.incompatible & INCOMPAT_DATA_FILE:
+            self._open_data_file(options, read_only)
         self.corrupt = bool(h.incompatible & INCOMPAT_CORRUPT)
         if self.corrupt and not read_only:
+            if self.data is not file:
+                self.data.close()
             raise QemuError("qcow2: Image is corrupt; cannot be opened read/write")
         self.dirty_repaired = False
         if h.incompatible & INCOMPAT_DIRTY and not read_only:
@@ -89,8 +97,37 @@ class Qcow2Node(BlockNode):
         elif h.incompatible & INCOMPAT_DIRTY and h.version >= 3 and \
                 not h.compatible & COMPAT_LAZY_REFCOUNTS:
             pass  # read-only: the refcounts are not used for reading
-        self._prealloc_detected: Optional[bool] = None
         self._compressed_cur = 0  # host offset where the next compressed cluster may go
+
+    def _open_data_file(self, options: Dict[str, Any], read_only: bool) -> None:
+        """External data file: guest data lives there at the guest offsets (unrefcounted)."""
+        from pyqemu.block.file import FileNode
+        from pyqemu.block.node import PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, PERM_WRITE_UNCHANGED
+        from pyqemu.block.open import resolve_backing_path
+        name = self.header.ext(EXT_DATA_FILE)
+        spec = options.get("data-file")
+        if isinstance(spec, dict):
+            path = str(spec.get("filename", ""))
+        elif spec:
+            path = str(spec)
+        elif name:
+            self.data_file_name = name.decode("utf-8", "replace")
+            path = resolve_backing_path(self.filename, self.data_file_name)
+        else:
+            raise QemuError("'data-file' is required for this image")
+        if self.data_file_name is None and name:
+            self.data_file_name = name.decode("utf-8", "replace")
+        node = FileNode({"filename": path}, read_only)
+        perm = PERM_CONSISTENT_READ | (0 if read_only else PERM_WRITE | PERM_RESIZE)
+        try:
+            node.set_perm(perm, PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED)
+        except QemuError:
+            node.close()
+            raise
+        self.data = node
+
+    def data_file_raw(self) -> bool:
+        return bool(self.header.autoclear & AUTOCLEAR_DATA_FILE_RAW)
 
     def _repair_dirty(self) -> None:
         """A dirty image (lazy refcounts, unclean shutdown): rebuild refcounts first."""
@@ -127,6 +164,8 @@ class Qcow2Node(BlockNode):
                 "compression-type": "zstd" if h.compression_type else "zlib",
                 "lazy-refcounts": bool(h.compatible & COMPAT_LAZY_REFCOUNTS),
                 "refcount-bits": 1 << h.refcount_order,
+                **({"data-file": self.data_file_name, "data-file-raw": self.data_file_raw()}
+                   if self.data is not self.file else {}),
                 "corrupt": bool(h.incompatible & INCOMPAT_CORRUPT),
                 "extended-l2": self.ext_l2}
 
@@ -251,7 +290,8 @@ class Qcow2Node(BlockNode):
     def _kind(self, entry: int) -> int:
         if entry & COMPRESSED:
             return COMPRESSED_KIND
-        off = entry & L2_OFFSET_MASK
+        # host offset 0 is a real cluster of an external data file when COPIED is set
+        off = entry & L2_OFFSET_MASK or (entry & COPIED and self.data is not self.file)
         if entry & ZERO_FLAG and self.header.version >= 3:
             return ZERO_ALLOC if off else ZERO_PLAIN
         return NORMAL if off else UNALLOC
@@ -304,7 +344,8 @@ class Qcow2Node(BlockNode):
                         self._mark_corrupt("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
                                            "L2 index: %#x)" % (host, res[1], l2_idx + j))
                     if flen_limit is None:
-                        flen_limit = max(self.file.length(), self.refcounts.alloc_end * cs)
+                        flen_limit = max(self.file.length(), self.refcounts.alloc_end * cs) \
+                            if self.data is self.file else 1 << 62
                     if host >= flen_limit and kind == NORMAL:
                         self._mark_corrupt("Data cluster %#x points beyond the end of the image" % host)
                     host += s - c_start
@@ -332,7 +373,7 @@ class Qcow2Node(BlockNode):
             if bitmap >> (32 + i) & 1:
                 kind, host = ZERO_PLAIN, 0
             elif bitmap >> i & 1:
-                if not base or base % self.cs:
+                if (not base and self.data is self.file) or base % self.cs:
                     self._mark_corrupt("Data cluster offset %#x invalid for an allocated subcluster" % base)
                 kind, host = NORMAL, base + (s - c_start)
             else:
@@ -355,7 +396,7 @@ class Qcow2Node(BlockNode):
         parts = []
         for kind, goff, n, host, entry in self._extents(offset, length):
             if kind == NORMAL:
-                parts.append(self.file.pread(host, n))
+                parts.append(self.data.pread(host, n))
             elif kind == COMPRESSED_KIND:
                 data = self._read_compressed(entry)
                 s = goff & (self.cs - 1)
@@ -411,15 +452,15 @@ class Qcow2Node(BlockNode):
                 flags = STATUS_DATA | STATUS_OFFSET_VALID
                 if self._metadata_preallocated():
                     flags |= STATUS_RECURSE
-                return BlockStatus(flags, n, host, self.file)
+                return BlockStatus(flags, n, host, self.data)
             if kind == ZERO_ALLOC:
-                return BlockStatus(STATUS_ZERO | STATUS_OFFSET_VALID, n, host, self.file)
+                return BlockStatus(STATUS_ZERO | STATUS_OFFSET_VALID, n, host, self.data)
             if kind == ZERO_PLAIN:
                 return BlockStatus(STATUS_ZERO, n)
             if kind == COMPRESSED_KIND:
                 return BlockStatus(STATUS_DATA, n)
             if host:
-                return BlockStatus(STATUS_OFFSET_VALID, n, host, self.file)
+                return BlockStatus(STATUS_OFFSET_VALID, n, host, self.data)
             return BlockStatus(0, n)
         return BlockStatus(0, 0)
 
@@ -482,7 +523,7 @@ class Qcow2Node(BlockNode):
         elif kind == COMPRESSED_KIND:
             data = self._read_compressed(entry)
         elif kind == NORMAL:
-            data = self.file.pread(entry & L2_OFFSET_MASK, n)
+            data = self.data.pread(entry & L2_OFFSET_MASK, n)
         elif kind == UNALLOC and self.backing is not None:
             data = self._read_backing(start, n)
         else:
@@ -519,7 +560,7 @@ class Qcow2Node(BlockNode):
                 else:
                     # the L2 table first, so that data clusters stay contiguous
                     self._l2(cluster >> self.l2_bits, create=True)
-                    hbase = self.refcounts.alloc(1)
+                    hbase = self.refcounts.alloc(1) if self.data is self.file else c_start
                     if kind in (NORMAL, ZERO_ALLOC, COMPRESSED_KIND):
                         frees.append(entry)
                 if n == cs:
@@ -536,17 +577,19 @@ class Qcow2Node(BlockNode):
                 pend_len += len(out)
             else:
                 if pend:
-                    self.file.pwritev(pend_host, pend)
+                    self.data.pwritev(pend_host, pend)
                 pend_host, pend, pend_len = host, [out], len(out)
             pos += n
         if pend:
-            self.file.pwritev(pend_host, pend)
+            self.data.pwritev(pend_host, pend)
         if frees:
             self._free_entries(frees)
 
     def _free_entries(self, entries: List[int]) -> None:
         """Drop references of replaced entries, after the L2 tables no longer point at them."""
         self.flush_metadata()
+        if self.data is not self.file:
+            return  # clusters of an external data file are not refcounted
         for entry in entries:
             if entry & COMPRESSED:
                 host, size = self._compressed_geometry(entry)
@@ -635,6 +678,8 @@ class Qcow2Node(BlockNode):
         """
         self._check_writable()
         cs = self.cs
+        if self.data is not self.file:
+            raise QemuError("Operation not supported", errno=95)
         if offset % cs or (len(data) != cs and offset + len(data) != self._size):
             raise QemuError("Compression can't overwrite anything: unaligned request")
         data = bytes(data).ljust(cs, b"\0")
@@ -735,15 +780,17 @@ class Qcow2Node(BlockNode):
             table, l2_off = self._l2(l1_index, create=True)
             first = c % self.l2_entries
             n = min(self.l2_entries - first, last - c)
-            todo = [j for j in range(first, first + n) if not table[j] & L2_OFFSET_MASK
-                    and not table[j] & COMPRESSED]
+            todo = [j for j in range(first, first + n) if self._kind(table[j]) == UNALLOC]
             # contiguous runs of unallocated entries get contiguous host clusters
             i = 0
             while i < len(todo):
                 k = i
                 while k + 1 < len(todo) and todo[k + 1] == todo[k] + 1:
                     k += 1
-                host = self.refcounts.alloc(k - i + 1)
+                if self.data is self.file:
+                    host = self.refcounts.alloc(k - i + 1)
+                else:  # external data file: guest offset == host offset
+                    host = (l1_index * self.l2_entries + todo[i]) * cs
                 for m, j in enumerate(todo[i:k + 1]):
                     table[j] = (host + m * cs) | COPIED
                     if self.ext_l2:
@@ -754,9 +801,9 @@ class Qcow2Node(BlockNode):
             self.l2_dirty[l2_off] = True
             c += n
         self.flush_metadata()
-        if data_end > self.file.length():
+        if data_end > self.data.length():
             # metadata: the file just grows (sparse); falloc/full: the space is really reserved
-            self.file.truncate(data_end, "off" if mode == "metadata" else mode)
+            self.data.truncate(data_end, "off" if mode == "metadata" else mode)
 
     def _grow_l1(self, need: int) -> None:
         if need * 8 > (32 << 20):
@@ -793,9 +840,15 @@ class Qcow2Node(BlockNode):
             self.l1_dirty = False
 
     def flush(self) -> None:
+        if self.data is not self.file:
+            self.data.flush()  # guest data before the metadata pointing at it
         self.flush_metadata()
         self.file.flush()
 
     def _close(self) -> None:
-        if not self.read_only:
-            self.flush()
+        try:
+            if not self.read_only:
+                self.flush()
+        finally:
+            if self.data is not self.file:
+                self.data.close()

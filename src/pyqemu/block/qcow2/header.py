@@ -29,7 +29,8 @@ INCOMPAT_CORRUPT = 1 << 1
 INCOMPAT_DATA_FILE = 1 << 2
 INCOMPAT_COMPRESSION = 1 << 3
 INCOMPAT_EXTL2 = 1 << 4
-INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2
+INCOMPAT_SUPPORTED = (INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2
+                      | INCOMPAT_DATA_FILE)
 COMPAT_LAZY_REFCOUNTS = 1 << 0
 AUTOCLEAR_BITMAPS = 1 << 0
 AUTOCLEAR_DATA_FILE_RAW = 1 << 1
@@ -135,8 +136,6 @@ class Header:
             raise QemuError("Unsupported qcow2 feature(s): %s" % ", ".join(names))
         if h.incompatible & INCOMPAT_EXTL2 and h.cluster_bits < 14:
             raise QemuError("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
-        if h.incompatible & INCOMPAT_DATA_FILE:
-            raise QemuError("Unsupported qcow2 feature(s): external data file (not implemented in pyqemu yet)")
         if h.compression_type not in (0, 1):
             raise QemuError("Unknown compression type: %d" % h.compression_type)
         if bool(h.compression_type) != bool(h.incompatible & INCOMPAT_COMPRESSION):

@@ -184,6 +184,8 @@ def find(snaps: List[Snapshot], key: str) -> Optional[Snapshot]:
 
 def create_snapshot(node: Qcow2Node, name: str) -> None:
     node._check_writable()
+    if node.data is not node.file:
+        raise QemuError("-95 (Operation not supported)")
     snaps = read_snapshots(node)
     if len(snaps) >= MAX_SNAPSHOTS:
         raise QemuError("Too many snapshots")
