@@ -27,7 +27,8 @@ FORMATS = ("raw", "qcow2")
 # provides open_format(tree, read_only, file) -> BlockNode and
 # create(filename, size, options); optionally PRINT_ORDER/CREATE_HELP (for
 # qemu-img create) and check_image(node, fix_leaks, fix_errors).
-FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk"}
+FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk",
+                  "qed": "pyqemu.block.qed"}
 
 
 def format_module(name: str) -> Any:

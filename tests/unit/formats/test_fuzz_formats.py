@@ -30,6 +30,7 @@ FORMATS = {
     "vpc": ({}, 2560, _vpc_fix),
     "vdi": ({}, 1024, None),
     "vmdk": ({}, 16384, None),
+    "qed": ({}, 5 << 16, None),
     "vmdk-stream": ({"subformat": "streamOptimized"}, 16384, None),
 }
 
