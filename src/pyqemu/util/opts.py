@@ -163,7 +163,10 @@ def parse_size(name: str, value: str, default_suffix: str = "B") -> int:
     """A size option, with QEMU's message and hint when it is not one."""
     try:
         return strtosz(value, default_suffix)
-    except (ValueError, OverflowError):
+    except OverflowError:
+        # QEMU's parse_option_size words a well-formed but too large size apart.
+        raise OptionError("Value '%s' is out of range for parameter '%s'" % (value, name)) from None
+    except ValueError:
         raise OptionError("Parameter '%s' expects a non-negative number below 2^64" % name,
                           hint=SIZE_HINT) from None
 
