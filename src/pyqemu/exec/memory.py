@@ -161,9 +161,13 @@ def memory_region_init_ram(owner: Optional[Object], name: str, size: int, *,
                            attach: bool = True, ramblock_id: Optional[str] = None) -> MemoryRegion:
     mr = MemoryRegion(owner, name, size)
     mr.kind = "ram"
-    mr.ram_block = ram_list.add(RAMBlock(ramblock_id if ramblock_id is not None else name, size,
-                                         path=path, share=share, readonly=readonly,
-                                         prealloc=prealloc))
+    try:
+        block = RAMBlock(ramblock_id if ramblock_id is not None else name, size, path=path,
+                         share=share, readonly=readonly, prealloc=prealloc)
+    except (OSError, OverflowError, MemoryError) as e:
+        text = e.strerror if isinstance(e, OSError) and e.strerror else "Cannot allocate memory"
+        raise QemuError("cannot set up guest memory '%s': %s" % (name, text)) from None
+    mr.ram_block = ram_list.add(block)
     return _attach(owner, mr) if attach else mr
 
 

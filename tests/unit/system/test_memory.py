@@ -121,3 +121,9 @@ def test_file_backed_shared_ram_is_the_file(tmp_path):
     finally:
         os.close(fd)
     assert asp.read_bytes(0x2100, 3) == b"xyz"
+
+
+def test_impossible_ram_size_is_a_clean_error():
+    from pyqemu.util.error import QemuError
+    with pytest.raises(QemuError, match="cannot set up guest memory 'huge': Cannot allocate memory"):
+        M.memory_region_init_ram(None, "huge", 1 << 62)
