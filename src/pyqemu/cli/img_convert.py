@@ -51,6 +51,24 @@ def _nonzero_runs(buf: bytes, gran: int):
         yield start, n
 
 
+def _parse_snapshot_param(text: str):
+    """``-l`` takes ``snapshot.id=...,snapshot.name=...`` or a bare id-or-name."""
+    if not text.startswith("snapshot."):
+        return (text, text, True)  # a bare value: id, else name
+    sid = name = None
+    for part in text.split(","):
+        key, _, val = part.partition("=")
+        if key == "snapshot.id":
+            sid = val
+        elif key == "snapshot.name":
+            name = val
+        else:
+            from pyqemu.util.error import error_report
+            error_report("Invalid parameter '%s'" % key)
+            raise QemuError("Failed in parsing snapshot param '%s'" % text)
+    return sid, name, False
+
+
 def main(argv: List[str]) -> int:
     opts, args = parse_args(argv, "f:O:B:F:o:l:S:t:T:m:r:cCnpqUW",
                             ["image-opts", "target-image-opts", "target-is-zero", "force-share",
@@ -62,6 +80,7 @@ def main(argv: List[str]) -> int:
     o_values: List[str] = []
     compress = progress = quiet = no_create = force = image_opts = target_is_zero = False
     sparse = 4096
+    snapshot_param = None
     cache = "unsafe"
     src_cache = "writeback"
     for k, v in opts:
@@ -103,7 +122,9 @@ def main(argv: List[str]) -> int:
             if k == "-m" and not (v.isdigit() and 1 <= int(v) <= 16):
                 raise QemuError("Invalid number of coroutines. Allowed number of coroutines is "
                                 "between 1 and 16")
-            if k in ("-l", "--bitmaps", "--target-image-opts"):
+            if k == "-l":
+                snapshot_param = _parse_snapshot_param(v)
+            elif k in ("--bitmaps", "--target-image-opts"):
                 raise QemuError("%s is not supported by pyqemu-img yet" % k)
         elif k == "--object":
             raise QemuError("--object is not supported by pyqemu-img yet")
@@ -123,8 +144,15 @@ def main(argv: List[str]) -> int:
         raise QemuError("--target-is-zero requires use of -n flag")
     nodes = []
     try:
+        if snapshot_param is not None and len(srcs) > 1:
+            raise QemuError("No support for concatenating multiple snapshot")
         for s in srcs:
             nodes.append(img_open(s, fmt, image_opts, readonly=True, force_share=force, cache=src_cache))
+        if snapshot_param is not None:
+            if nodes[0].driver != "qcow2":
+                raise QemuError("Failed to load snapshot: Operation not supported")
+            from pyqemu.block.qcow2.snapshot import load_snapshot_readonly
+            load_snapshot_readonly(nodes[0], *snapshot_param)
         total = sum(n.length() for n in nodes)
         if not no_create:
             if "backing_file" in o and "backing_fmt" not in o:

@@ -423,3 +423,17 @@ def test_external_data_file(src):
                   "x.qcow2", "1M"]):
         q, p, perr = both(*args, cwd=src)
         assert (perr, p.returncode) == (q.stderr, q.returncode), args
+
+
+@pytest.mark.parametrize("param", ["s1", "1", "snapshot.name=s1", "snapshot.id=1", "nosuch", "snapshot.foo=1"])
+def test_convert_from_a_snapshot(tmp_path, param):
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "sl.qcow2", "4M", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 1 0 1M", "sl.qcow2", cwd=tmp_path)
+    run(QEMU_IMG, "snapshot", "-c", "s1", "sl.qcow2", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 2 0 64k", "sl.qcow2", cwd=tmp_path)
+    results = []
+    for tool, out in ((QEMU_IMG, "q.raw"), (PYQEMU_IMG, "p.raw")):
+        r = run(tool, "convert", "-l", param, "-O", "raw", "sl.qcow2", out, cwd=tmp_path, check=False)
+        data = _read(tmp_path / out) if os.path.exists(tmp_path / out) else None
+        results.append((r.stderr.replace("pyqemu-img", "qemu-img"), r.returncode, data))
+    assert results[0] == results[1]

@@ -264,3 +264,27 @@ def apply_snapshot(node: Qcow2Node, key: str) -> None:
     node.l2_cache.clear()
     _fix_copied_flags(node)
     node.file.flush()
+
+
+def load_snapshot_readonly(node: Qcow2Node, snapshot_id: Optional[str], name: Optional[str],
+                           id_or_name: bool = False) -> None:
+    """Make a read-only node show a snapshot's disk (``convert -l``): its L1 table and size."""
+    if not node.read_only:
+        raise QemuError("Failed to load snapshot: Operation not permitted")
+    snaps = read_snapshots(node)
+    sn = None
+    if id_or_name:
+        sn = find(snaps, snapshot_id or "")
+    else:
+        for s in snaps:
+            if (snapshot_id is None or s.id == snapshot_id) and (name is None or s.name == name):
+                sn = s
+                break
+    if sn is None:
+        raise QemuError("Failed to load snapshot: Can't find snapshot")
+    raw = node.file.pread(sn.l1_table_offset, sn.l1_size * 8)
+    node.l1 = list(struct.unpack(">%dQ" % sn.l1_size, raw))
+    node.l2_cache.clear()
+    node.l2_bitmaps.clear()
+    if sn.disk_size is not None:
+        node._size = sn.disk_size
