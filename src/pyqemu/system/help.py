@@ -22,8 +22,9 @@ def load_object_types() -> None:
                 "pyqemu.hw.core.null_machine", "pyqemu.hw.i386"):
         try:
             importlib.import_module(mod)
-        except ImportError:
-            pass
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
 
 
 def _prop_line(name: str, ptype: str, desc: str) -> str:

@@ -319,8 +319,10 @@ def _load_boards() -> None:
     for modname in ("pyqemu.hw.i386",):
         try:
             importlib.import_module(modname)
-        except ImportError:
-            pass
+        except ModuleNotFoundError as e:
+            # Only a board package that does not exist yet is skipped; its bugs are not.
+            if e.name != modname:
+                raise
 
 
 def _configure_accel(config: Config, machine_accel: Optional[str]) -> None:
