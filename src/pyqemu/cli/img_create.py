@@ -18,14 +18,17 @@ _PRINT_ORDER = {
     "raw": [("size", None), ("preallocation", None)],
 }
 _HELP = {
-    "raw": [("size", "<size>", "Virtual disk size"),
-            ("preallocation", "<str>", "Preallocation mode (allowed values: off, falloc, full)")],
+    "raw": [("size", "<size>", "Virtual disk size")],
     "qcow2": [("backing_file", "<str>", "File name of a base image"),
               ("backing_fmt", "<str>", "Image format of the base image"),
               ("cluster_size", "<size>", "qcow2 cluster size"),
               ("compat", "<str>", "Compatibility level (v2 [0.10] or v3 [1.1])"),
               ("compression_type", "<str>", "Compression method used for image cluster compression"),
+              ("data_file", "<str>", "File name of an external data file"),
+              ("data_file_raw", "<bool (on/off)>", "The external data file must stay valid as a raw image"),
+              ("extended_l2", "<bool (on/off)>", "Extended L2 tables"),
               ("lazy_refcounts", "<bool (on/off)>", "Postpone refcount updates"),
+              ("preallocation", "<str>", "Preallocation mode (allowed values: off, metadata, falloc, full)"),
               ("refcount_bits", "<num>", "Width of a reference count entry in bits"),
               ("size", "<size>", "Virtual disk size")],
 }
