@@ -80,6 +80,7 @@ def test_signals(builder, variant):
     same(native, emu)
     assert b"SIGSEGV read-only, fixed and resumed: code=2 addr_ok=1 value=42" in emu.stdout
     assert b"read restarted: 1 x handler ran=1" in emu.stdout
+    assert b"sigsuspend woken by SIGALRM: -1 1" in emu.stdout
 
 
 @pytest.mark.slow

@@ -125,31 +125,43 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, NULL, &now);
     printf("on alternate stack: %d, reset to default: %d\n", on_alt, now.sa_handler == SIG_DFL);
 
+    /* Block SIGALRM until sigsuspend so that a slow run cannot miss it. */
     install_simple(SIGALRM, count_handler, 0);
+    sigset_t alrm, none;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    sigemptyset(&none);
+    sigprocmask(SIG_BLOCK, &alrm, NULL);
     struct itimerval it = { { 0, 0 }, { 0, 50000 } };
     setitimer(ITIMER_REAL, &it, NULL);
     int before = count;
-    pause();
-    printf("pause woken by SIGALRM: %d\n", count == before + 1);
+    int r0 = sigsuspend(&none);
+    printf("sigsuspend woken by SIGALRM: %d %d\n", r0, count == before + 1);
+    sigprocmask(SIG_UNBLOCK, &alrm, NULL);
 
+    /* A repeating timer: whenever the read starts, a tick interrupts it. */
     int p[2];
     pipe(p);
-    setitimer(ITIMER_REAL, &it, NULL);
+    struct itimerval tick = { { 0, 20000 }, { 0, 20000 } }, off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &tick, NULL);
     char c;
     ssize_t r = read(p[0], &c, 1);
-    printf("read interrupted: %zd %s\n", r, strerror(errno));
+    int e = errno;
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("read interrupted: %zd %s\n", r, strerror(e));
 
     install_simple(SIGALRM, count_handler, SA_RESTART);
     pid_t pid = fork();
     if (pid == 0) {
-        usleep(150000);
+        usleep(300000);
         write(p[1], "x", 1);
         _exit(0);
     }
-    setitimer(ITIMER_REAL, &it, NULL);
+    setitimer(ITIMER_REAL, &tick, NULL);
     before = count;
     r = read(p[0], &c, 1);
-    printf("read restarted: %zd %c handler ran=%d\n", r, c, count == before + 1);
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("read restarted: %zd %c handler ran=%d\n", r, c, count > before);
     waitpid(pid, NULL, 0);
 
     signal(SIGPIPE, SIG_IGN);
@@ -157,14 +169,22 @@ int main(int argc, char **argv)
     r = write(p[1], "x", 1);
     printf("ignored SIGPIPE: %zd %s\n", r, strerror(errno));
 
+    int ready[2];
+    pipe(ready);
     pid = fork();
     if (pid == 0) {
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigprocmask(SIG_BLOCK, &term, NULL);
         install_simple(SIGTERM, count_handler, 0);
-        while (!count)
-            pause();
+        last_sig = 0;
+        write(ready[1], "r", 1);
+        while (last_sig != SIGTERM)
+            sigsuspend(&none);
         _exit(40 + last_sig);
     }
-    usleep(100000);
+    read(ready[0], &c, 1);   /* the child's handler is in place */
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
