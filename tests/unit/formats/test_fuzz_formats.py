@@ -31,6 +31,7 @@ FORMATS = {
     "vdi": ({}, 1024, None),
     "vmdk": ({}, 16384, None),
     "qed": ({}, 5 << 16, None),
+    "qcow": ({}, 560, None),
     "vmdk-stream": ({"subformat": "streamOptimized"}, 16384, None),
 }
 
