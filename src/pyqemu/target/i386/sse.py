@@ -798,6 +798,14 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
                                             (a & ~(m << sh)) | ((x & m) << sh))),
                [env, b.const(d.reg), v])
         return True
+    if lo in (0x08, 0x09, 0x0a, 0x0b):    # roundps / roundpd / roundss / roundsd
+        bits = 32 if lo in (0x08, 0x0a) else 64
+        scalar = lo >= 0x0a
+        imm, v = _imm_then_src(d, bits // 8 if scalar else 16)
+        one = (lambda a, x, rc, imm=imm, bits=bits: _round_one(x, bits, (rc if imm & 4 else imm & 3)))
+        fn = _scalar(bits, one) if scalar else _packed(bits, one)
+        b.call(_h(("round", lo, imm), _apply_rc(fn)), [env, b.const(d.reg), v])
+        return True
     if lo in (0x0c, 0x0d, 0x0e):    # blendps / blendpd / pblendw
         imm, v = _imm_then_src(d)
         size = {0x0c: 4, 0x0d: 8, 0x0e: 2}[lo]
@@ -807,6 +815,17 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         b.call(_h(("blend", lo, imm), _apply(fn)), [env, b.const(d.reg), v])
         return True
     return False
+
+
+def _round_one(x: int, bits: int, rc: int) -> int:
+    fmt = sf.F64 if bits == 64 else sf.F32
+    v = sf.unpack_ieee(x, fmt)
+    if v.kind == "nan":
+        return x | (1 << (fmt[0] - 2))
+    if v.kind != "fin":
+        return x
+    r, _ = sf.round_to_int80(sf.from_ieee_to80(x, fmt), rc)
+    return sf.from80_to_ieee(r, fmt)[0]
 
 
 def _movbe(d, c: int) -> bool:

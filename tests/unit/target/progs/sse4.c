@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <nmmintrin.h>
+#include <math.h>
 
 static void p128(const char *name, __m128i v) {
     unsigned long long q[2];
@@ -55,6 +56,14 @@ int main(void) {
     c = _mm_crc32_u32(c, 0xdeadbeef);
     unsigned long long c64 = _mm_crc32_u64(c, 0x0123456789abcdefULL);
     printf("crc32 %08x %08llx popcnt %d\n", c, c64, _mm_popcnt_u32(0xf0f0f0f1));
+    __m128d rd = _mm_set_pd(-2.5, 2.5);
+    __m128 rs = _mm_set_ps(-0.5f, 1.5f, -1.75f, 3.25f);
+    p128("roundpd", _mm_castpd_si128(_mm_round_pd(rd, _MM_FROUND_TO_NEAREST_INT)));
+    p128("roundps", _mm_castps_si128(_mm_round_ps(rs, _MM_FROUND_TO_NEG_INF)));
+    p128("roundsd", _mm_castpd_si128(_mm_round_sd(rd, rd, _MM_FROUND_TO_POS_INF)));
+    p128("roundss", _mm_castps_si128(_mm_round_ss(rs, rs, _MM_FROUND_TO_ZERO)));
+    volatile double fl = -7.5;
+    printf("floor %g ceil %g trunc %g rint %g\n", floor(fl), ceil(fl), trunc(fl), rint(fl));
     /* glibc picks SSE4.2/SSSE3 string functions under -cpu max */
     char buf[200];
     memset(buf, 'x', sizeof buf);
