@@ -95,10 +95,8 @@ def test_fatal_signals(builder, variant, how, sig):
                                         % (sig, {6: "Aborted", 11: "Segmentation fault"}[sig]))
 
 
-# i386 threads wait for the CPU to keep segment selectors (mov %gs is what glibc
-# derives the TLS entry from); see docs/user.md.
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["static64", "pie64"])
+@pytest.mark.parametrize("variant", ALL)
 @pytest.mark.parametrize("args", [[], ["9"]])
 def test_threads(builder, variant, args):
     prog = builder.build("threads", variant, ["-pthread"])
