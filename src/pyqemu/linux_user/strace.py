@@ -18,38 +18,42 @@ from pyqemu.exec.guest_memory import GuestFault
 # s string, o open flags, P mmap prot, M mmap flags, D dirfd, F at-flags.
 # Syscalls not listed print six arguments as signed decimals.
 ARGS: Dict[str, str] = {
-    "read": "dxd", "write": "dxd", "open": "sod", "openat": "Dsod", "close": "d",
-    "brk": "p", "mmap": "pdPMdd", "mmap2": "pdPMdd", "munmap": "pd", "mprotect": "pdP",
+    "read": "ixd", "write": "ixd", "open": "sod", "openat": "Dsod", "close": "i",
+    "brk": "p", "mmap": "pdPMix", "mmap2": "pdPMix", "munmap": "pd", "mprotect": "pdP",
     "exit": "d", "exit_group": "d", "readlink": "spd", "readlinkat": "Dspd",
     "getrandom": "xdd", "lseek": "ddd", "newfstatat": "dspx", "fstat": "dp",
-    "stat": "sp", "lstat": "sp", "access": "so", "faccessat": "Dsd",
+    "stat": "sp", "lstat": "sp", "access": "sa", "faccessat": "Dsa",
     "getpid": "", "gettid": "", "getppid": "", "getuid": "", "geteuid": "", "getgid": "",
     "getegid": "", "dup": "d", "dup2": "dd", "dup3": "ddd", "pipe": "p", "pipe2": "pd",
     "chdir": "s", "mkdir": "sd", "unlink": "s", "rmdir": "s", "rename": "ss",
     "getcwd": "pd", "uname": "p", "set_thread_area": "x", "wait4": "dpdp",
     "kill": "dd", "tgkill": "ddd", "nanosleep": "pp", "sched_yield": "",
-    "statx": "DsAXp", "getdents64": "dpd", "fcntl": "ddd", "fcntl64": "ddd", "ioctl": "dIx",
+    "statx": "DsAXp", "statfs": "sp", "futex": "pFdppd", "getdents64": "dpd", "fcntl": "ddd", "fcntl64": "ddd", "ioctl": "dIx",
 }
 RET_PTR = {"brk", "mmap", "mmap2", "mremap"}
 NORETURN = {"exit", "exit_group"}
 
 _OPEN_FLAGS = [
-    (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
-    (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o10000, "O_DSYNC"), (0o20000, "O_ASYNC"),
-    (0o40000, "O_DIRECT"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
-    (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o4010000, "O_SYNC"),
-    (0o10000000, "O_PATH"),
+    (0o2000, "O_APPEND"), (0o100, "O_CREAT"), (0o200000, "O_DIRECTORY"), (0o200, "O_EXCL"),
+    (0o100000, "O_LARGEFILE"), (0o400, "O_NOCTTY"), (0o400000, "O_NOFOLLOW"), (0o4000, "O_NONBLOCK"),
+    (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"), (0o1000, "O_TRUNC"), (0o40000, "O_DIRECT"),
+    (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000, "O_ASYNC"),
 ]
+_FUTEX_CMDS = {0: "FUTEX_WAIT", 1: "FUTEX_WAKE", 2: "FUTEX_FD", 3: "FUTEX_REQUEUE", 4: "FUTEX_CMP_REQUEUE",
+               5: "FUTEX_WAKE_OP", 6: "FUTEX_LOCK_PI", 7: "FUTEX_UNLOCK_PI", 8: "FUTEX_TRYLOCK_PI",
+               9: "FUTEX_WAIT_BITSET", 10: "FUTEX_WAKE_BITSET"}
 _AT = [(0x1000, "AT_EMPTY_PATH"), (0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"),
        (0x400, "AT_SYMLINK_FOLLOW"), (0x800, "AT_NO_AUTOMOUNT")]
 _IOCTLS = {0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x5404: "TCSETSF",
            0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ",
            0x541B: "FIONREAD", 0x5421: "FIONBIO"}
-_PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
-_MAP = [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"), (0x100, "MAP_GROWSDOWN"),
-        (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"),
-        (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"), (0x10000, "MAP_NONBLOCK"),
-        (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"), (0x100000, "MAP_FIXED_NOREPLACE")]
+# Flag names in the order qemu-user prints them.
+_PROT = [(4, "PROT_EXEC"), (1, "PROT_READ"), (2, "PROT_WRITE")]
+_MAP = [(0x20, "MAP_ANONYMOUS"), (0x800, "MAP_DENYWRITE"), (0x10, "MAP_FIXED"),
+        (0x100000, "MAP_FIXED_NOREPLACE"), (0x100, "MAP_GROWSDOWN"), (0x1000, "MAP_EXECUTABLE"),
+        (0x2000, "MAP_LOCKED"), (0x10000, "MAP_NONBLOCK"), (0x4000, "MAP_NORESERVE"),
+        (0x8000, "MAP_POPULATE"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"), (0x40, "MAP_32BIT")]
+_ACCESS = [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
 
 
 def _flags(value: int, table, zero: str) -> str:
@@ -65,7 +69,7 @@ def _flags(value: int, table, zero: str) -> str:
 
 def _open_flags(v: int) -> str:
     acc = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[v & 3]
-    rest = _flags(v & ~3 & ~0o100000, _OPEN_FLAGS, "")  # O_LARGEFILE is implied
+    rest = _flags(v & ~3, _OPEN_FLAGS, "")
     return acc + ("|" + rest if rest else "")
 
 
@@ -119,7 +123,7 @@ class Strace:
         if kind == "u":
             return "%d" % (v & self.mask)
         if kind == "x":
-            return "%#x" % (v & self.mask)
+            return "%#x" % (v & self.mask) if v & self.mask else "0"  # C's %#x prints 0 bare
         if kind == "p":
             return "NULL" if v == 0 else self._ptr(v)
         if kind == "s":
@@ -135,6 +139,15 @@ class Strace:
             sv = v & 0xFFFFFFFF
             sv = sv - (1 << 32) if sv >> 31 else sv
             return "AT_FDCWD" if sv == -100 and self.bits == 32 else "%d" % sv
+        if kind == "i":
+            v &= 0xFFFFFFFF
+            return "%d" % (v - (1 << 32) if v >> 31 else v)
+        if kind == "F":
+            v &= 0xFFFFFFFF
+            head = ("FUTEX_PRIVATE_FLAG|" if v & 128 else "") + ("FUTEX_CLOCK_REALTIME|" if v & 256 else "")
+            return head + _FUTEX_CMDS.get(v & 0x7F, "%d" % (v & 0x7F))
+        if kind == "a":
+            return _flags(v & 7, _ACCESS, "F_OK")
         if kind == "I":
             return _IOCTLS.get(v & 0xFFFFFFFF, "%#x" % (v & 0xFFFFFFFF))
         if kind == "A":
