@@ -28,7 +28,8 @@ FORMATS = ("raw", "qcow2")
 # create(filename, size, options); optionally PRINT_ORDER/CREATE_HELP (for
 # qemu-img create) and check_image(node, fix_leaks, fix_errors).
 FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk",
-                  "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow"}
+                  "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow",
+                  "parallels": "pyqemu.block.parallels"}
 
 
 def format_module(name: str) -> Any:

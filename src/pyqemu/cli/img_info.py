@@ -37,7 +37,7 @@ def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
         info["full-backing-filename"] = resolve_backing_path(node.filename, backing)
         if node.backing_format():
             info["backing-filename-format"] = node.backing_format()
-    if local or node.driver == "qcow2":
+    if (local or node.driver == "qcow2") and getattr(node, "has_bdrv_info", True):
         # QEMU has the flag only where bdrv_get_info() works: not for raw over NBD
         info["dirty-flag"] = node.is_dirty()
     if node.driver == "qcow2" and node.header.nb_snapshots:

@@ -32,6 +32,7 @@ FORMATS = {
     "vmdk": ({}, 16384, None),
     "qed": ({}, 5 << 16, None),
     "qcow": ({}, 560, None),
+    "parallels": ({"cluster_size": "64k"}, 4096, None),
     "vmdk-stream": ({"subformat": "streamOptimized"}, 16384, None),
 }
 
