@@ -437,3 +437,26 @@ def test_convert_from_a_snapshot(tmp_path, param):
         data = _read(tmp_path / out) if os.path.exists(tmp_path / out) else None
         results.append((r.stderr.replace("pyqemu-img", "qemu-img"), r.returncode, data))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("mode", ["leaks", "all"])
+def test_check_repair_output_matches(tmp_path, mode):
+    def damaged(name):
+        run(QEMU_IMG, "create", "-q", "-f", "qcow2", name, "4M", cwd=tmp_path)
+        run(QEMU_IO, "-c", "write -P 1 0 256k", name, cwd=tmp_path)
+        with open(tmp_path / name, "r+b") as f:
+            f.seek(0x20000 + 2 * 3)
+            f.write(b"\0\3")  # leaked reference
+            f.seek(0x20000 + 2 * 20)
+            f.write(b"\0\2")  # leaked cluster
+            if mode == "all":
+                f.seek(0x20000 + 2 * 6)
+                f.write(b"\0\0")  # lost refcount: QEMU rebuilds the refcount structure
+            f.truncate(21 * 65536)
+    damaged("a.qcow2")
+    damaged("b.qcow2")
+    q = run(QEMU_IMG, "check", "-r", mode, "a.qcow2", cwd=tmp_path, check=False)
+    p = run(PYQEMU_IMG, "check", "-r", mode, "b.qcow2", cwd=tmp_path, check=False)
+    assert (p.stdout, p.stderr, p.returncode) == (q.stdout, q.stderr, q.returncode)
+    if mode == "all":
+        assert run(QEMU_IMG, "check", "b.qcow2", cwd=tmp_path).returncode == 0

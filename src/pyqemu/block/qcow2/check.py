@@ -172,10 +172,71 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
             continue
         inc(off, cs)
 
-    # compare
+    # compare: first only report (as QEMU does), then repair in a second pass
+    rc = node.refcounts
+    per = rc.per_block
+    pre = (res.corruptions, res.leaks)
+    rebuild, highest = _compare(node, res, counts, nb_file_clusters, False, False, say)
+    if rebuild and fix_errors and not node.read_only:
+        old = (res.corruptions, res.leaks)
+        say("Rebuilding refcount structure")
+        counts = _rebuild(node, counts)
+        res.corruptions, res.leaks = pre
+        leak_res = CheckResult()
+        if fix_leaks:  # the old structures are leaked now: free them
+            _compare(node, leak_res, counts, -(-node.file.length() // cs), True, False, say)
+        if res.corruptions < old[0]:
+            res.corruptions_fixed += old[0] - res.corruptions
+        if res.leaks < old[1]:
+            res.leaks_fixed += old[1] - res.leaks
+        res.leaks += leak_res.leaks
+        highest = max(counts) if counts else -1
+    elif (fix_leaks or fix_errors) and not node.read_only:
+        if rebuild:
+            say("ERROR need to rebuild refcount structures")
+            res.check_errors += 1
+        elif res.leaks > pre[1] or res.corruptions > pre[0]:
+            res.corruptions, res.leaks = pre
+            _, highest = _compare(node, res, counts, nb_file_clusters, fix_leaks, fix_errors, say)
+    # OFLAG_COPIED must match refcount == 1
+    rc = node.refcounts
+    for kind, where, entry, host in copied_checks:
+        refcount = rc.get(host >> cbits) if (host >> cbits) // per < len(rc.table) else 0
+        want = refcount == 1
+        if bool(entry & COPIED) == want:
+            continue
+        repair = fix_errors and not node.read_only
+        label = "Repairing" if repair else "ERROR"
+        if kind == "l1":
+            say("%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d"
+                % (label, where, entry, refcount))
+        else:
+            say("%s OFLAG_COPIED data cluster: l2_entry=%x refcount=%d" % (label, entry, refcount))
+        if repair:
+            new = (entry | COPIED) if want else (entry & ~COPIED)
+            if kind == "l1":
+                node.l1[where] = new
+                node.l1_dirty = True
+            else:
+                node.file.pwrite(where, struct.pack(">Q", new))
+                node.l2_cache.clear()
+                node.l2_dirty.clear()
+            res.corruptions_fixed += 1
+        else:
+            res.corruptions += 1
+    if fix_leaks or fix_errors:
+        node.flush_metadata()
+    res.image_end_offset = (highest + 1) * cs
+
+
+def _compare(node, res: CheckResult, counts: Dict[int, int], nb_file_clusters: int, fix_leaks: bool,
+             fix_errors: bool, say) -> Tuple[bool, int]:
+    """Stored refcounts against counted references; returns (rebuild needed, highest cluster)."""
+    rc = node.refcounts
+    per = rc.per_block
     nb = max([nb_file_clusters] + [c + 1 for c in counts])
     highest = -1
-    per = rc.per_block
+    rebuild = False
     for c in range(nb):
         if c // per < len(rc.table) and rc.table[c // per]:
             stored = rc.get(c)
@@ -188,19 +249,12 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
             continue
         fixed = False
         if stored == 0:
-            label = "ERROR"
-            # a missing refcount block would be created at its range's first
-            # cluster, which must then not be in use
-            block_missing = not (c // per < len(rc.table) and rc.table[c // per])
-            if fix_errors and not (block_missing and counts.get((c // per) * per)):
-                label = "Repairing"
-                fixed = True
+            rebuild = True  # QEMU rebuilds the refcount structures for this
         elif stored > computed and fix_leaks:
-            label, fixed = "Repairing", True
+            fixed = True
         elif stored < computed and fix_errors:
-            label, fixed = "Repairing", True
-        else:
-            label = "ERROR" if stored < computed else "Leaked"
+            fixed = True
+        label = "Repairing" if fixed else ("ERROR" if stored < computed else "Leaked")
         say("%s cluster %d refcount=%d reference=%d" % (label, c, stored, computed))
         if fixed:
             try:
@@ -216,29 +270,65 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
             res.corruptions += 1
         else:
             res.leaks += 1
-    # OFLAG_COPIED must match refcount == 1
-    for kind, where, entry, host in copied_checks:
-        refcount = rc.get(host >> cbits) if (host >> cbits) // per < len(rc.table) else 0
-        want = refcount == 1
-        if bool(entry & COPIED) == want:
-            continue
-        if kind == "l1":
-            say("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d"
-                % (where, entry, refcount))
-        else:
-            say("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%d" % (entry, refcount))
-        if fix_errors and not node.read_only:
-            new = (entry | COPIED) if want else (entry & ~COPIED)
-            if kind == "l1":
-                node.l1[where] = new
-                node.l1_dirty = True
-            else:
-                node.file.pwrite(where, struct.pack(">Q", new))
-                node.l2_cache.clear()
-                node.l2_dirty.clear()
-            res.corruptions_fixed += 1
-        else:
-            res.corruptions += 1
-    if fix_leaks or fix_errors:
-        node.flush_metadata()
-    res.image_end_offset = (highest + 1) * cs
+    return rebuild, highest
+
+
+def _rebuild(node, counts: Dict[int, int]) -> Dict[int, int]:
+    """New refcount blocks and table from the counted references, in the first free
+    clusters (the old structures still count as used), switched in by one header write.
+    Returns the references including the new structures."""
+    cs = node.cs
+    rc = node.refcounts
+    node.flush_metadata()
+    used = dict(counts)
+    per = rc.per_block
+
+    def first_free(n: int, start: int = 0) -> int:
+        c = start
+        while True:
+            if all(used.get(c + k, 0) == 0 for k in range(n)):
+                return c
+            c += 1
+
+    top = max(used) + 1 if used else 1
+    nblocks = -(-top // per)
+    while True:
+        blocks = []
+        trial = dict(used)
+        for _ in range(nblocks):
+            b = first_free(1)
+            used[b] = 1
+            blocks.append(b)
+        ntable = -(-(max(nblocks, (max(used) // per) + 1) * 8) // cs)
+        t = first_free(ntable)
+        for k in range(ntable):
+            used[t + k] = 1
+        need = (max(used) // per) + 1
+        if need <= nblocks and need * 8 <= ntable * cs:
+            break
+        used = trial
+        nblocks = need
+    # the new blocks still count the old structures (they are in use until the
+    # switch); afterwards nothing references them, so they show up as leaks
+    new = dict(used)
+    old = [(b & ~0x1FF) // cs for b in rc.table if b & ~0x1FF]
+    old += [rc.table_offset // cs + k for k in range(rc.table_clusters)]
+    for c in old:
+        if counts.get(c) == 1:
+            del new[c]
+    from pyqemu.block.qcow2.refcount import pack_refblock
+    entries = [0] * (ntable * cs // 8)
+    blocks.sort()
+    for i in range(nblocks):
+        vals = [min(used.get(i * per + j, 0), rc.max) for j in range(per)]
+        node.file.pwrite(blocks[i] * cs, pack_refblock(vals, rc.bits))
+        entries[i] = blocks[i] * cs
+    node.file.pwrite(t * cs, struct.pack(">%dQ" % len(entries), *entries))
+    node.file.flush()
+    h = node.header
+    h.refcount_table_offset, h.refcount_table_clusters = t * cs, ntable
+    node.file.pwrite(48, struct.pack(">QI", t * cs, ntable))
+    node.file.flush()
+    from pyqemu.block.qcow2.refcount import Refcounts
+    node.refcounts = Refcounts(node, rc.cache_blocks)
+    return new
