@@ -54,6 +54,7 @@ class Chardev:
         self._input_fd: Optional[int] = None
         self._input_cb: Optional[Callable[[], None]] = None
         self._watching = False
+        self._opening = False
         self._logfd: Optional[int] = None
         logfile = data.get("logfile")
         if logfile:
@@ -87,14 +88,18 @@ class Chardev:
         self._event = event
         self.fe_owner = owner if read is not None else None
         self.fe_open = read is not None and fe_open
-        if self.fe_open and self.be_open and event is not None:
-            # A frontend attached to an already-connected backend hears "opened".
+        if read is not None and self.be_open and event is not None:
+            # A frontend attached to an already-connected backend hears "opened"
+            # from the loop; its input waits until then.
+            self._opening = True
             self.loop.bh_schedule(lambda: self._fire_opened_if_still_open(event))
         self.accept_input()
 
     def _fire_opened_if_still_open(self, event: EventCb) -> None:
+        self._opening = False
         if self._event is event and self.be_open:
             event(CHR_EVENT_OPENED)
+        self.accept_input()
 
     def has_frontend(self) -> bool:
         """A frontend is attached: the chardev is busy and cannot be removed."""
@@ -136,7 +141,7 @@ class Chardev:
     # -- backend side --------------------------------------------------------
     def can_receive(self) -> int:
         """How many bytes the frontend takes now (0 when none is attached)."""
-        if self._read is None:
+        if self._read is None or self._opening:
             return 0
         if self._can_read is None:
             return 1 << 16

@@ -193,13 +193,28 @@ class MainLoop:
             cb()
         return bool(bhs)
 
+    def _next_deadline(self) -> Optional[float]:
+        """Seconds until the earliest pending timer (0 when one is due), or None."""
+        nxt: Optional[float] = None
+        for clock, heap in self._timers.items():
+            if clock == QEMU_CLOCK_VIRTUAL and not self._vm_running:
+                continue
+            while heap and (heap[0][2] != heap[0][3]._gen or heap[0][3].expire_ns < 0):
+                heapq.heappop(heap)  # deleted or re-armed since
+            if heap:
+                wait = max(0.0, (heap[0][0] - self.clock_get_ns(clock)) / 1e9)
+                nxt = wait if nxt is None else min(nxt, wait)
+        return nxt
+
     def iterate(self, timeout: Optional[float] = None) -> None:
-        """One iteration: bottom halves, timers, then wait for fds."""
+        """One iteration, in QEMU's order: wait for fds (not longer than the next
+        timer, not at all with bottom halves pending), run fd handlers, expired
+        timers, then bottom halves.  run_until() looks at its predicate right after,
+        so a request made by a bottom half is seen before more input is read."""
         self._thread = threading.get_ident()
-        ran = self._run_bhs()
-        nxt = self._run_timers()
-        if ran or self._bh:
+        if self._bh:
             timeout = 0.0
+        nxt = self._next_deadline()
         if nxt is not None:
             timeout = nxt if timeout is None else min(timeout, nxt)
         events = self._sel.select(timeout)
@@ -220,6 +235,7 @@ class MainLoop:
             h = self._handlers.get(fd)
             if h is not None and mask & selectors.EVENT_WRITE and h[1] is not None:
                 h[1]()
+        self._run_timers()
         self._run_bhs()
 
     def run_until(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:

@@ -10,6 +10,9 @@ from pyqemu.monitor.qmp_commands import QMPError
 from pyqemu.util.error import QemuError
 
 
+QUEUE_MAX = 8
+
+
 def version_info() -> Dict[str, Any]:
     from pyqemu import QEMU_VERSION, __version__
     major, minor, micro = (int(x) for x in QEMU_VERSION.split("."))
@@ -24,11 +27,16 @@ class QmpMonitor:
         self.negotiated = False
         self.oob_enabled = False
         self.streamer = JsonStreamer()
+        # Requests wait here and run one per main-loop turn, as QEMU's dispatcher
+        # bottom half does, so that the loop (run-state requests, events) runs
+        # between two commands of one batch.
+        self.queue: List[Any] = []
+        self._scheduled = False
         # QEMU offers out-of-band execution on every chardev but the mux, which
         # cannot run in a separate I/O context.
         self.capabilities: List[str] = [] if chr.typename == "mux" else ["oob"]
         events.add_listener(self._on_event)
-        chr.set_handlers(lambda: 4096, self._read, self._event, owner=self)
+        chr.set_handlers(self._can_read, self._read, self._event, owner=self)
 
     # -- output --------------------------------------------------------------
     def send(self, obj: Dict[str, Any]) -> None:
@@ -48,13 +56,37 @@ class QmpMonitor:
         elif event == CHR_EVENT_CLOSED:
             self.negotiated = False
             self.streamer = JsonStreamer()
+            self.queue = []
 
     # -- input ---------------------------------------------------------------
+    def _can_read(self) -> int:
+        # As QEMU: without OOB the monitor stops reading while a request waits
+        # (so end-of-file is seen only after the requests before it ran); with
+        # OOB up to 8 requests may queue.
+        limit = QUEUE_MAX if self.oob_enabled else 1
+        return 0 if len(self.queue) >= limit else 4096
+
     def _read(self, data: bytes) -> None:
-        for item in self.streamer.feed(data):
-            resp = self.handle(item)
-            if resp is not None:
-                self.send(resp)
+        self.queue.extend(self.streamer.feed(data))
+        if self.queue and not self._scheduled:
+            self._scheduled = True
+            self.chr.loop.bh_schedule(self._dispatch_one)
+
+    def _dispatch_one(self) -> None:
+        self._scheduled = False
+        if not self.queue or self.chr is None:
+            return
+        item = self.queue.pop(0)
+        resp = self.handle(item)
+        if resp is not None and self.chr is not None:
+            self.send(resp)
+        if self.chr is None:
+            return
+        if self.queue:
+            self._scheduled = True
+            self.chr.loop.bh_schedule(self._dispatch_one)
+        else:
+            self.chr.accept_input()
 
     def handle(self, req: Any) -> Optional[Dict[str, Any]]:
         """One request (decoded JSON or JsonError) -> the response object."""

@@ -96,9 +96,9 @@ def test_pty_monitor(emulator):
     proc = emulator(["-M", "none", "-display", "none", "-monitor", "pty"])
     line = b""
     while not line.endswith(b"\n"):
-        r, _, _ = select.select([proc.stderr], [], [], 10)
+        r, _, _ = select.select([proc.stdout], [], [], 10)
         assert r, "no redirect message"
-        line += os.read(proc.stderr.fileno(), 1)
+        line += os.read(proc.stdout.fileno(), 1)
     m = re.fullmatch(rb"char device redirected to (/dev/pts/\d+) \(label compat_monitor0\)\n", line)
     assert m, line
     fd = os.open(m.group(1), os.O_RDWR | os.O_NOCTTY)

@@ -40,6 +40,8 @@ class LoopbackChardev:
                 return len(data)
 
             def type(self, data):
+                # Typing happens after the frontend heard "opened" (a loop turn).
+                self.loop.run_until(lambda: not self._opening, timeout=5)
                 self.be_received(data)
 
             def screen(self):

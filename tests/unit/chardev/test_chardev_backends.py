@@ -106,8 +106,8 @@ def test_pipe_pair(loop, tmp_path):
 def test_pty_roundtrip(loop, capfd):
     c = make("pty,id=p")
     assert c.filename.startswith("pty:/dev/pts/")
-    err = capfd.readouterr().err
-    assert err == "char device redirected to %s (label p)\n" % c.filename[4:]
+    out = capfd.readouterr().out  # on stdout, as QEMU prints it
+    assert out == "char device redirected to %s (label p)\n" % c.filename[4:]
     fe = Frontend(c)
     fd = os.open(c.filename[4:], os.O_RDWR | os.O_NOCTTY)
     os.write(fd, b"abc\n")
@@ -337,3 +337,23 @@ def test_base64_invalid_characters():
     from pyqemu.chardev.simple import base64_decode_lenient
     with pytest.raises(QemuError, match="^Base64 data contains invalid characters$"):
         base64_decode_lenient("Y Q==")
+
+
+def test_pty_connects_and_hangs_up_with_its_user(loop):
+    c = make("pty,id=p2")
+    fe = Frontend(c)
+    start = time.monotonic()
+    for _ in range(50):
+        c.write(b"x" * 4096)  # nobody there: dropped at once, never blocks
+    assert time.monotonic() - start < 1
+    assert CHR_EVENT_OPENED not in fe.events
+    fd = os.open(c.filename[4:], os.O_RDWR | os.O_NOCTTY)
+    wait(loop, lambda: CHR_EVENT_OPENED in fe.events)  # noticed within a second
+    c.write(b"hi")
+    time.sleep(0.05)
+    assert os.read(fd, 100) == b"hi"  # nothing of the dropped output
+    os.close(fd)
+    wait(loop, lambda: CHR_EVENT_CLOSED in fe.events)
+    fd = os.open(c.filename[4:], os.O_RDWR | os.O_NOCTTY)
+    wait(loop, lambda: fe.events.count(CHR_EVENT_OPENED) == 2)
+    os.close(fd)
