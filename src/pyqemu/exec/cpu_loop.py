@@ -13,6 +13,7 @@ from pyqemu.exec.guest_memory import GuestFault
 from pyqemu.util import log
 
 EXIT_EXCP = 3
+ONE_INSN_FLAG = 2     # TB flags bit: blocks of a single instruction
 
 
 class GuestException(Exception):
@@ -93,9 +94,10 @@ def _exec_slow(cpu, tr) -> int:
         if cpu.rip in cpu.breakpoints and not (first and step):
             return x86.EXCP_DEBUG
         first = False
-        flags = tr.flags_for(cpu)
         one = step or bool(cpu.breakpoints) or getattr(cpu, "one_insn_per_tb", False)
-        tb = tr.find_tb(cpu.rip, flags, max_insns=1 if one else 0)
+        # One-instruction blocks are cached under their own flag bit.
+        flags = tr.flags_for(cpu) | (ONE_INSN_FLAG if one else 0)
+        tb = tr.find_tb(cpu.rip, flags)
         if log.enabled("cpu"):
             log.log(cpu.dump_state())
         if log.enabled("exec"):

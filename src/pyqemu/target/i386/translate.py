@@ -90,14 +90,16 @@ class Translator:
         return 1 if cpu.mode == 64 else 0
 
     def find_tb(self, pc: int, flags: int, max_insns: int = 0) -> TB:
-        if not max_insns:
-            tb = self.cache.get(pc, 0, flags)
-            if tb is not None:
-                return tb
+        tb = self.cache.get(pc, 0, flags)
+        if tb is not None:
+            return tb
         with self.mem.lock:
             return self._translate(pc, flags, max_insns)
 
     def _translate(self, pc: int, flags: int, max_insns: int) -> TB:
+        from pyqemu.exec.cpu_loop import ONE_INSN_FLAG
+        if flags & ONE_INSN_FLAG:
+            max_insns = 1
         block = Block(pc)
         b = Builder(block)
         d = Disas(self, b, pc, 64 if flags & 1 else 32, max_insns or MAX_INSNS)
@@ -122,11 +124,7 @@ class Translator:
         tb.ninsns = block.ninsns
         tb.size = d.pc - pc
         tb.pages = tuple(sorted({pc >> 12, (d.pc - 1) >> 12}))
-        if not max_insns:
-            self.cache.add(tb)
-        else:
-            for pn in tb.pages:
-                self.mem.mark_code(pn)
+        self.cache.add(tb)
         return tb
 
 
