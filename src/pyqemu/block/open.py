@@ -29,7 +29,7 @@ FORMATS = ("raw", "qcow2")
 # qemu-img create) and check_image(node, fix_leaks, fix_errors).
 FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk",
                   "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow",
-                  "parallels": "pyqemu.block.parallels"}
+                  "parallels": "pyqemu.block.parallels", "vhdx": "pyqemu.block.vhdx"}
 
 
 def format_module(name: str) -> Any:
