@@ -204,6 +204,19 @@ def chardev_register(chr: Chardev) -> None:
     _chardevs[chr.label] = chr
 
 
+def chardev_replace(old: Chardev, new: Chardev) -> None:
+    """Put ``new`` in ``old``'s place, its frontend moving over (chardev-change)."""
+    can_read, read, event, owner, fe_open = old._can_read, old._read, old._event, old.fe_owner, old.fe_open
+    old.set_handlers(None, None, None, owner=owner)
+    _chardevs[old.label] = new
+    old.close()
+    if read is not None:
+        new.set_handlers(can_read, read, event, owner=owner, fe_open=fe_open)
+        changed = getattr(owner, "chardev_changed", None)
+        if changed is not None:
+            changed(new)
+
+
 def chardev_unregister(label: str) -> None:
     chr = _chardevs.pop(label, None)
     if chr is not None:

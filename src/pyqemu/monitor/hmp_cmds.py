@@ -86,6 +86,15 @@ def hmp_chardev_add(mon: Any, args: Args) -> None:
     create_from_opts(opts)
 
 
+def hmp_chardev_change(mon: Any, args: Args) -> None:
+    from pyqemu.chardev import CHARDEV_OPTS, backend_from_opts
+    opts = CHARDEV_OPTS.parse(args["args"], store=False)
+    if opts.id is not None:
+        raise QemuError("Unexpected 'id' parameter")
+    kind, data = backend_from_opts(opts)
+    execute("chardev-change", {"id": args["id"], "backend": {"type": kind, "data": data}})
+
+
 def hmp_chardev_remove(mon: Any, args: Args) -> None:
     execute("chardev-remove", {"id": args["id"]})
 
@@ -147,6 +156,7 @@ def register_all() -> None:
     register_info("chardev", "", "", "show the character devices", hmp_info_chardev)
     register_info("history", "", "", "show the command line history", hmp_info_history)
     register_hmp("chardev-add", "args:s", "args", "add chardev", hmp_chardev_add)
+    register_hmp("chardev-change", "id:s,args:s", "id args", "change chardev", hmp_chardev_change)
     register_hmp("chardev-remove", "id:s", "id", "remove chardev", hmp_chardev_remove)
     register_hmp("chardev-send-break", "id:s", "id", "send a break on chardev", hmp_chardev_send_break)
     register_hmp("ringbuf_write", "device:s,data:s", "device data",

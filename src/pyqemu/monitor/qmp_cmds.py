@@ -38,6 +38,17 @@ _REQUIRED = {"file": ("out",), "pipe": ("device",), "serial": ("device",),
 
 
 def qmp_chardev_add(id: str, backend: Dict[str, Any]) -> Dict[str, Any]:
+    kind, data = _check_backend(backend)
+    if chardev_find(id) is not None:
+        raise QemuError("Chardev with id '%s' already exists" % id)
+    try:
+        _, ret = chardev_new(id, kind, data)
+    except QemuError as e:
+        raise QemuError("Failed to add chardev '%s': %s" % (id, e.msg)) from None
+    return ret
+
+
+def _check_backend(backend: Dict[str, Any]) -> tuple:
     if not isinstance(backend, dict):
         raise QemuError("Invalid parameter type for 'backend', expected: object")
     kind = backend.get("type")
@@ -53,12 +64,27 @@ def qmp_chardev_add(id: str, backend: Dict[str, Any]) -> Dict[str, Any]:
     for member in _REQUIRED.get(kind, ()):
         if member not in data:
             raise QemuError("Parameter 'backend.data.%s' is missing" % member)
-    if chardev_find(id) is not None:
-        raise QemuError("Chardev with id '%s' already exists" % id)
+    return kind, data
+
+
+def qmp_chardev_change(id: str, backend: Dict[str, Any]) -> Dict[str, Any]:
+    """Swap the backend under a chardev's frontend (only frontends that allow it)."""
+    from pyqemu.chardev.char import chardev_replace
+    kind, data = _check_backend(backend)
+    old = chardev_find(id)
+    if old is None:
+        raise QemuError("Chardev '%s' does not exist" % id)
+    if old.typename == "mux":
+        raise QemuError("Mux device hotswap not supported yet")
+    if old.has_frontend() and not getattr(old.fe_owner, "supports_hotswap", False):
+        raise QemuError("Chardev user does not support chardev hotswap")
+    new = BACKENDS[kind](id, dict(data), old.loop)
     try:
-        _, ret = chardev_new(id, kind, data)
+        ret = new.open()
     except QemuError as e:
+        # QEMU 7.2 loses the chardev here; pyqemu keeps the old backend working.
         raise QemuError("Failed to add chardev '%s': %s" % (id, e.msg)) from None
+    chardev_replace(old, new)
     return ret
 
 
@@ -117,6 +143,7 @@ def register_all() -> None:
     register("query-chardev-backends", qmp_query_chardev_backends, args={})
     register("chardev-add", qmp_chardev_add, args={"id": "str", "backend": "dict"})
     register("chardev-remove", qmp_chardev_remove, args={"id": "str"})
+    register("chardev-change", qmp_chardev_change, args={"id": "str", "backend": "dict"})
     register("chardev-send-break", qmp_chardev_send_break, args={"id": "str"})
     register("ringbuf-write", qmp_ringbuf_write,
              args={"device": "str", "data": "str", "*format": "enum:utf8|base64"})

@@ -367,3 +367,33 @@ def test_socket_chardev_names_while_connected_match_qemu(tmp_path):
         first_err = err.splitlines()[0].replace(os.path.basename(prog_path(prog)), "EMU").replace(str(d), "DIR")
         return names, first_err
     assert run("pyqemu", tmp_path / "b") == run("qemu", tmp_path / "a")
+
+
+def test_chardev_change_matches_qemu():
+    reqs = [
+        {"execute": "qmp_capabilities"},
+        {"execute": "chardev-change", "arguments": {"id": "nope", "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-change", "arguments": {"id": "r", "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-change", "arguments": {"id": "compat_monitor0",
+                                                    "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-change", "arguments": {"id": "m", "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-change", "arguments": {"id": "r", "backend": {"type": "bogus", "data": {}}}},
+        {"execute": "human-monitor-command", "arguments": {"command-line": "chardev-change r ringbuf,id=x"}},
+        {"execute": "human-monitor-command", "arguments": {"command-line": "chardev-change r ringbuf,size=8"}},
+        {"execute": "ringbuf-write", "arguments": {"device": "r", "data": "0123456789"}},
+        {"execute": "ringbuf-read", "arguments": {"device": "r", "size": 20}},
+        {"execute": "query-chardev"},
+        {"execute": "quit"},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in reqs).encode()
+
+    def run(prog):
+        p = subprocess.run([prog_path(prog), "-M", "none", "-display", "none", "-qmp", "stdio",
+                            "-chardev", "ringbuf,id=r", "-chardev", "null,id=m,mux=on"],
+                           input=text, capture_output=True, timeout=30)
+        assert p.returncode == 0
+        out = [json.loads(ln) for ln in p.stdout.splitlines()[1:]]
+        answers = [o for o in out if "event" not in o]
+        answers[-2]["return"].sort(key=lambda c: c["label"])
+        return answers
+    assert run("pyqemu") == run("qemu")

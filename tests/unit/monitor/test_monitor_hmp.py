@@ -141,3 +141,29 @@ def test_chardev_send_break(hmp, loopback):
     assert hmp("chardev-send-break brk") == ""
     assert CHR_EVENT_BREAK in seen
     assert hmp("chardev-send-break nope") == "Error: Chardev 'nope' not found\r\n"
+
+
+def test_chardev_change_moves_a_hotswap_capable_frontend(hmp, loopback, tmp_path):
+    from pyqemu.chardev import chardev_find
+
+    class Device:
+        supports_hotswap = True
+
+        def __init__(self):
+            self.chr = None
+
+        def chardev_changed(self, chr):
+            self.chr = chr
+    dev = Device()
+    old = loopback("dev0")
+    old.set_handlers(lambda: 10, lambda d: None, None, owner=dev)
+    out = tmp_path / "now-a-file"
+    assert hmp("chardev-change dev0 file,path=%s" % out) == ""
+    new = chardev_find("dev0")
+    assert new is dev.chr and new.filename == "file" and new.has_frontend()
+    new.write(b"written after the swap")
+    assert out.read_bytes() == b"written after the swap"
+    # A failing new backend leaves the old one in place.
+    assert hmp("chardev-change dev0 file,path=%s" % (tmp_path / "no" / "x")).startswith(
+        "Error: Failed to add chardev 'dev0': Could not open")
+    assert chardev_find("dev0") is new
