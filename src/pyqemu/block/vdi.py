@@ -28,6 +28,8 @@ DISCARDED = 0xFFFFFFFE
 BLOCKS_MAX = 0x1FFFFF80  # QEMU 7.2's limit (a block map below 2 GiB)
 DISK_SIZE_MAX = BLOCKS_MAX * BLOCK_SIZE
 TEXT = b"<<< QEMU VM Virtual Disk Image >>>\n"
+# header and changed block-map sectors are written together up to this size
+_ONE_WRITE = 1 << 20
 # a block map this much past the end of the file is refused rather than allocated
 _BMAP_SLACK = 1 << 20
 
@@ -221,9 +223,15 @@ class VdiNode(BlockNode):
         h.blocks_allocated += 1
 
     def _write_metadata(self, first: int, last: int) -> None:
-        self.file.pwrite(0, self.header.pack())
         start = first * 4 // SECTOR * SECTOR
         end = (last * 4 // SECTOR + 1) * SECTOR
+        head = self.header.pack()
+        if self.header.offset_bmap == SECTOR and end <= _ONE_WRITE:
+            # header and map in one write: a process killed between two writes would leave
+            # the allocation count and the map disagreeing
+            self.file.pwrite(0, head + bytes(self.bmap[:end]))
+            return
+        self.file.pwrite(0, head)
         self.file.pwrite(self.header.offset_bmap + start, bytes(self.bmap[start:end]))
 
     def block_status(self, offset: int, length: int) -> BlockStatus:
