@@ -51,6 +51,7 @@ def build_c(tmp_path, name, variant):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,variant", [
     (n, v) for n in ("intops", "fpu", "simd") for v in ("static64", "static32", "pie64")] +
+    [("libm", "static32"), ("libm", "static64")] +
     [("intops", "max64"), ("sse4", "max64"), ("bmi", "max64")])
 def test_c_programs_match_native(tmp_path, name, variant):
     prog = build_c(tmp_path, name, variant)

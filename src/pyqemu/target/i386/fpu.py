@@ -7,8 +7,9 @@ exact with one rounding honouring the control word's rounding and precision
 fields (``softfloat.py``); loads and stores of every memory format (16/32/64
 bit integers, binary32/64, 80-bit, 18-digit BCD) are exact too.
 Transcendental instructions (fsin, fcos, fsincos, fptan, fpatan, f2xm1,
-fyl2x, fyl2xp1) are computed in binary64 and widened, as QEMU 7.2 does for
-most of them; their last bits can differ from a real x87.
+fyl2x, fyl2xp1) are evaluated to about 45 digits (``transcend.py``) and
+rounded once; special operands (zero, infinities, NaN, out of range) take
+the binary64 path below.
 """
 from __future__ import annotations
 
@@ -372,8 +373,56 @@ def _fprem(env, ieee: bool) -> None:
     env.fpus = (env.fpus & ~(C0 | C1 | C2 | C3)) | cc
 
 
+def _finite(*raws: int) -> bool:
+    return all(sf.unpack80(r).kind in ("fin", "zero") for r in raws)
+
+
 def _transcendental(env, code: int) -> None:
-    x = sf.to_float(st(env, 0))
+    from pyqemu.target.i386 import transcend as T
+    rc, prec = _rc(env), _prec(env)
+    s0 = st(env, 0)
+    v0 = sf.unpack80(s0)
+    # finite, in-range operands: computed to full extended precision
+    if code == 0xf0 and v0.kind == "fin" and v0.e + v0.m.bit_length() <= 1:
+        r, f = T.f2xm1(s0, rc, prec)
+        _flag(env, f)
+        set_st(env, 0, r)
+        return
+    if code in (0xf1, 0xf9, 0xf3) and _finite(s0, st(env, 1)):
+        s1 = st(env, 1)
+        ok = True
+        if code == 0xf1:
+            ok = v0.kind == "fin" and not v0.sign
+            fn = T.fyl2x
+        elif code == 0xf9:
+            ok = v0.kind == "fin" and abs(sf.to_float(s0)) < 0.3
+            fn = T.fyl2xp1
+        else:
+            ok = not (v0.kind == "zero" and sf.unpack80(s1).kind == "zero")
+            fn = T.fpatan
+        if ok and sf.unpack80(s1).kind == "fin" or (ok and code == 0xf3):
+            r, f = fn(s0, s1, rc, prec)
+            _flag(env, f)
+            pop(env)
+            set_st(env, 0, r)
+            return
+    if code in (0xfe, 0xff, 0xfb, 0xf2) and v0.kind == "fin" and v0.e + v0.m.bit_length() <= 63:
+        (sn, f1), (cs, f2) = T.fsin_fcos(s0, rc, prec)
+        _flag(env, f1 | f2)
+        env.fpus &= ~C2
+        if code == 0xfe:
+            set_st(env, 0, sn)
+        elif code == 0xff:
+            set_st(env, 0, cs)
+        elif code == 0xfb:
+            set_st(env, 0, sn)
+            push(env, cs)
+        else:
+            t, f = T.ftan(s0, rc, prec)
+            set_st(env, 0, t)
+            push(env, ONE)
+        return
+    x = sf.to_float(s0)
     try:
         if code == 0xf0:
             set_st(env, 0, sf.from_float(2.0 ** x - 1.0 if abs(x) > 1e-5 else math.expm1(x * math.log(2))))
