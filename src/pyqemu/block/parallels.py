@@ -141,6 +141,9 @@ class ParallelsNode(BlockNode):
             host = self._host(cur)
             if not host:
                 idx = cur // self.cs
+                if idx >= len(self.bat):
+                    # the header claims more sectors than the table maps (as QEMU: EINVAL)
+                    raise QemuError("Invalid argument", errno=22)
                 start = self.data_end
                 # a new cluster reads as zeroes: extend the file over it before writing
                 if self.file.length() < start + self.cs:
