@@ -28,24 +28,40 @@ class HmpMonitor:
         self.rs = ReadLine(self._echo, self._line_bytes, self.complete)
         self.reset_seen = False
         self.mux_out = False
-        self.suspended = False
+        # As QEMU: a count of reasons not to read input (a command running, quit,
+        # focus elsewhere on a mux); the prompt shows when it drops to zero.
+        self.suspend_cnt = 0
+        # Output waits here while a mux has the focus elsewhere.
+        self._outbuf: List[bytes] = []
         self._held = ""
         if chr is not None:
             chr.set_handlers(self._can_read, self._read, self._event, owner=self)
 
     # -- output --------------------------------------------------------------
-    def _out_raw(self, text: str) -> None:
+    @property
+    def suspended(self) -> bool:
+        return self.suspend_cnt > 0
+
+    def _emit(self, data: bytes, text: str) -> None:
         if self.captured is not None:
             self.captured.append(text)
-        elif self.chr is not None:
-            self.chr.write(text.encode("utf-8", "surrogateescape"))
+            return
+        self._outbuf.append(data)
+        self.flush()
+
+    def flush(self) -> None:
+        if self.mux_out or self.chr is None or not self._outbuf:
+            return
+        data = b"".join(self._outbuf)
+        self._outbuf = []
+        self.chr.write(data)
+
+    def _out_raw(self, text: str) -> None:
+        self._emit(text.encode("utf-8", "surrogateescape"), text)
 
     def _echo(self, text: str) -> None:
         text = text.replace("\n", "\r\n")
-        if self.captured is not None:
-            self.captured.append(text)
-        elif self.chr is not None:
-            self.chr.write(text.encode("latin-1"))
+        self._emit(text.encode("latin-1"), text)
 
     def _line_bytes(self, line: str) -> None:
         self.handle_line(line.encode("latin-1").decode("utf-8", "surrogateescape"))
@@ -82,10 +98,18 @@ class HmpMonitor:
             self.mux_out = False
             if self.reset_seen:
                 self.rs.restart()
-                self.rs.show_prompt()
+                self.resume()
+                self.flush()
+            else:
+                self.suspend_cnt = 0
         elif event == CHR_EVENT_MUX_OUT:
             if self.reset_seen:
-                self.printf("\n")
+                if self.suspend_cnt == 0:
+                    self.printf("\n")
+                self.flush()
+                self.suspend()
+            else:
+                self.suspend_cnt += 1
             self.mux_out = True
         elif event == CHR_EVENT_CLOSED:
             pass
@@ -93,21 +117,25 @@ class HmpMonitor:
     # -- commands --------------------------------------------------------------
     def suspend(self) -> None:
         """Stop reading input and showing prompts (``quit`` does this before exiting)."""
-        self.suspended = True
+        self.suspend_cnt += 1
 
     def resume(self) -> None:
-        if self.suspended:
-            self.suspended = False
-            if self.chr is not None:
-                self.rs.show_prompt()
-                if self._held:
-                    self._read(b"")
-                self.chr.accept_input()
+        """Undo one suspend(); at zero the prompt shows and input flows again."""
+        if self.suspend_cnt == 0:
+            return
+        self.suspend_cnt -= 1
+        if self.suspend_cnt == 0 and self.chr is not None:
+            self.rs.show_prompt()
+            if self._held:
+                self._read(b"")
+            self.chr.accept_input()
 
     def handle_line(self, line: str) -> None:
+        # As QEMU: suspended while the command runs; resuming shows the next prompt
+        # unless the command suspended the monitor itself (quit).
+        self.suspend()
         self.execute(line)
-        if self.chr is not None and not self.mux_out and not self.suspended:
-            self.rs.show_prompt()
+        self.resume()
 
     def execute(self, line: str) -> None:
         """Run one command line, printing its output or error."""

@@ -101,3 +101,19 @@ def test_too_many_frontends(mux):
     from pyqemu.util.error import QemuError
     with pytest.raises(QemuError, match="too many uses of multiplexed chardev 'm'"):
         Recorder(chr)
+
+
+def test_monitor_behind_a_serial_port_waits_for_the_focus(mux, loop):
+    # -nographic on a machine with a serial port: the monitor attaches first, the
+    # serial port after it and has the focus; QEMU shows the banner only on C-a c.
+    chr, base = mux
+    start_monitor(chr, "readline")
+    serial = Recorder(chr)
+    loop.run_until(lambda: False, timeout=0.1)
+    assert base.screen() == b""
+    base.type(b"typed to the guest")
+    assert bytes(serial.data) == b"typed to the guest"
+    base.type(b"\x01c")
+    assert base.screen() == b"QEMU 7.2.0 monitor - type 'help' for more information\r\n(qemu) "
+    base.type(b"\x01c")
+    assert base.screen() == b"\r\n"
