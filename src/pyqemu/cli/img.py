@@ -22,8 +22,8 @@ QEMU_VERSION = "7.2.0"
 
 def version_text() -> str:
     return ("%s version %s (pyqemu %s)\n"
-            "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers; "
-            "pyqemu reimplementation\n" % (PROG, QEMU_VERSION, PYQEMU_VERSION))
+            "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n"
+            % (PROG, QEMU_VERSION, PYQEMU_VERSION))
 
 
 def out(text: str, quiet: bool = False) -> None:
@@ -172,8 +172,14 @@ def img_main(argv: List[str]) -> int:
                          hint="Try '%s --help' for more information" % PROG)
     commands = _commands()
     if cmd not in commands:
-        raise UsageError("Command not found: %s" % cmd)
-    return commands[cmd](argv[1:])
+        raise UsageError("Command not found: %s" % cmd, hint="Try '%s --help' for more information" % PROG)
+    try:
+        return commands[cmd](argv[1:])
+    except UsageError as exc:
+        # qemu-img's error_exit(): every usage error ends with the --help hint
+        if not exc.hint:
+            exc.hint = "Try '%s --help' for more information" % PROG
+        raise
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

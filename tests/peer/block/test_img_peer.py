@@ -460,3 +460,12 @@ def test_check_repair_output_matches(tmp_path, mode):
     assert (p.stdout, p.stderr, p.returncode) == (q.stdout, q.stderr, q.returncode)
     if mode == "all":
         assert run(QEMU_IMG, "check", "b.qcow2", cwd=tmp_path).returncode == 0
+
+
+def test_version_and_usage_errors(tmp_path):
+    p = run(PYQEMU_IMG, "--version", cwd=tmp_path)
+    assert p.stdout.splitlines() == ["pyqemu-img version 7.2.0 (pyqemu 0.1.0)",
+                                     "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers"]
+    for args in ([], ["nosuchcmd"], ["info"], ["check", "--output=xml", "x"]):
+        q, p, perr = both(*args, cwd=tmp_path)
+        assert (perr, p.returncode) == (q.stderr, q.returncode), args
