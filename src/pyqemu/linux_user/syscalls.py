@@ -19,6 +19,7 @@ from pyqemu.linux_user.host import buffer, host_syscall
 from pyqemu.linux_user.execve import prepare_exec
 from pyqemu.linux_user.mm import AddressSpace
 from pyqemu.linux_user.signal import SignalState, ThreadSignals
+from pyqemu.linux_user.syscalls_misc import MiscCalls
 from pyqemu.linux_user.syscalls_net import NetCalls
 from pyqemu.linux_user.syscalls_signal import NO_RESULT, SignalCalls
 from pyqemu.linux_user.syscall_nr import I386_NAMES, X86_64_NAMES
@@ -80,7 +81,7 @@ class Process:
         self.vfork_fd = -1
 
 
-class Syscalls(NetCalls, SignalCalls):
+class Syscalls(NetCalls, SignalCalls, MiscCalls):
     """Per-thread syscall dispatcher."""
 
     def __init__(self, proc: Process, strace: Optional[Callable[..., None]] = None) -> None:

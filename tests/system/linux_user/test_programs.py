@@ -103,3 +103,12 @@ def test_threads(builder, variant, args):
     native, emu = run_both(prog, variant, args)
     same(native, emu)
     assert b"mutex counter: 8000\natomic counter: 8000\n" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_process_attributes(builder, variant):
+    prog = builder.build("procattr", variant)
+    native, emu = run_both(prog, variant)
+    same(native, emu)
+    assert b"prctl get: pyqemu-test" in emu.stdout and b"sendfile: 3 off=4 ELF" in emu.stdout
