@@ -71,7 +71,7 @@ def convert_value(name: str, ptype: str, value: Any, enum: Optional[Sequence[str
     if ptype == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and style != "json":
             return parse_bool(name, value)
         raise QemuError("Invalid parameter type for '%s', expected: boolean" % name)
     if ptype in _INT_RANGES:
@@ -79,6 +79,11 @@ def convert_value(name: str, ptype: str, value: Any, enum: Optional[Sequence[str
         if isinstance(value, bool):
             raise QemuError("Invalid parameter type for '%s', expected: integer" % name)
         from_text = isinstance(value, str)
+        if style == "json" and (from_text or (isinstance(value, int) and value < lo)):
+            # The strict QObject visitor of object-add, qom-set and JSON -object.
+            if lo == 0:
+                raise QemuError("Parameter '%s' expects uint64" % name)
+            raise QemuError("Invalid parameter type for '%s', expected: integer" % name)
         if from_text:
             value = _parse_int_text(name, value, ptype, style)
         if not isinstance(value, int):
@@ -475,8 +480,12 @@ def objects_root() -> Object:
     return container_get("/objects")
 
 
-def user_creatable_add(qom_type: str, id: str, props: Dict[str, Any]) -> Object:
-    """``-object``/``object-add``: make, set properties, complete, add under /objects."""
+def user_creatable_add(qom_type: str, id: str, props: Dict[str, Any], style: str = "keyval") -> Object:
+    """``-object``/``object-add``: make, set properties, complete, add under /objects.
+
+    ``style`` is ``keyval`` for text values (-object, object_add) and ``json``
+    for typed JSON values (QMP object-add, -object {...}).
+    """
     from pyqemu.util.opts import check_id
     cls = _types.get(qom_type)
     if cls is None or is_interface(cls):
@@ -491,7 +500,7 @@ def user_creatable_add(qom_type: str, id: str, props: Dict[str, Any]) -> Object:
         raise QemuError("attempt to add duplicate property '%s' to object (type 'container')" % id)
     obj = cls()
     for k, v in props.items():
-        obj.set_property(k, v, "keyval")
+        obj.set_property(k, v, style)
     # In the tree first, as QEMU does, so that complete() knows the object's id.
     parent.add_child(id, obj)
     try:

@@ -232,6 +232,8 @@ def _object(c: Any, v: str) -> None:
         if not isinstance(props, dict):
             raise QemuError("Invalid parameter type, expected: object")
         help_wanted = False
+        # Typed JSON values go through the strict visitor when the object is made.
+        props["\0style"] = "json"
     else:
         props, help_wanted = keyval_parse(v, implied_key="qom-type")
     qom_type = props.get("qom-type")

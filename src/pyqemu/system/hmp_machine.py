@@ -201,13 +201,24 @@ def hmp_qom_set(mon: Any, args: Args) -> None:
             value = json.loads(value)
         except ValueError as e:
             raise QemuError("JSON parse error, %s" % e)
-    execute("qom-set", {"path": args["path"], "property": args["property"], "value": value})
+        execute("qom-set", {"path": args["path"], "property": args["property"], "value": value})
+        return
+    # Without -j the value is text, parsed by the property's type (object_property_parse).
+    from pyqemu.qom import object as qom
+    obj = qom.resolve_path(args["path"])
+    if obj is None:
+        raise QemuError("Device '%s' not found" % args["path"])
+    obj.set_property(args["property"], value, "qdev")
 
 
 def hmp_object_add(mon: Any, args: Args) -> None:
     from pyqemu.util.opts import keyval_parse
+    from pyqemu.system.qmp_machine import qmp_object_add
     props, _ = keyval_parse(args["object"], implied_key="qom-type")
-    execute("object-add", props)
+    for key in ("qom-type", "id"):
+        if key not in props:
+            raise QemuError("Parameter '%s' is missing" % key)
+    qmp_object_add(_style="keyval", **{k.replace("-", "_"): v for k, v in props.items()})
 
 
 def hmp_object_del(mon: Any, args: Args) -> None:

@@ -125,7 +125,7 @@ def qmp_qom_get(path: str, property: str) -> Any:
 
 
 def qmp_qom_set(path: str, property: str, value: Any) -> None:
-    _resolve(path).set_property(property, value)
+    _resolve(path).set_property(property, value, "json")
 
 
 def qmp_qom_list_types(implements: Optional[str] = None, abstract: bool = False) -> List[Dict[str, Any]]:
@@ -164,6 +164,8 @@ def qmp_device_list_properties(typename: str) -> List[Dict[str, Any]]:
 
 
 def qmp_object_add(**args: Any) -> None:
+    # HMP object_add passes text values (keyval); QMP clients typed JSON ones.
+    style = args.pop("_style", "json")
     qom_type = args.pop("qom_type", None)
     id = args.pop("id", None)
     if qom_type is None:
@@ -179,7 +181,7 @@ def qmp_object_add(**args: Any) -> None:
     for req in getattr(cls, "REQUIRED", ()):
         if req not in props:
             raise QemuError("Parameter '%s' is missing" % req)
-    qom.user_creatable_add(qom_type, id, props)
+    qom.user_creatable_add(qom_type, id, props, style=style)
 
 
 def qmp_object_del(id: str) -> None:

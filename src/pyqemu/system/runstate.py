@@ -81,6 +81,9 @@ class RunState:
         self.reset_handler: Optional[Callable[[str], None]] = None
         self.state_listeners: List[Callable[[bool, str], None]] = []
         self.powerdown_notifiers: List[Callable[[], None]] = []
+        # Called before the VM starts running; one may raise QemuError to refuse
+        # (a board whose CPU cannot execute yet).
+        self.start_checks: List[Callable[[], None]] = []
         self.kill_report: Optional[str] = None
 
     # -- states -------------------------------------------------------------
@@ -128,6 +131,8 @@ class RunState:
     def vm_start(self) -> None:
         if self.is_running():
             return
+        for check in list(self.start_checks):
+            check()
         emit_event("RESUME")
         self.set("running")
         self._notify(True)

@@ -265,8 +265,9 @@ def create_objects(config: Config) -> None:
         props = dict(props)
         qom_type = props.pop("qom-type")
         id = props.pop("id")
+        style = props.pop("\0style", "keyval")
         try:
-            qom.user_creatable_add(qom_type, id, props)
+            qom.user_creatable_add(qom_type, id, props, style=style)
         except QemuError as e:
             if e.loc is None and not getattr(e, "no_loc", False):
                 e.loc = loc
@@ -741,6 +742,7 @@ def build_vm(config: Config) -> VM:
         raise QemuError("disk images are not supported by this machine yet", loc=img)
     # Ports and monitors exist before the board, which connects serial_hd(i).
     _open_ports(config)
+    machine.firmware_dirs = list(config.data_dirs)  # -L, for boards that load firmware
     machine.init()
     _create_debugcon_devices(config)
     for opts in option_groups()["device"].instances:

@@ -44,6 +44,7 @@ CASES = [
     "-M none -object memory-backend-ram,id=x,size=12Q",
     "-M none -object memory-backend-file,id=m,size=1M",
     "-M none -object foo,id=x",
+    """-M none -object '{{"qom-type":"memory-backend-ram","id":"m","size":"1M"}}'""",
     "-M none -object secret,id=s",
     "-M none -object secret,id=1s,data=x",
     "-M none -object memory-backend-ram,id=ram,size=1M -m 1M",

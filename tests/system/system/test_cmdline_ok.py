@@ -46,13 +46,17 @@ def test_version_and_help(pyqemu_system, run_prog):
 
 def test_help_requests(pyqemu_system, run_prog):
     p = run_prog([pyqemu_system, "-machine", "help"])
-    assert (p.returncode, p.stdout) == (0, b"Supported machines are:\nnone                 empty machine\n")
+    lines = p.stdout.decode().splitlines()
+    assert p.returncode == 0 and lines[0] == "Supported machines are:"
+    assert "none                 empty machine" in lines
     p = run_prog([pyqemu_system, "-M", "none,help"])
     assert p.returncode == 0
     assert p.stdout.decode().splitlines()[:2] == [
         "none-machine options:", "  append=<string>        - Linux kernel command line"]
     p = run_prog([pyqemu_system, "-M", "none", "-device", "help"])
-    assert p.stdout == b'Misc devices:\nname "pyqemu-testdev", desc "pyqemu test device"\n'
+    blocks = p.stdout.decode().split("\n\n")
+    misc = [b for b in blocks if b.startswith("Misc devices:\n")]
+    assert len(misc) == 1 and 'name "pyqemu-testdev", desc "pyqemu test device"' in misc[0].splitlines()
     p = run_prog([pyqemu_system, "-device", "pyqemu-testdev,help"])
     assert p.stdout.decode() == ("pyqemu-testdev options:\n"
                                  "  addr=<uint64>          -  (default: 4276944896)\n"

@@ -26,8 +26,13 @@ def _norm(data: bytes) -> bytes:
     data = data.replace(b"QEMU 7.2.22 monitor", b"QEMU 7.2.0 monitor")
     # On a pty QEMU's greeting depends on when its once-a-second poll notices the
     # peer (none, once or twice): compare the sessions after the greeting.
-    while data.startswith(BANNER):
-        data = data[len(BANNER):]
+    while True:
+        if data.startswith(BANNER):
+            data = data[len(BANNER):]
+        elif data.startswith(b"(qemu) QEMU 7.2.0 monitor"):
+            data = data[len(b"(qemu) "):]
+        else:
+            break
     # The echo of the final "quit" races the exit on both programs: stop at its prompt.
     return data[:data.rfind(b"(qemu) ")]
 
