@@ -676,10 +676,10 @@ class VmdkNode(BlockNode):
 
 def check_image(node: VmdkNode, fix_leaks: bool = False, fix_errors: bool = False,
                 quiet: bool = False) -> Any:
-    """Every allocated grain must lie inside its extent file (QEMU's vmdk check)."""
+    """QEMU's vmdk check: the first allocated grain past the end of its file fails the check."""
     from pyqemu.block.vdi import CheckResult
     res = CheckResult()
-    for e in node.extents:
+    for e, start in zip(node.extents, node.starts):
         if not e.sparse:
             continue
         flen = e.file.length()
@@ -688,10 +688,16 @@ def check_image(node: VmdkNode, fix_leaks: bool = False, fix_errors: bool = Fals
             if t is None:
                 continue
             for ti, ent in enumerate(t):
-                if ent > 1 and not e.compressed and ent * SECTOR + e.cluster_bytes > flen:
-                    sys.stderr.write("ERROR: cluster %d: suspicious cluster offset %#x points past "
-                                     "the end of the file\n" % (gi * e.gtes + ti, ent * SECTOR))
-                    res.corruptions += 1
+                if ent == 0 or (ent == 1 and e.zeroed):
+                    continue
+                if ent * SECTOR >= flen:
+                    guest = start + (gi * e.gtes + ti) * e.cluster_bytes
+                    if guest >= start + e.length:
+                        continue
+                    sys.stderr.write("ERROR: cluster offset for sector %d points after EOF\n"
+                                     % (guest // SECTOR))
+                    sys.stderr.flush()
+                    raise QemuError("Check failed: Invalid argument", errno=22)
     return res
 
 

@@ -109,3 +109,17 @@ def test_bad_images_give_errors(tmp_path):
         assert (p.returncode != 0) == (q.returncode != 0), (name, q.stderr, err)
         assert "Traceback" not in p.stderr
         assert err.startswith("qemu-img: Could not open '%s': " % name) or not q.returncode, name
+
+
+def test_check_grain_past_eof_like_qemu(tmp_path):
+    run(QEMU_IMG, "create", "-q", "-f", "vmdk", "c.vmdk", "100M", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 1 0 128k", "c.vmdk", cwd=tmp_path)
+    q, p, err = both("check", "c.vmdk", cwd=tmp_path)
+    assert (p.returncode, p.stdout, err) == (q.returncode, q.stdout, q.stderr)
+    b = bytearray((tmp_path / "c.vmdk").read_bytes())
+    gd = struct.unpack_from("<Q", b, 56)[0]
+    gt = struct.unpack_from("<I", b, gd * 512)[0]
+    struct.pack_into("<I", b, gt * 512 + 4, 100000)
+    (tmp_path / "c.vmdk").write_bytes(bytes(b))
+    q, p, err = both("check", "c.vmdk", cwd=tmp_path)
+    assert (p.returncode, p.stdout, err) == (q.returncode, q.stdout, q.stderr)
