@@ -146,3 +146,17 @@ def test_i386_layout():
     assert [r[0] for r in regs[:9]] == ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"]
     root = ET.fromstring(x86_gdb.target_xml(32))
     assert root.find("architecture").text == "i386"
+
+
+def test_ctrl_c_while_running_interrupts_the_cpu(stub):
+    import time
+
+    c, cpu, mem, t, result = stub
+    c.sock.sendall(frame(b"c"))
+    t.join(5)
+    assert result["sig"] == 0
+    c.sock.sendall(b"\x03")
+    deadline = time.monotonic() + 5
+    while not cpu.interrupt_request and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cpu.interrupt_request
