@@ -127,3 +127,24 @@ def test_fxsave_roundtrip():
     other.fxrstor(DATA)
     assert other.get_xmm(3) == (1 << 127) | 5 and other.mxcsr == 0x3f80
     assert other.fpuc == 0x37f
+
+
+def test_d_logging_items(tmp_path):
+    from pyqemu.util import log
+    path = tmp_path / "log.txt"
+    old = log.get_mask()
+    mask, _ = log.parse_items("in_asm,op,op_opt,out_asm,exec,cpu")
+    log.set_mask(mask)
+    log.set_file(str(path))
+    try:
+        cpu = make(MOV_RAX_1 + bytes.fromhex("48ffc0") + SYSCALL)
+        assert cpu_exec(cpu) == x86.EXCP_SYSCALL and cpu.regs[0] == 2
+    finally:
+        log.set_mask(old)
+        log.set_file(None)
+    text = path.read_text()
+    assert "IN: \n0x0000000000400000:  48 c7 c0 01 00 00 00" in text
+    assert "OP:\n insn_start $0x400000" in text
+    assert "OP after optimization and liveness analysis:" in text
+    assert "OUT: [size=" in text and "def tb(env):" in text
+    assert "Trace 0: 0x0 [" in text and "RIP=0000000000400000" in text
