@@ -52,7 +52,7 @@ class HostMemoryBackend(Object, UserCreatable):
 
     def complete(self) -> None:
         if not self.size:
-            raise QemuError("can't create backend with size 0")
+            raise QemuError("property 'size' of %s doesn't take value '0'" % self.type_name)
         self.mr = self.alloc()
 
     def can_be_deleted(self) -> bool:
