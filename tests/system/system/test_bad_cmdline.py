@@ -98,13 +98,21 @@ def _norm(out: bytes, prog: str) -> str:
 
 @pytest.mark.slow
 def test_bad_command_lines_match_qemu(pyqemu_system, real_qemu, tmp_path, run_prog):
-    mismatches = []
-    for case in CASES:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(case):
         args = shlex.split(case.format(tmp=tmp_path)) + ["-display", "none"]
         real = run_prog([real_qemu] + args)
         ours = run_prog([pyqemu_system] + args)
         got = (ours.returncode, _norm(ours.stdout + ours.stderr, "pyqemu-system-x86_64"))
         want = (real.returncode, _norm(real.stdout + real.stderr, "qemu-system-x86_64"))
+        return case, want, got
+
+    # A few at a time: each case is two short-lived processes.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, CASES))
+    mismatches = []
+    for case, want, got in results:
         assert "Traceback" not in got[1]
         if got != want:
             mismatches.append("%s\n  qemu:   %r\n  pyqemu: %r" % (case, want, got))
