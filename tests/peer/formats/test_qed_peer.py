@@ -75,6 +75,7 @@ def _damaged(tmp_path):
             "needcheck": put(16, 2)}
 
 
+@pytest.mark.slow
 def test_check_and_repair_like_qemu(tmp_path):
     for name, data in _damaged(tmp_path).items():
         for repair in ([], ["-r", "leaks"], ["-r", "all"]):

@@ -92,6 +92,7 @@ def _bad_images(tmp_path):
             "empty": b"", "short": b[:300]}
 
 
+@pytest.mark.slow
 def test_bad_images_same_errors(tmp_path):
     for name, data in _bad_images(tmp_path).items():
         (tmp_path / name).write_bytes(data)
