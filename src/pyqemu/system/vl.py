@@ -311,7 +311,19 @@ def create_machine(config: Config) -> Any:
     name = groups["name"].find(None)
     if name is not None:
         machine.name_opt = name.get("guest")
+        if name.get("process"):
+            _set_proc_name(name.get("process"))
     return machine
+
+
+def _set_proc_name(name: str) -> None:
+    """``-name process=NAME``: the thread name ps and top show (at most 15 bytes)."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    PR_SET_NAME = 15
+    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
+        raise QemuError("unable to change process name: %s" % os.strerror(ctypes.get_errno()))
 
 
 def _load_boards() -> None:

@@ -188,6 +188,27 @@ def test_daemonize(pyqemu_system, tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_name_process_sets_the_process_name(pyqemu_system, tmp_path):
+    pidfile = tmp_path / "vm.pid"
+    proc = subprocess.Popen([pyqemu_system, "-M", "none", "-display", "none", "-pidfile", str(pidfile),
+                             "-name", "guest,process=a-very-long-process-name"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(pidfile, proc)
+        deadline = time.monotonic() + 10
+        comm = ""
+        while time.monotonic() < deadline:
+            with open("/proc/%d/comm" % proc.pid) as f:
+                comm = f.read()
+            if comm.startswith("a-very"):
+                break
+            time.sleep(0.05)
+        assert comm == "a-very-long-pro\n"          # truncated to 15 bytes, as QEMU's too
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
 def test_prelaunch_with_S(pyqemu_system, run_prog):
     p = run_prog([pyqemu_system, "-M", "none", "-display", "none", "-S", "-nodefaults", "-qmp", "stdio"],
                  input=qmp_script("query-status", "info status", "cont", "query-status"))
