@@ -1,0 +1,1 @@
+"""PC devices (see docs/pc.md)."""
