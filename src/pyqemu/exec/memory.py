@@ -284,7 +284,7 @@ class AddressSpace:
     # -- integer accesses (little-endian, the host and x86 order) ----------
     def read(self, addr: int, size: int) -> int:
         r = self.lookup(addr)
-        if r is None or addr + size > r.end:
+        if r is None or addr + size > r.end and not _io_fits(r, addr, size):
             if r is not None:
                 return int.from_bytes(self.read_bytes(addr, size), "little")
             return self.unassigned_value & ((1 << (8 * size)) - 1)
@@ -299,7 +299,7 @@ class AddressSpace:
         r = self.lookup(addr)
         if r is None:
             return
-        if addr + size > r.end:
+        if addr + size > r.end and not _io_fits(r, addr, size):
             self.write_bytes(addr, value.to_bytes(size, "little"))
             return
         off = addr - r.start + r.offset
@@ -355,6 +355,13 @@ class AddressSpace:
                         _io_write(mr, off + i, 1, data[pos + i])
             addr += n
             pos += n
+
+
+def _io_fits(r: FlatRange, addr: int, size: int) -> bool:
+    """An I/O access goes whole to the region at its start address (as QEMU's
+    dispatch does) when the region itself spans it, even if a higher-priority
+    region covers part of it in the flat view (0xcf8 under 0xcf9 on the PC)."""
+    return r.mr.ram_block is None and addr - r.start + r.offset + size <= r.mr.size
 
 
 def _io_read(mr: MemoryRegion, off: int, size: int, unassigned: int) -> int:
