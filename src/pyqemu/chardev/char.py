@@ -172,7 +172,8 @@ class Chardev:
 
     # -- introspection -------------------------------------------------------
     def info(self) -> Dict[str, Any]:
-        return {"label": self.label, "filename": self.filename, "frontend-open": self.fe_open}
+        # Member order as QEMU prints it.
+        return {"frontend-open": self.fe_open, "filename": self.filename, "label": self.label}
 
 
 # ---------------------------------------------------------------------------

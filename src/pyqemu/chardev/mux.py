@@ -236,7 +236,7 @@ class MuxChardev(Chardev):
         self._flush_input()
 
     def info(self) -> Dict[str, Any]:
-        return {"label": self.label, "filename": "mux", "frontend-open": self.fe_open}
+        return {"frontend-open": self.fe_open, "filename": "mux", "label": self.label}
 
     def close(self) -> None:
         if self.base is not None:
