@@ -1,0 +1,231 @@
+"""The soft-MMU TLB: virtual page -> (physical page, rights, host buffer).
+
+One table per MMU index (kernel, user, physical ...), keyed by the 4 KiB
+virtual page number, as QEMU's CPUTLB.  A miss calls the target's
+``fill(vaddr, access, mmu_idx) -> (paddr, prot, page_size, is_global)``,
+which walks the page tables and raises the guest's fault itself.
+
+The fast path for translated code is :meth:`SoftMMU.host_addr`: for RAM it
+returns ``(mmap, offset)`` so generated code can use ``struct.Struct``
+``unpack_from``/``pack_into`` directly; ``None`` means take the slow path
+(:meth:`ld`/:meth:`st`), which dispatches MMIO and ROM through the memory API.
+
+Pages that hold translated code are registered with :meth:`mark_code_page`;
+their write fast path is withdrawn so every store to them reaches
+``code_write_hook(paddr, size)``, the translator's invalidation entry.
+
+Python 3.9 syntax (the translator runs on PyPy).
+"""
+from __future__ import annotations
+
+import struct
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+ACCESS_READ = 0
+ACCESS_WRITE = 1
+ACCESS_FETCH = 2
+
+PAGE_READ = 1
+PAGE_WRITE = 2
+PAGE_EXEC = 4
+
+PAGE_BITS = 12
+PAGE_SIZE = 1 << PAGE_BITS
+PAGE_MASK = ~(PAGE_SIZE - 1)
+
+_ACCESS_PROT = (PAGE_READ, PAGE_WRITE, PAGE_EXEC)
+_LE = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
+       8: struct.Struct("<Q")}
+
+FillFn = Callable[[int, int, int], Tuple[int, int, int, bool]]
+
+
+class TLBEntry:
+    """One cached translation of a 4 KiB virtual page."""
+
+    __slots__ = ("vpage", "ppage", "prot", "mem", "off", "write_fast", "is_global")
+
+    def __init__(self, vpage: int, ppage: int, prot: int, mem, off: int,
+                 write_fast: bool, is_global: bool) -> None:
+        self.vpage = vpage
+        self.ppage = ppage
+        self.prot = prot
+        self.mem = mem            # the RAM block's mmap, or None for MMIO / partial pages
+        self.off = off            # offset of the page inside mem
+        self.write_fast = write_fast
+        self.is_global = is_global
+
+
+class SoftMMU:
+    """A CPU's TLB in front of its page walk, over one physical AddressSpace."""
+
+    def __init__(self, address_space, fill: FillFn, nb_mmu_modes: int = 3) -> None:
+        self.as_ = address_space
+        self.fill = fill
+        self.tables: List[Dict[int, TLBEntry]] = [{} for _ in range(nb_mmu_modes)]
+        # physical page -> set of (mmu_idx, vpage) mapping it, for invalidation
+        self._phys: Dict[int, Set[Tuple[int, int]]] = {}
+        # large pages seen, per MMU index: (base, mask); flush_page inside one
+        # flushes the whole index (a large page occupies many 4 KiB entries)
+        self._large: List[List[Tuple[int, int]]] = [[] for _ in range(nb_mmu_modes)]
+        self.code_pages: Set[int] = set()
+        self.code_write_hook: Optional[Callable[[int, int], None]] = None
+        self._view = None
+
+    # -- lookup ------------------------------------------------------------
+    def lookup(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
+        """The entry for vaddr allowing ``access``; refills (and may fault)."""
+        vpage = vaddr & PAGE_MASK
+        e = self.tables[mmu_idx].get(vpage)
+        if e is not None and e.prot & _ACCESS_PROT[access]:
+            return e
+        return self._refill(vaddr, access, mmu_idx)
+
+    def _refill(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
+        view = self.as_.flat_view()
+        if view is not self._view:
+            # The memory map changed (PAM, BAR moves): cached buffers are stale.
+            self.flush()
+            self._view = view
+        paddr, prot, page_size, is_global = self.fill(vaddr, access, mmu_idx)
+        vpage = vaddr & PAGE_MASK
+        ppage = paddr & PAGE_MASK
+        if page_size > PAGE_SIZE:
+            self._large[mmu_idx].append((vaddr & ~(page_size - 1), ~(page_size - 1)))
+        mem, off, ro = self._host_page(ppage)
+        write_fast = mem is not None and not ro and ppage not in self.code_pages
+        if ro:
+            # ROM: reads from the buffer, writes go to the memory API (ignored there)
+            write_fast = False
+        e = TLBEntry(vpage, ppage, prot, mem, off, write_fast, is_global)
+        self.tables[mmu_idx][vpage] = e
+        self._phys.setdefault(ppage, set()).add((mmu_idx, vpage))
+        return e
+
+    def _host_page(self, ppage: int):
+        r = self.as_.lookup(ppage)
+        if r is None or r.mr.ram_block is None or r.start > ppage or r.end < ppage + PAGE_SIZE:
+            return None, 0, False
+        mr = r.mr
+        return mr.ram_block.mem, mr.ram_offset + r.offset + (ppage - r.start), r.readonly
+
+    def host_addr(self, vaddr: int, access: int, mmu_idx: int):
+        """Fast-path contract: (mmap, offset) of vaddr for RAM, else None.
+
+        The caller must not cross the 4 KiB page with one access.
+        """
+        e = self.lookup(vaddr, access, mmu_idx)
+        if e.mem is None or (access == ACCESS_WRITE and not e.write_fast):
+            return None
+        return e.mem, e.off + (vaddr & (PAGE_SIZE - 1))
+
+    def translate(self, vaddr: int, access: int, mmu_idx: int) -> int:
+        """Physical address of vaddr (faults as an access would)."""
+        e = self.lookup(vaddr, access, mmu_idx)
+        return e.ppage | (vaddr & (PAGE_SIZE - 1))
+
+    # -- loads and stores (the slow path) ------------------------------------
+    def ld(self, vaddr: int, size: int, mmu_idx: int, access: int = ACCESS_READ) -> int:
+        if (vaddr & (PAGE_SIZE - 1)) + size > PAGE_SIZE:
+            # Check both pages before touching either, as the hardware does.
+            n = PAGE_SIZE - (vaddr & (PAGE_SIZE - 1))
+            self.lookup(vaddr, access, mmu_idx)
+            self.lookup(vaddr + n, access, mmu_idx)
+            v = 0
+            for i in range(size):
+                v |= self.ld(vaddr + i, 1, mmu_idx, access) << (8 * i)
+            return v
+        e = self.lookup(vaddr, access, mmu_idx)
+        if e.mem is not None:
+            return _LE[size].unpack_from(e.mem, e.off + (vaddr & (PAGE_SIZE - 1)))[0]
+        return self.as_.read(e.ppage | (vaddr & (PAGE_SIZE - 1)), size)
+
+    def ld_code(self, vaddr: int, size: int, mmu_idx: int) -> int:
+        return self.ld(vaddr, size, mmu_idx, ACCESS_FETCH)
+
+    def st(self, vaddr: int, size: int, value: int, mmu_idx: int) -> None:
+        value &= (1 << (8 * size)) - 1
+        if (vaddr & (PAGE_SIZE - 1)) + size > PAGE_SIZE:
+            n = PAGE_SIZE - (vaddr & (PAGE_SIZE - 1))
+            self.lookup(vaddr, ACCESS_WRITE, mmu_idx)
+            self.lookup(vaddr + n, ACCESS_WRITE, mmu_idx)
+            for i in range(size):
+                self.st(vaddr + i, 1, value >> (8 * i), mmu_idx)
+            return
+        e = self.lookup(vaddr, ACCESS_WRITE, mmu_idx)
+        paddr = e.ppage | (vaddr & (PAGE_SIZE - 1))
+        if e.write_fast:
+            _LE[size].pack_into(e.mem, e.off + (vaddr & (PAGE_SIZE - 1)), value)
+            return
+        if e.ppage in self.code_pages and self.code_write_hook is not None:
+            self.code_write_hook(paddr, size)
+        self.as_.write(paddr, size, value)
+
+    def read_bytes(self, vaddr: int, length: int, mmu_idx: int) -> bytes:
+        out = bytearray()
+        while length > 0:
+            n = min(length, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
+            out += self.as_.read_bytes(self.translate(vaddr, ACCESS_READ, mmu_idx), n)
+            vaddr += n
+            length -= n
+        return bytes(out)
+
+    # -- invalidation ----------------------------------------------------------
+    def flush(self, keep_global: bool = False) -> None:
+        """Drop every entry (``keep_global``: all but global pages, as a CR3 load
+        with CR4.PGE set)."""
+        for idx, table in enumerate(self.tables):
+            if keep_global:
+                for vpage in [v for v, e in table.items() if not e.is_global]:
+                    self._drop(idx, vpage)
+            else:
+                table.clear()
+                self._large[idx] = []
+        if not keep_global:
+            self._phys.clear()
+
+    def flush_mmuidx(self, mmu_idx: int) -> None:
+        for vpage in list(self.tables[mmu_idx]):
+            self._drop(mmu_idx, vpage)
+        self._large[mmu_idx] = []
+
+    def flush_page(self, vaddr: int) -> None:
+        """invlpg: forget vaddr's page in every MMU index."""
+        vpage = vaddr & PAGE_MASK
+        for idx in range(len(self.tables)):
+            if any((vaddr & mask) == base for base, mask in self._large[idx]):
+                self.flush_mmuidx(idx)
+            else:
+                self._drop(idx, vpage)
+
+    def _drop(self, idx: int, vpage: int) -> None:
+        e = self.tables[idx].pop(vpage, None)
+        if e is not None:
+            s = self._phys.get(e.ppage)
+            if s is not None:
+                s.discard((idx, vpage))
+                if not s:
+                    del self._phys[e.ppage]
+
+    def flush_phys_page(self, paddr: int) -> None:
+        """Forget every virtual mapping of the physical page holding paddr."""
+        ppage = paddr & PAGE_MASK
+        for idx, vpage in list(self._phys.get(ppage, ())):
+            self._drop(idx, vpage)
+
+    # -- translated-code tracking ----------------------------------------------
+    def mark_code_page(self, paddr: int) -> None:
+        """The translator made a block from this physical page: route its writes
+        through ``code_write_hook``."""
+        ppage = paddr & PAGE_MASK
+        if ppage not in self.code_pages:
+            self.code_pages.add(ppage)
+            for idx, vpage in self._phys.get(ppage, ()):
+                self.tables[idx][vpage].write_fast = False
+
+    def unmark_code_page(self, paddr: int) -> None:
+        """No translated code left on the page: writes may take the fast path again."""
+        ppage = paddr & PAGE_MASK
+        if ppage in self.code_pages:
+            self.code_pages.discard(ppage)
+            self.flush_phys_page(ppage)
