@@ -29,7 +29,8 @@ FORMATS = ("raw", "qcow2")
 # qemu-img create) and check_image(node, fix_leaks, fix_errors).
 FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk",
                   "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow",
-                  "parallels": "pyqemu.block.parallels", "vhdx": "pyqemu.block.vhdx"}
+                  "parallels": "pyqemu.block.parallels", "vhdx": "pyqemu.block.vhdx",
+                  "bochs": "pyqemu.block.bochs", "cloop": "pyqemu.block.cloop"}
 
 
 def format_module(name: str) -> Any:
@@ -275,6 +276,8 @@ def open_image_for_cli(name: str, fmt: Optional[str] = None, **kw: Any) -> Block
 def create_image(fmt: str, filename: str, size: int, options: Optional[Dict[str, Any]] = None) -> None:
     """Create an image file of format ``fmt`` (``-o`` options as a dict of strings)."""
     options = dict(options or {})
+    if fmt in ("raw", "qcow2"):
+        size = -(-size // 512) * 512  # QEMU's drivers round the size up to whole sectors
     if fmt == "raw":
         prealloc = options.pop("preallocation", "off")
         options.pop("nocow", None)

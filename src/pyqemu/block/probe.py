@@ -6,6 +6,7 @@ import struct
 # (format, check) pairs; formats pyqemu does not implement are still probed so
 # that the user gets "unknown driver" rather than silently raw access to them.
 _QCOW_MAGIC = b"QFI\xfb"
+_CLOOP_MAGIC = b"#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n"
 
 
 def probe_format(head: bytes, filename: str = "") -> str:
@@ -27,6 +28,9 @@ def probe_format(head: bytes, filename: str = "") -> str:
         return "qed"
     if head[:4] == b"WithoutFreeSpace"[:4] or head[:16] == b"WithouFreSpacExt":
         return "parallels"
-    if head[:4] == b"\xbe\x1a\xfa\xb0" or head[:4] == b"BXFS":
+    if head.startswith(_CLOOP_MAGIC):
         return "cloop"
+    if head[:32].split(b"\0", 1)[0] == b"Bochs Virtual HD Image" and \
+            head[32:48].split(b"\0", 1)[0] == b"Redolog" and head[48:64].split(b"\0", 1)[0] == b"Growing":
+        return "bochs"
     return "raw"
