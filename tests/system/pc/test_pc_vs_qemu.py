@@ -154,3 +154,26 @@ def test_refuses_to_run_without_cpu(tmp_path):
         assert vm.qmp("query-status")["return"]["status"] == "prelaunch"
     finally:
         vm.close()
+
+
+def fw_cfg(vm):
+    def item(key, n):
+        vm.hmp("o /h 0x510 0x%x" % key)
+        return bytes(vm.inb(0x511) for _ in range(n))
+    out = [item(k, 16) for k in (0x0, 0x1, 0x3, 0x4, 0x5, 0xE, 0xF, 0x8002, 0x8003)]
+    out.append(vm.inl(0x514))
+    d = item(0x19, 4)
+    files = {}
+    for i in range(int.from_bytes(d, "big")):
+        e = item(0x19, 4 + 64 * (i + 1))[4 + 64 * i:]
+        files[e[8:].rstrip(b"\0").decode()] = (int.from_bytes(e[:4], "big"), int.from_bytes(e[4:6], "big"))
+    size, key = files["etc/e820"]
+    out.append(item(key, size))
+    return out
+
+
+@pytest.mark.parametrize("args", [["-m", "512", "-smp", "2"], ["-m", "5G", "-smp", "1,maxcpus=4"]])
+def test_fw_cfg_items_and_e820(real_qemu, tmp_path, args):
+    ours, real = both(real_qemu, tmp_path, args, fw_cfg)
+    assert ours == real
+    assert ours[0][:4] == b"QEMU"

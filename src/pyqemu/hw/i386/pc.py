@@ -29,6 +29,9 @@ from pyqemu.hw.core.qdev import IRQ, BusState, DeviceState, main_system_bus
 from pyqemu.hw.input.i8042 import I8042
 from pyqemu.hw.intc.i8259 import PIC, PICPair
 from pyqemu.hw.isa.port92 import Port92
+from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_IRQ0_OVERRIDE,
+                                     FW_CFG_MAX_CPUS, FW_CFG_NB_CPUS, FW_CFG_NOGRAPHIC,
+                                     FW_CFG_RAM_SIZE, FWCfgIO, e820_table)
 from pyqemu.hw.pci.pci import install_info_pci
 from pyqemu.hw.pci_host.i440fx import PIIX3, I440FX, I440FXPCIHost
 from pyqemu.hw.rtc.mc146818rtc import RTC
@@ -189,9 +192,22 @@ class PCMachine(MachineState):
         p92.connect_gpio_out(0, a20, "a20")
         kbd = create_device(I8042, isa, "i8042")
         kbd.connect_gpio_out(0, a20, "a20")
+        fw_cfg = create_device(FWCfgIO, isa, "fw_cfg", setup=self._fw_cfg_setup)
         self.devices = {"host": host, "i440fx": i440fx, "piix3": piix3, "rtc": rtc,
-                        "port92": p92, "i8042": kbd}
+                        "port92": p92, "i8042": kbd,
+                        "fw_cfg": fw_cfg}
         self._cmos_init(rtc)
+
+    def _fw_cfg_setup(self, fw: Any) -> None:
+        # Filled before realize so that the file directory is built once complete.
+        fw.add_i64(FW_CFG_RAM_SIZE, self.ram_size)
+        fw.add_i16(FW_CFG_NOGRAPHIC, 0)
+        fw.add_i16(FW_CFG_NB_CPUS, self.smp["cpus"])
+        fw.add_i16(FW_CFG_MAX_CPUS, self.smp["maxcpus"])
+        fw.add_i16(FW_CFG_BOOT_MENU, 0)
+        fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
+        fw.add_i32(FW_CFG_E820_TABLE, 0)  # the legacy table is empty; etc/e820 has the map
+        fw.files_pending = [("etc/e820", e820_table(self.below_4g, self.above_4g))]
 
     def _rtc_setup(self, rtc: Any) -> None:
         from pyqemu.system.vl import option_groups
