@@ -1,4 +1,4 @@
-"""Format driver ``vhdx`` (read-only for now): Hyper-V's VHDX images.
+"""Format driver ``vhdx``: Hyper-V's VHDX images (reading and writing; no create yet).
 
 Layout: a file identifier, two headers (the valid one with the higher
 sequence number wins), two copies of the region table pointing to the
@@ -8,7 +8,7 @@ offset in MiB; after every ``chunk ratio`` payload entries sits a sector
 bitmap entry, used only by differencing images.  Headers and region tables
 carry CRC-32C checksums.
 
-Not done yet: creating and writing images, replaying the metadata log (an
+Not done yet: creating images, replaying the metadata log (an
 image that needs it is refused with QEMU's message), differencing images.
 """
 from __future__ import annotations
@@ -105,6 +105,7 @@ class VhdxNode(BlockNode):
         if bat_off + entries * 8 > flen:
             raise QemuError("Invalid argument", errno=22)
         self.bat = list(struct.unpack("<%dQ" % entries, file.pread(bat_off, entries * 8)))
+        self.bat_offset = bat_off
         self.flen = flen
 
     def _current_header(self) -> tuple:
@@ -199,7 +200,36 @@ class VhdxNode(BlockNode):
         return b"".join(out)
 
     def pwrite(self, offset: int, data: bytes) -> None:
-        raise QemuError("writing VHDX images is not supported by pyqemu yet", errno=95)
+        """Writes in place; a block not yet present is appended at the MiB-aligned end.
+
+        The BAT entry is written after the data, directly rather than through the
+        metadata log (the log stays empty, so any reader sees a consistent image;
+        a crash in between leaves only an unreferenced block).
+        """
+        if self.read_only:
+            raise QemuError("Permission denied", errno=13)
+        self.check_io(offset, len(data))
+        view = memoryview(data)
+        pos = 0
+        bs = self.block_size
+        while pos < len(data):
+            cur = offset + pos
+            block, within = divmod(cur, bs)
+            n = min(len(data) - pos, bs - within)
+            host = self._host(cur)
+            if host is None:
+                start = (self.file.length() + MiB - 1) // MiB * MiB
+                # the new block reads as zeroes until written: extend the file over it
+                self.file.truncate(start + bs)
+                self.flen = start + bs
+                host = start + within
+                self.file.pwrite(host, view[pos:pos + n].tobytes())
+                idx = block + block // self.chunk_ratio
+                self.bat[idx] = (start // MiB) << 20 | PAYLOAD_FULLY_PRESENT
+                self.file.pwrite(self.bat_offset + idx * 8, struct.pack("<Q", self.bat[idx]))
+            else:
+                self.file.pwrite(host, view[pos:pos + n].tobytes())
+            pos += n
 
     def block_status(self, offset: int, length: int) -> BlockStatus:
         # QEMU's vhdx driver reports no block status: everything is data

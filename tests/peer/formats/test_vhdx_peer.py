@@ -103,3 +103,17 @@ def test_fuzzed_metadata_gives_clean_errors(tmp_path):
             n.close()
 
     check()
+
+
+@pytest.mark.parametrize("opts", ["block_size=1M", "subformat=fixed,block_size=1M", "block_state_zero=off"])
+def test_writes_into_qemu_image_read_by_qemu(tmp_path, opts):
+    run(QEMU_IMG, "create", "-q", "-f", "vhdx", "-o", opts, "w.vhdx", "20M", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 1 0 100k", "w.vhdx", cwd=tmp_path)
+    with open_image(str(tmp_path / "w.vhdx"), "vhdx", readonly=False) as n:
+        n.pwrite(4096, b"\x02" * 8192)
+        n.pwrite(5 * 2**20 - 100, b"\x03" * 300)
+        n.pwrite(19 * 2**20, b"\x04" * 2**20)
+    run(QEMU_IO, "-c", "read -P 1 0 4k", "-c", "read -P 2 4k 8k", "-c", "read -P 1 12k 88k",
+        "-c", "read -P 0 100k 4M", "-c", "read -P 3 5242780 300", "-c", "read -P 0 6M 13M",
+        "-c", "read -P 4 19M 1M", "w.vhdx", cwd=tmp_path)
+    assert "No errors" in run(QEMU_IMG, "check", "w.vhdx", cwd=tmp_path).stdout
