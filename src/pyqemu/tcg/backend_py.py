@@ -440,6 +440,10 @@ class PyCodegen:
         mem = self.mem
         ns.update(_R=mem.rpages.get, _W=mem.wpages.get, _LD=mem.load, _ST=mem.store,
                   _restore=self.restore, _I=self.insn_data, _sdiv=_sdiv, _srem=_srem)
+        # Everything the body uses from the namespace becomes a default argument,
+        # i.e. a local: plain-dict globals of exec'd code are slow on PyPy.
+        names = sorted(k for k in ns if k.startswith("_") and not k.startswith("__"))
+        src = src.replace("def tb(env):", "def tb(env, %s):" % ", ".join("%s=%s" % (k, k) for k in names), 1)
         exec(compile(src, name, "exec"), ns)
         return ns["tb"], src
 

@@ -146,5 +146,5 @@ def test_d_logging_items(tmp_path):
     assert "IN: \n0x0000000000400000:  48 c7 c0 01 00 00 00" in text
     assert "OP:\n insn_start $0x400000" in text
     assert "OP after optimization and liveness analysis:" in text
-    assert "OUT: [size=" in text and "def tb(env):" in text
+    assert "OUT: [size=" in text and "def tb(env" in text
     assert "Trace 0: 0x0 [" in text and "RIP=0000000000400000" in text

@@ -112,7 +112,7 @@ def test_branches_become_structured_code():
         b.movi(R[0], 2)
         b.goto_tb(1, 0x3000)
     code, src, _ = build(body)
-    assert "_L" not in src     # no state machine needed
+    assert "_L = " not in src     # no state machine needed
     env = Env()
     assert code(env) == 1 and env.regs[0] == 2
     env.regs[1] = 5
