@@ -27,9 +27,6 @@ IER_RDI, IER_THRI, IER_RLSI, IER_MSI = 1, 2, 4, 8
 FIFO_LEN = 16
 _TRIGGER = (1, 4, 8, 14)
 
-_serial_index = [0]
-
-
 @register_type
 class ISASerial(ISADevice):
     TYPE_NAME = "isa-serial"
@@ -64,10 +61,12 @@ class ISASerial(ISADevice):
 
     def realize(self) -> None:
         if self.index == 0xFFFFFFFF:
-            self.index = _serial_index[0]
+            # The next free COM port of this bus, as QEMU's per-machine counter.
+            used = [d.index for d in getattr(self.parent_bus, "devices", ())
+                    if isinstance(d, ISASerial) and d.realized]
+            self.index = max(used) + 1 if used else 0
         if self.index >= len(ISA_SERIAL_IO):
             raise QemuError("Max. supported number of ISA serial ports is %d." % len(ISA_SERIAL_IO))
-        _serial_index[0] = max(_serial_index[0], self.index + 1)
         if self.iobase == 0xFFFFFFFF:
             self.iobase = ISA_SERIAL_IO[self.index]
         if self.irq == 0xFFFFFFFF:
