@@ -177,3 +177,25 @@ def test_fw_cfg_items_and_e820(real_qemu, tmp_path, args):
     ours, real = both(real_qemu, tmp_path, args, fw_cfg)
     assert ours == real
     assert ours[0][:4] == b"QEMU"
+
+
+@pytest.mark.parametrize("value", [0x00, 0x03, 0x7F])
+def test_debugcon_and_debug_exit(real_qemu, tmp_path, value):
+    results = []
+    for tag, prog in (("py", PYQEMU), ("real", real_qemu)):
+        log = tmp_path / ("%s-debugcon.txt" % tag)
+        vm = PCVM(prog, ["-debugcon", "file:%s" % log,
+                         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"], str(tmp_path), tag)
+        try:
+            for c in b"dbg\n":
+                vm.outb(0xE9, c)
+            readback = vm.inb(0xE9)
+            vm.f.write('{"execute": "human-monitor-command", "arguments": '
+                       '{"command-line": "o /b 0xf4 0x%x"}}\n' % value)
+            vm.f.flush()
+            status = vm.proc.wait(timeout=20)
+        finally:
+            vm.close()
+        results.append((readback, status, log.read_bytes()))
+    assert results[0] == results[1]
+    assert results[0] == (0xE9, ((value << 1) | 1) & 0xFF, b"dbg\n")

@@ -23,10 +23,12 @@ from typing import Any, Callable, Dict, List, Optional
 from pyqemu.qom import object as qom
 from pyqemu.exec.memory import (get_system_memory, memory_region_init, memory_region_init_alias,
                                 memory_region_init_rom)
+from pyqemu.hw.char import debugcon  # noqa: F401 - isa-debugcon for -debugcon
 from pyqemu.hw.char.serial import ISASerial
 from pyqemu.hw.core.machine import MachineState, register_machine
 from pyqemu.hw.core.qdev import IRQ, BusState, DeviceState, main_system_bus
 from pyqemu.hw.input.i8042 import I8042
+from pyqemu.hw.isa import debugexit  # noqa: F401 - isa-debug-exit
 from pyqemu.hw.intc.i8259 import PIC, PICPair
 from pyqemu.hw.isa.port92 import Port92
 from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_IRQ0_OVERRIDE,
