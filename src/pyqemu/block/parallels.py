@@ -37,8 +37,9 @@ def create(filename: str, size: int, options: Dict[str, Any]) -> None:
         if k not in ("cluster_size",):
             raise QemuError("Invalid parameter '%s'" % k)
     cs = parse_size("cluster_size", str(options.get("cluster_size", DEFAULT_CLUSTER)))
-    if cs < SECTOR or cs % SECTOR or cs > (1 << 30):
-        raise QemuError("Cluster size must be a multiple of 512 bytes")
+    if cs >= 1 << 31:
+        raise QemuError("Cluster size is too large")
+    cs = max(SECTOR, (cs + SECTOR - 1) // SECTOR * SECTOR)   # QEMU rounds up to whole sectors
     sectors = (size + SECTOR - 1) // SECTOR
     tracks = cs // SECTOR
     bat_entries = (sectors + tracks - 1) // tracks

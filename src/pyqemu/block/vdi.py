@@ -76,11 +76,17 @@ def _new_header(size: int, static: bool) -> Tuple[bytes, int, int]:
     return bytes(raw), blocks, bmap_size
 
 
-def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    """``qemu-img create -f vdi``: header, block map, and for static images the data area."""
+def validate_create_options(options: Dict[str, Any]) -> None:
+    """What qemu-img checks before it prints the ``Formatting`` line."""
     for k in options:
         if k not in ("static",):
             raise QemuError("Invalid parameter '%s'" % k)
+    parse_bool("static", str(options.get("static", "off")))
+
+
+def create(filename: str, size: int, options: Dict[str, Any]) -> None:
+    """``qemu-img create -f vdi``: header, block map, and for static images the data area."""
+    validate_create_options(options)
     static = parse_bool("static", str(options.get("static", "off")))
     size = (size + SECTOR - 1) // SECTOR * SECTOR
     if size > DISK_SIZE_MAX:

@@ -163,10 +163,10 @@ def create(filename: str, size: int, options: Dict[str, Any]) -> None:
             raise QemuError("Invalid parameter '%s'" % k)
     adapter = str(opts.get("adapter_type", "ide"))
     if adapter not in ("ide", "buslogic", "lsilogic", "legacyESX"):
-        raise QemuError("Unknown adapter type: '%s'" % adapter)
+        raise QemuError("invalid parameter value: %s" % adapter)
     sub = str(opts.get("subformat", "monolithicSparse"))
     if sub not in SUBFORMATS:
-        raise QemuError("Unknown subformat: '%s'" % sub)
+        raise QemuError("invalid parameter value: %s" % sub)
     compat6 = parse_bool("compat6", str(opts.get("compat6", "off")))
     hw = str(opts.get("hwversion", "undefined"))
     if compat6 and hw != "undefined":

@@ -82,16 +82,24 @@ def _footer(size: int, geometry: Tuple[int, int, int], disk_type: int, creator: 
     return FOOTER.pack(*fields).ljust(SECTOR, b"\0")
 
 
-def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    """``qemu-img create -f vpc``: the layout QEMU 7.2 writes."""
-    opts = dict(options)
+def validate_create_options(opts: Dict[str, Any]) -> None:
+    """What qemu-img checks before it prints the ``Formatting`` line."""
     for k in opts:
         if k not in ("subformat", "force_size"):
             raise QemuError("Invalid parameter '%s'" % k)
+    parse_bool("force_size", str(opts.get("force_size", "off")))
+
+
+def create(filename: str, size: int, options: Dict[str, Any]) -> None:
+    """``qemu-img create -f vpc``: the layout QEMU 7.2 writes."""
+    opts = dict(options)
+    validate_create_options(opts)
     sub = str(opts.get("subformat", "dynamic"))
     if sub not in ("dynamic", "fixed"):
-        raise QemuError("Invalid subformat '%s'" % sub)
+        raise QemuError("Parameter 'subformat' does not accept value '%s'" % sub)
     force = parse_bool("force_size", str(opts.get("force_size", "off")))
+    if size > MAX_SECTORS * SECTOR:
+        raise QemuError("The image size is too large for file format 'vpc'")
     if force:
         sectors = size // SECTOR
         geometry = CHS_MAX

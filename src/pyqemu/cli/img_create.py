@@ -125,6 +125,9 @@ def main(argv: List[str]) -> int:
     try:
         if fmt not in ("raw", "qcow2") and fmt not in FORMAT_MODULES:
             raise QemuError("Unknown file format '%s'" % fmt)
+        if fmt in FORMAT_MODULES and hasattr(format_module(fmt), "validate_create_options"):
+            # options qemu-img rejects before it prints "Formatting ..."
+            format_module(fmt).validate_create_options(o)
         if fmt == "raw" and ("backing_file" in o or "backing_fmt" in o):
             raise QemuError("Backing file not supported for file format 'raw'")
         backing = o.get("backing_file")

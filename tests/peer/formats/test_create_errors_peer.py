@@ -1,0 +1,23 @@
+"""qemu-img create with bad options: the same messages, exit codes and Formatting lines."""
+from __future__ import annotations
+
+import pytest
+from conftest import PYQEMU_IMG, QEMU_IMG, run
+
+CASES = ["-f vpc -o subformat=bad x 10M", "-f vpc -o foo=1 x 10M", "-f vpc x 3000G",
+         "-f vpc -o force_size=on x 2041G", "-f vdi -o static=maybe x 10M", "-f vdi -o static=on x 10P",
+         "-f vmdk -o subformat=bad x 10M", "-f vmdk -o adapter_type=scsi x 10M",
+         "-f vmdk -o compat6=on,hwversion=7 x 10M", "-f vmdk -b base -F raw x 10M",
+         "-f qed -o cluster_size=3k x 10M", "-f qed -o table_size=3 x 1M",
+         "-f parallels -o cluster_size=1000 x 10M", "-f parallels -o cluster_size=3G x 10M"]
+
+
+@pytest.mark.parametrize("args", CASES)
+def test_create_errors_match(tmp_path, args):
+    for d, tool in (("q", QEMU_IMG), ("p", PYQEMU_IMG)):
+        (tmp_path / d).mkdir()
+        r = run(tool, "create", *args.split(), cwd=tmp_path / d, check=False)
+        if d == "q":
+            q = r
+    assert (r.returncode, r.stdout, r.stderr.replace("pyqemu-img", "qemu-img")) == \
+        (q.returncode, q.stdout, q.stderr)
