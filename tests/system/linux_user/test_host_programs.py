@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import emulator
+from lu_support import pypy_heavy, emulator
 
 SCRIPT = r'''
 set -e
@@ -32,6 +32,7 @@ def _run(cmd, cwd, stdin=None):
 
 
 @pytest.mark.slow
+@pypy_heavy
 def test_busybox_shell_pipeline(tmp_path):
     busybox = shutil.which("busybox")
     assert busybox, "busybox-static must be installed (make peer-tools)"
@@ -46,6 +47,7 @@ def test_busybox_shell_pipeline(tmp_path):
 
 
 @pytest.mark.slow
+@pypy_heavy
 @pytest.mark.parametrize("cmd,stdin", [
     (["/bin/ls", "-la", "/usr/share/doc/busybox-static"], None),
     (["/bin/bash", "-c", "for i in 1 2 3; do echo $((i * 7)); done | tac; echo ${BASH_VERSINFO[0]}"], None),

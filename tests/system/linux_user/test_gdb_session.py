@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import PROGS, emulator
+from lu_support import pypy_heavy, PROGS, emulator
 
 
 def _free_port():
@@ -16,6 +16,7 @@ def _free_port():
 
 
 @pytest.mark.slow
+@pypy_heavy
 def test_gdb_session(tmp_path):
     gdb = shutil.which("gdb-multiarch")
     assert gdb, "gdb-multiarch must be installed (make peer-tools)"
