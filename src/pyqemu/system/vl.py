@@ -134,6 +134,7 @@ def reset_option_groups() -> None:
 
 def parse_command_line(argv: List[str], config: Config) -> None:
     import pyqemu.system.core_options  # noqa: F401 - registers the core options
+    import pyqemu.hw.i386.boot_options  # noqa: F401 - -kernel/-initrd/-append
     i = 0
     while i < len(argv):
         arg = argv[i]

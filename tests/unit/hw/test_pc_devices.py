@@ -224,7 +224,8 @@ def test_pam_read_only_and_read_write(make_pc):
 
 @pytest.mark.parametrize("args,msg", [
     (["-cpu", "qemu64"], "unable to find CPU model 'qemu64'"),
-    (["-M", "pc,kernel=/nonexistent"], "-kernel is not supported"),
+    (["-M", "pc,kernel=/no/such/k"], "could not open kernel file '/no/such/k': No such file or directory"),
+    (["-append", "x"], "-append only allowed with -kernel option"),
     (["-M", "pc,firmware=x.bin"], "could not load PC BIOS 'x.bin'"),
     (["-device", "isa-serial,index=4"], "Max. supported number of ISA serial ports is 4."),
 ])

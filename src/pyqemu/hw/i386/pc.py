@@ -36,6 +36,7 @@ from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_
                                      FW_CFG_RAM_SIZE, FWCfgIO, e820_table)
 from pyqemu.hw.pci.pci import install_info_pci
 from pyqemu.hw.pci_host.i440fx import PIIX3, I440FX, I440FXPCIHost
+from pyqemu.hw.i386.x86_linux import LINUXBOOT_ROM, load_linux
 from pyqemu.hw.rtc.mc146818rtc import RTC
 from pyqemu.system.runstate import runstate
 from pyqemu.util.error import QemuError
@@ -159,9 +160,9 @@ class PCMachine(MachineState):
         if self.cpu_type is not None:
             raise QemuError("system-mode x86 CPU emulation is not available yet: "
                             "'-cpu %s' cannot be used with machine '%s'" % (self.cpu_type, self.NAME))
-        if self.kernel is not None:
-            raise QemuError("-kernel is not supported by pyqemu's PC machine yet "
-                            "(no system-mode x86 CPU to run it)")
+        if self.kernel is None and (self.initrd is not None or self.append is not None):
+            raise QemuError("-%s only allowed with -kernel option"
+                            % ("initrd" if self.initrd is not None else "append"))
         runstate().start_checks.append(self._refuse_to_run)
         pci_mem = self._memory()
         sysbus = main_system_bus()
@@ -210,6 +211,13 @@ class PCMachine(MachineState):
         fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
         fw.add_i32(FW_CFG_E820_TABLE, 0)  # the legacy table is empty; etc/e820 has the map
         fw.files_pending = [("etc/e820", e820_table(self.below_4g, self.above_4g))]
+        if self.kernel is not None:
+            rom = find_firmware(LINUXBOOT_ROM, list(getattr(self, "firmware_dirs", [])))
+            if rom is None:
+                raise QemuError("Option ROM '%s' not found" % LINUXBOOT_ROM)
+            with open(rom, "rb") as f:
+                rom_data = f.read()
+            load_linux(fw, self.kernel, self.initrd, self.append or "", self.below_4g, rom_data)
 
     def _rtc_setup(self, rtc: Any) -> None:
         from pyqemu.system.vl import option_groups
