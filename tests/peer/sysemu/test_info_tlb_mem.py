@@ -7,6 +7,7 @@ control registers and must print the same text.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -100,7 +101,9 @@ gdtdesc:
     return (tmp_path / "fw.bin").read_bytes()
 
 
-def _real_qemu(tmp_path) -> dict:
+@contextlib.contextmanager
+def _qmp_session(tmp_path):
+    """Real QEMU running tmp_path/fw.bin as its BIOS; yields a QMP command function."""
     sock_path = str(tmp_path / "qmp.sock")
     proc = subprocess.Popen(["qemu-system-x86_64", "-M", "pc", "-bios", str(tmp_path / "fw.bin"),
                              "-display", "none", "-nodefaults", "-qmp",
@@ -114,7 +117,7 @@ def _real_qemu(tmp_path) -> dict:
                 s.connect(sock_path)
                 break
             except OSError:
-                if time.time() > deadline:
+                if time.time() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.05)
         f = s.makefile("rw")
@@ -125,25 +128,33 @@ def _real_qemu(tmp_path) -> dict:
             f.flush()
             while True:
                 r = json.loads(f.readline())
-                if "return" in r or "error" in r:
-                    return r.get("return")
+                if "error" in r:
+                    raise AssertionError(r["error"])
+                if "return" in r:
+                    return r["return"]
 
         cmd("qmp_capabilities")
-        out = {}
-        while time.time() < deadline:
-            out["tlb"] = cmd("human-monitor-command", **{"command-line": "info tlb"})
-            if out["tlb"] != "PG disabled\r\n":
-                break
-            time.sleep(0.05)
-        out["mem"] = cmd("human-monitor-command", **{"command-line": "info mem"})
+        yield cmd
         cmd("quit")
-        return {k: v.replace("\r\n", "\n") for k, v in out.items()}
+        s.close()
     finally:
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _real_qemu(tmp_path) -> dict:
+    out = {}
+    with _qmp_session(tmp_path) as cmd:
+        for _ in range(400):
+            out["tlb"] = cmd("human-monitor-command", **{"command-line": "info tlb"})
+            if out["tlb"] != "PG disabled\r\n":
+                break
+            time.sleep(0.05)
+        out["mem"] = cmd("human-monitor-command", **{"command-line": "info mem"})
+    return {k: v.replace("\r\n", "\n") for k, v in out.items()}
 
 
 def _pyqemu(cr4: int, efer: int, cr3: int, writes) -> dict:

@@ -1,0 +1,268 @@
+"""Fault vectors, error codes and CR2 against real qemu-system-x86_64.
+
+A firmware assembled here runs a list of scenarios in 32-bit protected mode
+(bad segment loads, LAR/LSL/VERR/VERW, page faults, a double fault) and
+records what its exception handlers saw; pyqemu's helpers run the same
+scenarios on the same tables and must record the same.
+"""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+
+
+from pyqemu.exec import memory as m
+from pyqemu.target.i386.sysemu import cpu as c
+from pyqemu.target.i386.sysemu import interrupt, seg
+from pyqemu.target.i386.sysemu.control import write_cr, write_cr0
+from pyqemu.target.i386.sysemu.cpu import X86SysCPU
+from pyqemu.target.i386.sysemu.excp import ERROR_CODE_VECTORS, CpuException
+
+from test_info_tlb_mem import _qmp_session
+
+NVEC = 0x41
+GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff, 0, 0,
+       0x00cf13000000ffff,            # 0x28: data, not present
+       0x00cf99000000ffff,            # 0x30: execute-only code
+       0x0040930100001234,            # 0x38: data, byte granular, base 0x10000, limit 0x1234
+       ]
+
+# (assembly for the real CPU, the same action through pyqemu's helpers)
+SCENARIOS = [
+    ("movw $0x28, %ax\n movw %ax, %ds", lambda cpu: seg.load_seg(cpu, c.R_DS, 0x28)),
+    ("movw $0x28, %ax\n movw %ax, %ss", lambda cpu: seg.load_seg(cpu, c.R_SS, 0x28)),
+    ("movw $0x08, %ax\n movw %ax, %ss", lambda cpu: seg.load_seg(cpu, c.R_SS, 0x08)),
+    ("movw $0x200, %ax\n movw %ax, %ds", lambda cpu: seg.load_seg(cpu, c.R_DS, 0x200)),
+    ("movw $0x30, %ax\n movw %ax, %es", lambda cpu: seg.load_seg(cpu, c.R_ES, 0x30)),
+    ("movw $0x13, %ax\n movw %ax, %ss", lambda cpu: seg.load_seg(cpu, c.R_SS, 0x13)),
+    ("movw $0, %ax\n movw %ax, %ss", lambda cpu: seg.load_seg(cpu, c.R_SS, 0)),
+    ("movw $0, %ax\n movw %ax, %fs", lambda cpu: seg.load_seg(cpu, c.R_FS, 0)),
+    ("movw $0x3c, %ax\n movw %ax, %gs", lambda cpu: seg.load_seg(cpu, c.R_GS, 0x3c)),
+    ("movl $0x38, %eax\n xorl %ebx, %ebx\n lsl %ax, %ebx\n call record_zf",
+     lambda cpu: _rec(seg.lsl(cpu, 0x38))),
+    ("movl $0x08, %eax\n xorl %ebx, %ebx\n lar %ax, %ebx\n call record_zf",
+     lambda cpu: _rec(seg.lar(cpu, 0x08))),
+    ("movl $0x28, %eax\n xorl %ebx, %ebx\n lar %ax, %ebx\n call record_zf",
+     lambda cpu: _rec(seg.lar(cpu, 0x28))),
+    ("movl $0, %eax\n xorl %ebx, %ebx\n lsl %ax, %ebx\n call record_zf",
+     lambda cpu: _rec(seg.lsl(cpu, 0))),
+    ("movl $0x30, %eax\n xorl %ebx, %ebx\n verr %ax\n call record_zf",
+     lambda cpu: _rec((seg.verr(cpu, 0x30), 0))),
+    ("movl $0x08, %eax\n xorl %ebx, %ebx\n verr %ax\n call record_zf",
+     lambda cpu: _rec((seg.verr(cpu, 0x08), 0))),
+    ("movl $0x10, %eax\n xorl %ebx, %ebx\n verw %ax\n call record_zf",
+     lambda cpu: _rec((seg.verw(cpu, 0x10), 0))),
+    ("movl $0x08, %eax\n xorl %ebx, %ebx\n verw %ax\n call record_zf",
+     lambda cpu: _rec((seg.verw(cpu, 0x08), 0))),
+    ("call paging_on", lambda cpu: _paging_on(cpu)),
+    ("movl 0xc00010, %eax", lambda cpu: cpu.tlb.ld(0xc00010, 4, c.MMU_KERNEL_IDX)),
+    ("movl %eax, 0x800004", lambda cpu: cpu.tlb.st(0x800004, 4, 0, c.MMU_KERNEL_IDX)),
+    ("movl 0x800ffe, %eax", lambda cpu: cpu.tlb.ld(0x800ffe, 4, c.MMU_KERNEL_IDX)),
+    ("andl $0xffff7fff, 0x3000 + 13 * 8 + 4\n movw $0, %ax\n movw %ax, %ss",
+     lambda cpu: _df(cpu)),
+    ("int $0x40", lambda cpu: interrupt.raise_interrupt(cpu, 0x40, cpu.rip)),
+]
+
+
+def _rec(result):
+    ok, value = result
+    return (0xff, value & 0xffffffff if ok else 0, int(bool(ok)), 0)
+
+
+def _paging_on(cpu) -> None:
+    write_cr(cpu, 4, c.CR4_PSE)
+    write_cr(cpu, 3, 0x20000)
+    write_cr0(cpu, cpu.cr[0] | c.CR0_PG | c.CR0_WP)
+
+
+def _df(cpu) -> None:
+    cpu.as_.write(0x3000 + 13 * 8 + 4, 4, cpu.as_.read(0x3000 + 13 * 8 + 4, 4) & ~0x8000)
+    seg.load_seg(cpu, c.R_SS, 0)
+
+
+def _firmware(tmp_path) -> None:
+    stubs = []
+    for n in range(NVEC):
+        stubs.append(".align 16\n%s    pushl $%d\n    jmp common" % (
+            "" if n in ERROR_CODE_VECTORS else "    pushl $0\n", n))
+    scen = []
+    for i, (asm, _fn) in enumerate(SCENARIOS):
+        scen.append("    movl $(0xffff0000 + r%d - _start), 0x5004\n    %s\nr%d:" % (i, asm, i))
+    src = r""".code16
+.globl _start
+_start:
+    cli
+    lgdtl %%cs:(gdtdesc - _start)
+    movl %%cr0, %%eax
+    orl $1, %%eax
+    movl %%eax, %%cr0
+    ljmpl $0x08, $(0xffff0000 + pm32 - _start)
+.code32
+pm32:
+    movw $0x10, %%ax
+    movw %%ax, %%ds
+    movw %%ax, %%es
+    movw %%ax, %%ss
+    movl $0x9000, %%esp
+    xorl %%ecx, %%ecx
+2:  movl $(0xffff0000 + stubs - _start), %%eax
+    movl %%ecx, %%edx
+    shll $4, %%edx
+    addl %%edx, %%eax
+    movl %%eax, %%edx
+    andl $0xffff, %%edx
+    orl $0x00080000, %%edx
+    movl %%edx, 0x3000(,%%ecx,8)
+    andl $0xffff0000, %%eax
+    orl $0x8e00, %%eax
+    movl %%eax, 0x3004(,%%ecx,8)
+    incl %%ecx
+    cmpl $%d, %%ecx
+    jb 2b
+    lidtl (0xffff0000 + idtdesc - _start)
+    xorl %%ecx, %%ecx
+3:  movl %%ecx, %%eax
+    shll $12, %%eax
+    orl $3, %%eax
+    movl %%eax, 0x21000(,%%ecx,4)
+    incl %%ecx
+    cmpl $1024, %%ecx
+    jb 3b
+    movl $(0x21000 | 3), 0x20000
+    movl $(0x22000 | 3), 0x20008
+    movl $(0x600000 | 1), 0x22000
+    movl $(0xffc00000 | 0x83), 0x20000 + 1023 * 4
+    movl $0, 0x5000
+%s
+    movl $0x600d, 0x5008
+1:  hlt
+    jmp 1b
+paging_on:
+    movl $0x10, %%eax
+    movl %%eax, %%cr4
+    movl $0x20000, %%eax
+    movl %%eax, %%cr3
+    movl %%cr0, %%eax
+    orl $0x80010000, %%eax
+    movl %%eax, %%cr0
+    ret
+record_zf:
+    setz %%cl
+    movzbl %%cl, %%ecx
+    movl 0x5000, %%edx
+    shll $4, %%edx
+    movl $0xff, 0x5010(%%edx)
+    movl %%ebx, 0x5014(%%edx)
+    movl %%ecx, 0x5018(%%edx)
+    movl $0, 0x501c(%%edx)
+    incl 0x5000
+    ret
+common:
+    movl 0x5000, %%ebx
+    shll $4, %%ebx
+    popl %%eax
+    movl %%eax, 0x5010(%%ebx)
+    popl %%eax
+    movl %%eax, 0x5014(%%ebx)
+    movl %%cr2, %%eax
+    movl %%eax, 0x5018(%%ebx)
+    movl $0, 0x501c(%%ebx)
+    incl 0x5000
+    orl $0x8000, 0x3000 + 13 * 8 + 4
+    movw $0x10, %%ax
+    movw %%ax, %%ss
+    movl $0x9000, %%esp
+    jmp *0x5004
+.align 16
+stubs:
+%s
+.align 8
+gdt:
+%s
+gdtdesc:
+    .word %d
+    .long 0xffff0000 + gdt - _start
+idtdesc:
+    .word %d
+    .long 0x3000
+.org 0xfff0
+    .byte 0xea
+    .word 0
+    .word 0xf000
+.org 0x10000
+""" % (NVEC, "\n".join(scen), "\n".join(stubs),
+       "\n".join("    .quad 0x%x" % d for d in GDT), len(GDT) * 8 - 1, NVEC * 8 - 1)
+    (tmp_path / "fw.S").write_text(src)
+    subprocess.run(["as", "--32", "-o", str(tmp_path / "fw.o"), str(tmp_path / "fw.S")],
+                   check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0", "--oformat", "binary", "-o",
+                    str(tmp_path / "fw.bin"), str(tmp_path / "fw.o")], check=True)
+
+
+def _real_records(tmp_path):
+    dump = tmp_path / "results.bin"
+    with _qmp_session(tmp_path) as cmd:
+        for _ in range(400):
+            cmd("pmemsave", val=0x5000, size=0x1000, filename=str(dump))
+            data = dump.read_bytes()
+            if struct.unpack_from("<I", data, 8)[0] == 0x600d:
+                break
+        else:
+            raise AssertionError("the firmware did not finish")
+    n = struct.unpack_from("<I", data, 0)[0]
+    return [struct.unpack_from("<4I", data, 0x10 + 16 * i) for i in range(n)]
+
+
+def _our_records():
+    m.memory_init()
+    ram = m.memory_region_init_ram(None, "pc.ram", 16 << 20)
+    m.get_system_memory().add_subregion(0, ram)
+    as_ = m.address_space_memory()
+    cpu = X86SysCPU(as_)
+    for i, d in enumerate(GDT):
+        as_.write(0x1000 + 8 * i, 8, d)
+    for n in range(NVEC):
+        off = 0x100000 + 16 * n
+        as_.write(0x3000 + 8 * n, 4, (0x08 << 16) | (off & 0xffff))
+        as_.write(0x3004 + 8 * n, 4, (off & 0xffff0000) | 0x8e00)
+    for i in range(1024):
+        as_.write(0x21000 + 4 * i, 4, (i << 12) | 3)
+    as_.write(0x20000, 4, 0x21000 | 3)
+    as_.write(0x20008, 4, 0x22000 | 3)
+    as_.write(0x22000, 4, 0x600000 | 1)
+    as_.write(0x20000 + 1023 * 4, 4, 0xffc00000 | 0x83)
+    cpu.gdt.base, cpu.gdt.limit = 0x1000, len(GDT) * 8 - 1
+    cpu.idt.base, cpu.idt.limit = 0x3000, NVEC * 8 - 1
+    write_cr0(cpu, cpu.cr[0] | c.CR0_PE)
+    seg.ljmp(cpu, 0x08, 0x100, 0)
+    for s in (c.R_DS, c.R_ES, c.R_SS):
+        seg.load_seg(cpu, s, 0x10)
+    records = []
+    for _asm, fn in SCENARIOS:
+        cpu.regs[4] = 0x9000
+        try:
+            rec = fn(cpu)
+        except CpuException as e:
+            interrupt.deliver(cpu, e.vector, e.error_code)
+            rec = None
+        if cpu.rip >= 0x100000:
+            # a handler got control: which one, with which error code
+            vec = (cpu.rip - 0x100000) // 16
+            err = as_.read(cpu.regs[4], 4) if vec in ERROR_CODE_VECTORS else 0
+            records.append((vec, err, cpu.cr[2], 0))
+            as_.write(0x3000 + 13 * 8 + 4, 4, as_.read(0x3000 + 13 * 8 + 4, 4) | 0x8000)
+            seg.load_seg(cpu, c.R_SS, 0x10)
+            cpu.rip = 0x100
+        elif isinstance(rec, tuple):
+            records.append(rec)
+    return records
+
+
+def test_fault_codes_match_qemu(tmp_path):
+    for tool in ("qemu-system-x86_64", "as", "ld"):
+        assert shutil.which(tool), "%s is needed for this peer test" % tool
+    _firmware(tmp_path)
+    real = _real_records(tmp_path)
+    assert len(real) >= 20
+    assert _our_records() == real
