@@ -133,6 +133,9 @@ class Syscalls(NetCalls, SignalCalls, MiscCalls):
             ret = -errno.EFAULT
         except OSError as exc:
             ret = -(exc.errno or errno.EIO)
+        except (ValueError, OverflowError, struct.error):
+            # Arguments no kernel would accept (out-of-range values, bad sizes).
+            ret = -errno.EINVAL
         if ret is NO_RESULT:
             return  # sigreturn: the registers are the restored ones
         if ret == -errno.EINTR and self.sig.has_deliverable() and self.sig.pending_restart():

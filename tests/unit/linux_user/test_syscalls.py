@@ -174,3 +174,17 @@ def test_pipe_and_writev():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_hostile_arguments_give_errors_not_exceptions():
+    mem, sc = _setup(64)
+    huge = (1 << 64) - 1
+    for name, args in [("read", (0, huge, huge)), ("write", (1, 0, huge)), ("mmap", (huge, huge, 7, 0x32, -1, 0)),
+                       ("munmap", (huge, huge)), ("mprotect", (huge & ~4095, 4096, 7)),
+                       ("mremap", (BUF, 4096, huge, 1, 0)), ("readv", (0, BUF, 100000)),
+                       ("poll", (BUF, huge, 0)), ("select", (huge, 0, 0, 0, 0)),
+                       ("epoll_wait", (0, BUF, huge, 0)), ("getdents64", (0, BUF, huge)),
+                       ("rt_sigaction", (99, 0, 0, 8)), ("futex", (huge, 0, 0, 0, 0, 0)),
+                       ("execve", (0, 0, 0)), ("clock_nanosleep", (0, 0, huge, 0))]:
+        r, _ = call(sc, name, *args)
+        assert -4096 < r < 0, name
