@@ -14,19 +14,23 @@ import subprocess
 
 from pyqemu.exec import memory as m
 from pyqemu.target.i386.sysemu import cpu as c
-from pyqemu.target.i386.sysemu import interrupt, seg
+from pyqemu.target.i386.sysemu import control, interrupt, msr, seg, syscall
 from pyqemu.target.i386.sysemu.control import write_cr, write_cr0
 from pyqemu.target.i386.sysemu.cpu import X86SysCPU
 from pyqemu.target.i386.sysemu.excp import ERROR_CODE_VECTORS, CpuException
 
 from test_info_tlb_mem import _qmp_session
 
-NVEC = 0x41
-GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff, 0, 0,
+GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff,
+       0x00cffb000000ffff,            # 0x18: ring-3 code
+       0x00cff3000000ffff,            # 0x20: ring-3 data
        0x00cf13000000ffff,            # 0x28: data, not present
        0x00cf99000000ffff,            # 0x30: execute-only code
        0x0040930100001234,            # 0x38: data, byte granular, base 0x10000, limit 0x1234
+       0x0000890060000067,            # 0x40: 32-bit TSS at 0x6000
        ]
+NVEC = 0x42
+RING3 = "call to_ring3\n movw $0x23, %ax\n movw %ax, %ds\n movw %ax, %es\n "
 
 # (assembly for the real CPU, the same action through pyqemu's helpers)
 SCENARIOS = [
@@ -62,7 +66,30 @@ SCENARIOS = [
     ("andl $0xffff7fff, 0x3000 + 13 * 8 + 4\n movw $0, %ax\n movw %ax, %ss",
      lambda cpu: _df(cpu)),
     ("int $0x40", lambda cpu: interrupt.raise_interrupt(cpu, 0x40, cpu.rip)),
+    (RING3 + "movl 0x800000, %eax", lambda cpu: _r3(cpu).tlb.ld(0x800000, 4, c.MMU_USER_IDX)),
+    (RING3 + "movl %eax, 0x802000",
+     lambda cpu: _r3(cpu).tlb.st(0x802000, 4, 0, c.MMU_USER_IDX)),
+    (RING3 + "int $0x40", lambda cpu: interrupt.raise_interrupt(_r3(cpu), 0x40, cpu.rip)),
+    (RING3 + "int $0x41", lambda cpu: interrupt.raise_interrupt(_r3(cpu), 0x41, cpu.rip)),
+    (RING3 + "hlt", lambda cpu: syscall.hlt(_r3(cpu))),
+    (RING3 + "movl %cr0, %eax", lambda cpu: control.read_cr(_r3(cpu), 0)),
+    (RING3 + "rdmsr", lambda cpu: msr.rdmsr(_r3(cpu), 0x10)),
+    (RING3 + "movw $0x10, %ax\n movw %ax, %fs", lambda cpu: seg.load_seg(_r3(cpu), c.R_FS, 0x10)),
+    (RING3 + "lgdt 0x100", lambda cpu: seg.lgdt(_r3(cpu), 0, 0, 32)),
 ]
+
+
+def _r3(cpu):
+    """What to_ring3 does: IRET to ring 3 at the same place, then user DS/ES."""
+    sp = cpu.regs[4] - 20
+    for i, v in enumerate((cpu.rip, 0x1b, 2, 0x7ff0, 0x23)):
+        cpu.as_.write(sp + 4 * i, 4, v)
+    cpu.regs[4] = sp
+    seg.iret(cpu, 4, 0)
+    assert cpu.cpl == 3 and cpu.segs[c.R_DS] == 0      # IRET nulled the ring-0 DS
+    seg.load_seg(cpu, c.R_DS, 0x23)
+    seg.load_seg(cpu, c.R_ES, 0x23)
+    return cpu
 
 
 def _rec(result):
@@ -121,6 +148,11 @@ pm32:
     cmpl $%d, %%ecx
     jb 2b
     lidtl (0xffff0000 + idtdesc - _start)
+    orl $0x6000, 0x3000 + 0x41 * 8 + 4
+    movl $0x9000, 0x6004
+    movl $0x10, 0x6008
+    movw $0x40, %%ax
+    ltr %%ax
     xorl %%ecx, %%ecx
 3:  movl %%ecx, %%eax
     shll $12, %%eax
@@ -129,10 +161,12 @@ pm32:
     incl %%ecx
     cmpl $1024, %%ecx
     jb 3b
-    movl $(0x21000 | 3), 0x20000
-    movl $(0x22000 | 3), 0x20008
+    movl $(0x21000 | 7), 0x20000
+    movl $(0x22000 | 7), 0x20008
     movl $(0x600000 | 1), 0x22000
-    movl $(0xffc00000 | 0x83), 0x20000 + 1023 * 4
+    movl $(0x602000 | 5), 0x22008
+    movl $(0x7000 | 7), 0x21000 + 7 * 4
+    movl $(0xffc00000 | 0x87), 0x20000 + 1023 * 4
     movl $0, 0x5000
 %s
     movl $0x600d, 0x5008
@@ -158,7 +192,18 @@ record_zf:
     movl $0, 0x501c(%%edx)
     incl 0x5000
     ret
+to_ring3:
+    popl %%ecx
+    pushl $0x23
+    pushl $0x7ff0
+    pushl $2
+    pushl $0x1b
+    pushl %%ecx
+    iret
 common:
+    movw $0x10, %%ax
+    movw %%ax, %%ds
+    movw %%ax, %%es
     movl 0x5000, %%ebx
     shll $4, %%ebx
     popl %%eax
@@ -167,7 +212,8 @@ common:
     movl %%eax, 0x5014(%%ebx)
     movl %%cr2, %%eax
     movl %%eax, 0x5018(%%ebx)
-    movl $0, 0x501c(%%ebx)
+    movl 4(%%esp), %%eax
+    movl %%eax, 0x501c(%%ebx)
     incl 0x5000
     orl $0x8000, 0x3000 + 13 * 8 + 4
     movw $0x10, %%ax
@@ -228,16 +274,22 @@ def _our_records():
         as_.write(0x3004 + 8 * n, 4, (off & 0xffff0000) | 0x8e00)
     for i in range(1024):
         as_.write(0x21000 + 4 * i, 4, (i << 12) | 3)
-    as_.write(0x20000, 4, 0x21000 | 3)
-    as_.write(0x20008, 4, 0x22000 | 3)
+    as_.write(0x20000, 4, 0x21000 | 7)
+    as_.write(0x20008, 4, 0x22000 | 7)
     as_.write(0x22000, 4, 0x600000 | 1)
-    as_.write(0x20000 + 1023 * 4, 4, 0xffc00000 | 0x83)
+    as_.write(0x22008, 4, 0x602000 | 5)
+    as_.write(0x21000 + 7 * 4, 4, 0x7000 | 7)
+    as_.write(0x20000 + 1023 * 4, 4, 0xffc00000 | 0x87)
+    as_.write(0x3000 + 0x41 * 8 + 4, 4, as_.read(0x3000 + 0x41 * 8 + 4, 4) | 0x6000)
+    as_.write(0x6004, 4, 0x9000)
+    as_.write(0x6008, 4, 0x10)
     cpu.gdt.base, cpu.gdt.limit = 0x1000, len(GDT) * 8 - 1
     cpu.idt.base, cpu.idt.limit = 0x3000, NVEC * 8 - 1
     write_cr0(cpu, cpu.cr[0] | c.CR0_PE)
     seg.ljmp(cpu, 0x08, 0x100, 0)
     for s in (c.R_DS, c.R_ES, c.R_SS):
         seg.load_seg(cpu, s, 0x10)
+    seg.ltr(cpu, 0x40)
     records = []
     for _asm, fn in SCENARIOS:
         cpu.regs[4] = 0x9000
@@ -249,10 +301,13 @@ def _our_records():
         if cpu.rip >= 0x100000:
             # a handler got control: which one, with which error code
             vec = (cpu.rip - 0x100000) // 16
-            err = as_.read(cpu.regs[4], 4) if vec in ERROR_CODE_VECTORS else 0
-            records.append((vec, err, cpu.cr[2], 0))
+            has_err = vec in ERROR_CODE_VECTORS
+            err = as_.read(cpu.regs[4], 4) if has_err else 0
+            saved_cs = as_.read(cpu.regs[4] + (8 if has_err else 4), 4)
+            records.append((vec, err, cpu.cr[2], saved_cs))
             as_.write(0x3000 + 13 * 8 + 4, 4, as_.read(0x3000 + 13 * 8 + 4, 4) | 0x8000)
-            seg.load_seg(cpu, c.R_SS, 0x10)
+            for s in (c.R_DS, c.R_ES, c.R_SS):
+                seg.load_seg(cpu, s, 0x10)
             cpu.rip = 0x100
         elif isinstance(rec, tuple):
             records.append(rec)
@@ -264,5 +319,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 20
+    assert len(real) >= 29
     assert _our_records() == real
