@@ -199,3 +199,38 @@ def test_debugcon_and_debug_exit(real_qemu, tmp_path, value):
         results.append((readback, status, log.read_bytes()))
     assert results[0] == results[1]
     assert results[0] == (0xE9, ((value << 1) | 1) & 0xFF, b"dbg\n")
+
+
+def pit(vm):
+    out = []
+    vm.outb(0x43, 0xEE)  # read back the status of all three channels
+    out += [vm.inb(0x40), vm.inb(0x41), vm.inb(0x42)]
+    vm.outb(0x43, 0x34)  # channel 0, lo/hi, rate generator
+    vm.outb(0x40, 0x9C)
+    vm.outb(0x40, 0x2E)
+    vm.outb(0x43, 0x00)  # latch
+    out += [vm.inb(0x40), vm.inb(0x40)]
+    vm.outb(0x43, 0xC2)  # read back count and status of channel 0
+    out += [vm.inb(0x40), vm.inb(0x40), vm.inb(0x40)]
+    vm.outb(0x43, 0xB0)
+    vm.outb(0x42, 0xFF)
+    vm.outb(0x42, 0xFF)
+    out += [vm.inb(0x61), vm.inb(0x61)]
+    vm.outb(0x61, 0x01)  # gate channel 2
+    out.append(vm.inb(0x61) & ~0x10)
+    vm.outb(0x43, 0xE8)
+    out.append(vm.inb(0x42))
+    vm.outb(0x43, 0x50)  # channel 1, LSB only
+    vm.outb(0x41, 0x12)
+    out += [vm.inb(0x41), vm.inb(0x41)]
+    vm.outb(0x43, 0xA0)  # channel 2, MSB only
+    vm.outb(0x42, 0x34)
+    out += [vm.inb(0x42), vm.inb(0x42), vm.inb(0x43)]
+    return out
+
+
+def test_pit_registers_with_the_clock_stopped(real_qemu, tmp_path):
+    # -S keeps the virtual clock at a standstill, so counts are exact.
+    ours, real = both(real_qemu, tmp_path, [], pit)
+    assert ours == real
+    assert ours[3:5] == [0x9C, 0x2E]

@@ -233,3 +233,21 @@ def test_bad_configurations(make_pc, args, msg):
     with pytest.raises(QemuError) as e:
         make_pc(*args)
     assert msg in str(e.value)
+
+
+def test_pit_channel0_ticks_irq0_on_the_virtual_clock(make_pc):
+    import time
+
+    from pyqemu.exec.main_loop import main_loop
+    pc = make_pc()
+    init_pics()
+    outb(0x43, 0x34)
+    outb(0x40, 1193 & 0xFF)  # about 1 ms per period
+    outb(0x40, 1193 >> 8)
+    assert pc.intr == 0  # the virtual clock stands still while stopped
+    main_loop().resume_virtual_clock()
+    end = time.monotonic() + 5
+    while pc.intr == 0 and time.monotonic() < end:
+        main_loop().iterate(0.01)
+    main_loop().pause_virtual_clock()
+    assert pc.intr == 1 and pc.pic.read_irq() == 0x08

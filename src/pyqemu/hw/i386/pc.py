@@ -38,6 +38,7 @@ from pyqemu.hw.pci.pci import install_info_pci
 from pyqemu.hw.pci_host.i440fx import PIIX3, I440FX, I440FXPCIHost
 from pyqemu.hw.i386.x86_linux import LINUXBOOT_ROM, load_linux
 from pyqemu.hw.rtc.mc146818rtc import RTC
+from pyqemu.hw.timer.i8254 import PIT
 from pyqemu.system.runstate import runstate
 from pyqemu.util.error import QemuError
 
@@ -184,6 +185,7 @@ class PCMachine(MachineState):
         self.pic.set_intr_handler(IRQ(self._set_intr))
         isa.irqs = self.pic.irq_lines()
         rtc = create_device(RTC, isa, "rtc", setup=self._rtc_setup)
+        pit = create_device(PIT, isa, "pit")
         from pyqemu.system.vl import serial_hd
         for i in range(4):
             chr = serial_hd(i)
@@ -198,7 +200,7 @@ class PCMachine(MachineState):
         fw_cfg = create_device(FWCfgIO, isa, "fw_cfg", setup=self._fw_cfg_setup)
         self.devices = {"host": host, "i440fx": i440fx, "piix3": piix3, "rtc": rtc,
                         "port92": p92, "i8042": kbd,
-                        "fw_cfg": fw_cfg}
+                        "fw_cfg": fw_cfg, "pit": pit}
         self._cmos_init(rtc)
 
     def _fw_cfg_setup(self, fw: Any) -> None:
