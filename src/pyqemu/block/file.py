@@ -22,8 +22,8 @@ import stat
 import struct
 from typing import Any, Dict, Optional
 
-from pyqemu.block.node import (PERM_ALL, PERM_NAMES, STATUS_DATA, STATUS_OFFSET_VALID, STATUS_ZERO,
-                               BlockNode, BlockStatus)
+from pyqemu.block.node import (PERM_ALL, PERM_NAMES, STATUS_DATA, STATUS_EOF, STATUS_OFFSET_VALID,
+                               STATUS_ZERO, BlockNode, BlockStatus)
 from pyqemu.util.error import QemuError, strerror
 
 LOCK_BASE_PERM = 100
@@ -284,10 +284,11 @@ class FileNode(BlockNode):
 
     def block_status(self, offset: int, length: int) -> BlockStatus:
         size = self.length()
-        if offset >= size:
-            return BlockStatus(0, 0)
-        length = min(length, size - offset)
         valid = STATUS_OFFSET_VALID
+        if offset >= size:
+            # past the end of the file (a format may map there): reads as zeroes
+            return BlockStatus(STATUS_ZERO | STATUS_EOF | valid, length, offset, self)
+        length = min(length, size - offset)
         try:
             data = os.lseek(self.fd, offset, os.SEEK_DATA)
         except OSError as exc:

@@ -177,6 +177,9 @@ def node_block_status(node: BlockNode, offset: int, length: int) -> BlockStatus:
     as zeroes.
     """
     st = node.block_status(offset, length)
+    if st.length <= 0 < length and offset < node.length():
+        # a driver with nothing to say about an in-range request: zeroes, never a stall
+        st = BlockStatus(STATUS_ZERO, min(length, node.length() - offset))
     flags = st.flags
     if flags & STATUS_RAW and st.file is not None:
         inner = node_block_status(st.file, st.offset or 0, st.length)

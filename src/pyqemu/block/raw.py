@@ -30,19 +30,22 @@ class RawNode(BlockNode):
         if size is not None:
             size = size if isinstance(size, int) else parse_size("size", str(size))
         self.fixed_size = size
-        flen = file.length()
-        if self.offset > flen:
-            raise QemuError("The sum of offset (%d) and size (%d) has to be smaller or equal to "
-                            "the actual size of the containing file (%d)"
-                            % (self.offset, size or 0, flen))
-        if size is not None and self.offset + size > flen:
-            raise QemuError("The sum of offset (%d) and size (%d) has to be smaller or equal to "
-                            "the actual size of the containing file (%d)" % (self.offset, size, flen))
+        flen = _sectors(file.length())
+        if size is not None:
+            if self.offset > flen or size > flen - self.offset:
+                # (sic: QEMU's message has the double space)
+                raise QemuError("The sum of offset (%d) and size (%d) has to be smaller or equal to the "
+                                " actual size of the containing file (%d)" % (self.offset, size, flen))
+            if size % 512:
+                raise QemuError("Specified size is not multiple of 512")
+        elif self.offset > flen:
+            raise QemuError("Offset (%d) cannot be greater than size of the containing file (%d)"
+                            % (self.offset, flen))
 
     def length(self) -> int:
         if self.fixed_size is not None:
             return self.fixed_size
-        return max(0, self.file.length() - self.offset)
+        return max(0, _sectors(self.file.length()) - self.offset)
 
     def pread(self, offset: int, length: int) -> bytes:
         return self.file.pread(self.offset + offset, length)
@@ -75,3 +78,8 @@ class RawNode(BlockNode):
     def block_status(self, offset: int, length: int) -> BlockStatus:
         n = max(0, min(length, self.length() - offset))
         return BlockStatus(STATUS_RAW | STATUS_OFFSET_VALID, n, self.offset + offset, self.file)
+
+
+def _sectors(length: int) -> int:
+    """QEMU sees every file as whole 512-byte sectors (bdrv_getlength rounds up)."""
+    return -(-length // 512) * 512

@@ -469,3 +469,19 @@ def test_version_and_usage_errors(tmp_path):
     for args in ([], ["nosuchcmd"], ["info"], ["check", "--output=xml", "x"]):
         q, p, perr = both(*args, cwd=tmp_path)
         assert (perr, p.returncode) == (q.stderr, q.returncode), args
+
+
+def test_raw_files_are_seen_in_whole_sectors(tmp_path):
+    (tmp_path / "tiny.raw").write_bytes(b"abc")
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "r5.raw", "1000", cwd=tmp_path)
+    assert os.path.getsize(tmp_path / "r5.raw") == 1024
+    for args in (["info", "--output=json", "-f", "raw", "tiny.raw"], ["map", "--output=json", "-f", "raw", "tiny.raw"],
+                 ["info", "--image-opts", "driver=raw,offset=100,size=1000,file.filename=r5.raw"],
+                 ["info", "--image-opts", "driver=raw,offset=2000,file.filename=r5.raw"],
+                 ["info", "--image-opts", "driver=raw,offset=0,size=1000,file.filename=r5.raw"]):
+        q, p, perr = both(*args, cwd=tmp_path)
+        assert (p.stdout, perr, p.returncode) == (q.stdout, q.stderr, q.returncode), args
+    run(PYQEMU_IMG, "create", "-q", "-f", "raw", "p5.raw", "1000", cwd=tmp_path)
+    assert os.path.getsize(tmp_path / "p5.raw") == 1024
+    run(PYQEMU_IMG, "convert", "-f", "raw", "-O", "raw", "tiny.raw", "t.raw", cwd=tmp_path)
+    assert _read(tmp_path / "t.raw") == b"abc" + bytes(509)
