@@ -76,7 +76,13 @@ SCENARIOS = [
     (RING3 + "rdmsr", lambda cpu: msr.rdmsr(_r3(cpu), 0x10)),
     (RING3 + "movw $0x10, %ax\n movw %ax, %fs", lambda cpu: seg.load_seg(_r3(cpu), c.R_FS, 0x10)),
     (RING3 + "lgdt 0x100", lambda cpu: seg.lgdt(_r3(cpu), 0, 0, 32)),
+    (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
 ]
+
+
+def _io(cpu, port, size):
+    assert not seg.io_allowed_by_iopl(cpu)
+    seg.check_io(cpu, port, size)
 
 
 def _r3(cpu):
@@ -319,5 +325,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 29
+    assert len(real) >= 30
     assert _our_records() == real

@@ -120,3 +120,22 @@ def test_iretq_same_privilege(mach):
     seg.iret(cpu, 8, 0)
     assert cpu.rip == 0x401000 and cpu.regs[4] == 0x9100 and cpu.eflags & c.IF_MASK
     assert cpu.code64
+
+
+def test_io_permission_bitmap(mach):
+    cpu = mach.cpu
+    ring3_with_tss(mach)
+    assert not seg.io_allowed_by_iopl(cpu)
+    # TSS limit 0x67 with no room for a bitmap: every port faults
+    mach.w(0x5000 + 0x66, 2, 0x68)
+    assert fault(seg.check_io, cpu, 0x80, 1) == (13, 0)
+    # a bitmap at 0x68 with ports 0x3f8-0x3ff allowed, others denied
+    cpu.tr.limit = 0x68 + 0x2000
+    mach.as_.write_bytes(0x5068, b"\xff" * 0x2001)
+    mach.w(0x5068 + 0x3f8 // 8, 1, 0)
+    seg.check_io(cpu, 0x3f8, 4)
+    seg.check_io(cpu, 0x3fc, 4)
+    assert fault(seg.check_io, cpu, 0x3fe, 4) == (13, 0)      # 0x400 is denied
+    assert fault(seg.check_io, cpu, 0x80, 1) == (13, 0)
+    cpu.set_eflags(cpu.get_eflags() | (3 << 12))
+    assert seg.io_allowed_by_iopl(cpu)

@@ -178,10 +178,10 @@ def ltr(cpu, selector: int) -> None:
     if selector & 0xfffc == 0:
         raise _gp(0)
     e1, e2, ptr, base = _system_desc(cpu, selector, (9,) if cpu.lma else (1, 9), EXCP_NP)
-    e2 |= c.DESC_TSS_BUSY_MASK
-    cpu.stk(ptr + 4, 4, e2)
+    # the cache keeps the type as read (available), as QEMU's does; memory gets busy
     cpu.tr.selector, cpu.tr.base = selector, base
     cpu.tr.limit, cpu.tr.flags = desc_limit(e1, e2), e2 & c.DESC_FLAGS_MASK
+    cpu.stk(ptr + 4, 4, e2 | c.DESC_TSS_BUSY_MASK)
 
 
 def sldt(cpu) -> int:
@@ -634,3 +634,28 @@ def iret(cpu, opsize: int, next_eip: int) -> None:
             raise _gp(0)
         raise TaskSwitchUnsupported("IRET with NT set (task return) is not implemented")
     lret_iret(cpu, opsize, True, 0)
+
+
+def io_allowed_by_iopl(cpu) -> bool:
+    """IN/OUT/INS/OUTS need the TSS bitmap check when this is False."""
+    if not cpu.cr[0] & c.CR0_PE:
+        return True
+    if cpu.eflags & c.VM_MASK:
+        return False
+    return cpu.cpl <= (cpu.eflags >> 12) & 3
+
+
+def check_io(cpu, port: int, size: int) -> None:
+    """The I/O permission bitmap of the 32/64-bit TSS: #GP(0) unless every bit
+    for ports [port, port+size) is clear.  Call only when io_allowed_by_iopl()
+    is False."""
+    tr = cpu.tr
+    typ = (tr.flags >> c.DESC_TYPE_SHIFT) & 0xf
+    if not tr.flags & c.DESC_P_MASK or typ not in (9, 11) or tr.limit < 103:
+        raise _gp(0)
+    offset = cpu.ldk(tr.base + 0x66, 2) + (port >> 3)
+    if offset + 1 > tr.limit:
+        raise _gp(0)
+    bits = cpu.ldk(tr.base + offset, 2) >> (port & 7)
+    if bits & ((1 << size) - 1):
+        raise _gp(0)
