@@ -34,13 +34,16 @@ class GdbKill(Exception):
 
 
 class GdbStub:
-    def __init__(self, conn: socket.socket, cpu, mem, arch, mode: int, auxv: bytes = b"") -> None:
+    def __init__(self, conn: socket.socket, cpu, mem, arch, mode: int, auxv: bytes = b"",
+                 osabi: str = "", load_bias: Optional[int] = None) -> None:
         self.conn = conn
         self.cpu = cpu
         self.mem = mem
         self.arch = arch
         self.mode = mode
         self.auxv = auxv
+        self.osabi = osabi
+        self.load_bias = load_bias
         self.reader = PacketReader()
         self.pending: List = []
         self.ack = True
@@ -208,9 +211,12 @@ class GdbStub:
                 if annex != b"target.xml":
                     self.send(b"E00")
                 else:
-                    self._xfer(self.arch.target_xml(self.mode).encode(), rng)
+                    self._xfer(self.arch.target_xml(self.mode, self.osabi).encode(), rng)
             elif pkt.startswith(b"qXfer:auxv:read::"):
                 self._xfer(self.auxv, pkt[len(b"qXfer:auxv:read::"):])
+            elif pkt == b"qOffsets" and self.load_bias is not None:
+                # Where the program was loaded (a PIE's bias), as gdb relocates symbols.
+                self.send(b"Text=%x;Data=%x;Bss=%x" % ((self.load_bias,) * 3))
             elif pkt == b"qAttached":
                 self.send(b"1")
             elif pkt == b"qC":

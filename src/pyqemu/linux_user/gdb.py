@@ -45,7 +45,8 @@ def attach_gdb(emu, spec: str) -> None:
         server.close()
     if conn.family == socket.AF_INET:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    stub = GdbStub(conn, emu.cpu, emu.mem, x86_gdb, emu.bits, auxv=emu.info.auxv)
+    stub = GdbStub(conn, emu.cpu, emu.mem, x86_gdb, emu.bits, auxv=emu.info.auxv, osabi="GNU/Linux",
+                   load_bias=emu.info.load_bias)
     emu.gdb = stub
     try:
         deliver = stub.stopped(signal.SIGTRAP, announce=False)

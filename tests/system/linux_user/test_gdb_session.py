@@ -17,13 +17,15 @@ def _free_port():
 
 @pytest.mark.slow
 @pypy_heavy
-def test_gdb_session(tmp_path):
+@pytest.mark.parametrize("flags,emu_opts", [(["-static"], []), (["-fPIE", "-pie"], ["-L", "/"])],
+                         ids=["static", "pie"])
+def test_gdb_session(tmp_path, flags, emu_opts):
     gdb = shutil.which("gdb-multiarch")
     assert gdb, "gdb-multiarch must be installed (make peer-tools)"
     prog = str(tmp_path / "hello")
-    subprocess.run(["gcc", "-g", "-O0", "-static", "-o", prog, os.path.join(PROGS, "hello.c")], check=True)
+    subprocess.run(["gcc", "-g", "-O0", "-o", prog, os.path.join(PROGS, "hello.c")] + flags, check=True)
     port = _free_port()
-    emu = subprocess.Popen(emulator("static64") + ["-g", str(port), prog, "5", "word"],
+    emu = subprocess.Popen(emulator("static64") + emu_opts + ["-g", str(port), prog, "5", "word"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         cmds = ["set confirm off", "set tcp connect-timeout 60", "file " + prog,

@@ -61,11 +61,17 @@ def registers(mode: int) -> List[Tuple[str, int, str, str]]:
     return regs
 
 
-def target_xml(mode: int) -> str:
-    """The target description gdb reads with qXfer:features:read:target.xml."""
+def target_xml(mode: int, osabi: str = "") -> str:
+    """The target description gdb reads with qXfer:features:read:target.xml.
+
+    ``osabi`` ("GNU/Linux" for user mode) lets gdb use the Linux shared-library
+    support, which relocates PIE programs from the auxiliary vector.
+    """
     arch = "i386:x86-64" if mode == 64 else "i386"
     out = ['<?xml version="1.0"?>', '<!DOCTYPE target SYSTEM "gdb-target.dtd">',
            "<target>", "  <architecture>%s</architecture>" % arch]
+    if osabi:
+        out.append("  <osabi>%s</osabi>" % osabi)
     feature = None
     for num, (name, bits, typ, feat) in enumerate(registers(mode)):
         if feat != feature:
