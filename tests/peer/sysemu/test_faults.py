@@ -157,6 +157,7 @@ pm32:
     orl $0x6000, 0x3000 + 0x41 * 8 + 4
     movl $0x9000, 0x6004
     movl $0x10, 0x6008
+    movw $0x68, 0x6066
     movw $0x40, %%ax
     ltr %%ax
     xorl %%ecx, %%ecx
@@ -289,6 +290,7 @@ def _our_records():
     as_.write(0x3000 + 0x41 * 8 + 4, 4, as_.read(0x3000 + 0x41 * 8 + 4, 4) | 0x6000)
     as_.write(0x6004, 4, 0x9000)
     as_.write(0x6008, 4, 0x10)
+    as_.write(0x6066, 2, 0x68)                 # I/O bitmap base past the TSS limit
     cpu.gdt.base, cpu.gdt.limit = 0x1000, len(GDT) * 8 - 1
     cpu.idt.base, cpu.idt.limit = 0x3000, NVEC * 8 - 1
     write_cr0(cpu, cpu.cr[0] | c.CR0_PE)
