@@ -523,9 +523,8 @@ class VmdkNode(BlockNode):
         flen = file.length()
         if flen > (1 << 21):
             raise QemuError("File too large")
-        raw = file.pread(0, flen)
-        if b"\0" in raw.rstrip(b"\0") or not raw.lstrip().startswith(b"#"):
-            raise QemuError("invalid VMDK image descriptor")
+        # as QEMU, the descriptor text ends at the first NUL byte
+        raw = file.pread(0, flen).split(b"\0", 1)[0]
         self.desc = Descriptor(raw.decode("latin-1"))
         ct = self.desc.values.get("createType")
         if ct is None:
