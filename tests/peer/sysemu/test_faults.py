@@ -28,6 +28,7 @@ GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff,
        0x00cf99000000ffff,            # 0x30: execute-only code
        0x0040930100001234,            # 0x38: data, byte granular, base 0x10000, limit 0x1234
        0x0000890060000067,            # 0x40: 32-bit TSS at 0x6000
+       0xffffec0100088000,            # 0x48: call gate, DPL 3, 1 parameter, to 0x08:0xffff8000
        ]
 NVEC = 0x42
 RING3 = "call to_ring3\n movw $0x23, %ax\n movw %ax, %ds\n movw %ax, %es\n "
@@ -77,7 +78,24 @@ SCENARIOS = [
     (RING3 + "movw $0x10, %ax\n movw %ax, %fs", lambda cpu: seg.load_seg(_r3(cpu), c.R_FS, 0x10)),
     (RING3 + "lgdt 0x100", lambda cpu: seg.lgdt(_r3(cpu), 0, 0, 32)),
     (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
+    (RING3 + "pushl $0xabcd\n lcall $0x4b, $0\n int $0x41", lambda cpu: _call_gate(cpu)),
 ]
+
+
+def _call_gate(cpu):
+    """Through the call gate to ring 0 (the target records its stack), LRET 4 back."""
+    _r3(cpu)
+    cpu.regs[4] -= 4
+    cpu.as_.write(cpu.regs[4], 4, 0xabcd)
+    seg.lcall(cpu, 0x4b, 0, 4, cpu.rip + 7)
+    esp = cpu.regs[4]
+    top = [cpu.as_.read(esp + 4 * i, 4) for i in range(5)]
+    recs = [(0xcc, esp, top[1], top[2]),
+            (0xcd, top[3], top[4], (cpu.segs[c.R_SS] << 16) | cpu.segs[c.R_CS])]
+    seg.lret_iret(cpu, 4, False, 4)
+    assert cpu.cpl == 3 and cpu.regs[4] == 0x7ff0
+    interrupt.raise_interrupt(cpu, 0x41, cpu.rip)
+    return recs
 
 
 def _io(cpu, port, size):
@@ -239,6 +257,30 @@ gdtdesc:
 idtdesc:
     .word %d
     .long 0x3000
+.org 0x8000
+gate_target:
+    movl 0x5000, %%edx
+    shll $4, %%edx
+    movl $0xcc, 0x5010(%%edx)
+    movl %%esp, 0x5014(%%edx)
+    movl 4(%%esp), %%eax
+    movl %%eax, 0x5018(%%edx)
+    movl 8(%%esp), %%eax
+    movl %%eax, 0x501c(%%edx)
+    incl 0x5000
+    movl 0x5000, %%edx
+    shll $4, %%edx
+    movl $0xcd, 0x5010(%%edx)
+    movl 12(%%esp), %%eax
+    movl %%eax, 0x5014(%%edx)
+    movl 16(%%esp), %%eax
+    movl %%eax, 0x5018(%%edx)
+    movw %%ss, %%ax
+    shll $16, %%eax
+    movw %%cs, %%ax
+    movl %%eax, 0x501c(%%edx)
+    incl 0x5000
+    lret $4
 .org 0xfff0
     .byte 0xea
     .word 0
@@ -306,6 +348,8 @@ def _our_records():
         except CpuException as e:
             interrupt.deliver(cpu, e.vector, e.error_code)
             rec = None
+        if isinstance(rec, list):
+            records.extend(rec)
         if cpu.rip >= 0x100000:
             # a handler got control: which one, with which error code
             vec = (cpu.rip - 0x100000) // 16
@@ -327,5 +371,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 30
+    assert len(real) >= 33
     assert _our_records() == real
