@@ -234,3 +234,19 @@ def test_pit_registers_with_the_clock_stopped(real_qemu, tmp_path):
     ours, real = both(real_qemu, tmp_path, [], pit)
     assert ours == real
     assert ours[3:5] == [0x9C, 0x2E]
+
+
+def test_qtree_blocks_match(real_qemu, tmp_path):
+    """Devices whose properties pyqemu models fully print the same qtree lines."""
+    ours, real = both(real_qemu, tmp_path, [], lambda vm: vm.hmp("info qtree"))
+    for start in ('  dev: ioapic, id ""', '  dev: i440FX-pcihost, id ""'):
+        def block(text):
+            lines = text.splitlines()
+            i = lines.index(start)
+            out = [lines[i]]
+            for ln in lines[i + 1:]:
+                if not ln.startswith("    ") or ln.startswith("    bus:"):
+                    break
+                out.append(ln)
+            return out
+        assert block(ours) == block(real)

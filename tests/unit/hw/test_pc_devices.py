@@ -251,3 +251,41 @@ def test_pit_channel0_ticks_irq0_on_the_virtual_clock(make_pc):
         main_loop().iterate(0.01)
     main_loop().pause_virtual_clock()
     assert pc.intr == 1 and pc.pic.read_irq() == 0x08
+
+
+def test_ioapic_registers_and_delivery(make_pc):
+    pc = make_pc()
+    mem = address_space_memory()
+    got = []
+    pc.ioapic.deliver.append(got.append)
+
+    def reg(i, val=None):
+        mem.write(0xFEC00000, 4, i)
+        if val is not None:
+            mem.write(0xFEC00010, 4, val)
+        return mem.read(0xFEC00010, 4)
+    assert reg(1) == 0x00170020
+    assert reg(0x10) == 0x10000  # masked after reset
+    assert reg(0, 0x05000000) == 0x05000000 and reg(2) == 0x05000000
+    irqs = pc.devices["piix3"].isa_bus.irqs
+    # ISA IRQ 0 arrives on pin 2: edge-triggered, vector 0x30, destination 1.
+    reg(0x15, 0x01000000)
+    reg(0x14, 0x30)
+    irqs[0].set(1)
+    assert got == [{"pin": 2, "vector": 0x30, "delivery_mode": 0, "dest_mode": 0,
+                    "trigger_level": 0, "dest": 1}]
+    irqs[0].set(1)
+    assert len(got) == 1  # no new edge
+    # Level-triggered pin 9: remote IRR holds it until the EOI for its vector.
+    reg(0x22, 0x41 | (1 << 15))
+    irqs[9].set(1)
+    assert len(got) == 2 and reg(0x22) & (1 << 14)
+    mem.write(0xFEC00040, 4, 0x41)  # EOI register: still asserted, so delivered again
+    assert len(got) == 3
+    irqs[9].set(0)
+    pc.ioapic.eoi(0x41)
+    assert not reg(0x22) & (1 << 14) and len(got) == 3
+    # The same lines still reach the PIC.
+    init_pics()
+    irqs[4].set(1)
+    assert pc.intr == 1

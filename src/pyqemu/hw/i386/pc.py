@@ -30,6 +30,7 @@ from pyqemu.hw.core.qdev import IRQ, BusState, DeviceState, main_system_bus
 from pyqemu.hw.input.i8042 import I8042
 from pyqemu.hw.isa import debugexit  # noqa: F401 - isa-debug-exit
 from pyqemu.hw.intc.i8259 import PIC, PICPair
+from pyqemu.hw.intc.ioapic import IOAPIC
 from pyqemu.hw.isa.port92 import Port92
 from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_IRQ0_OVERRIDE,
                                      FW_CFG_MAX_CPUS, FW_CFG_NB_CPUS, FW_CFG_NOGRAPHIC,
@@ -183,7 +184,11 @@ class PCMachine(MachineState):
                                                    "elcr_mask": "0xde"})
         self.pic = PICPair(master, slave)
         self.pic.set_intr_handler(IRQ(self._set_intr))
-        isa.irqs = self.pic.irq_lines()
+        self.ioapic = create_device(IOAPIC, sysbus, "ioapic")
+        pic_lines = self.pic.irq_lines()
+        # Each ISA line goes to the PIC and to the IOAPIC pin of its GSI (IRQ 0 is GSI 2).
+        isa.irqs = [IRQ(self._isa_irq_fanout(pic_lines[i], self.ioapic.get_gpio_in(2 if i == 0 else i)), i)
+                    for i in range(16)]
         rtc = create_device(RTC, isa, "rtc", setup=self._rtc_setup)
         pit = create_device(PIT, isa, "pit")
         from pyqemu.system.vl import serial_hd
@@ -257,6 +262,13 @@ class PCMachine(MachineState):
         s(0x3D, (1 << 4) | 2)
         s(0x38, 3 << 4)
         s(0x14, 0x02 | 0x04)  # FPU present, PS/2 mouse present; no floppy drive
+
+    @staticmethod
+    def _isa_irq_fanout(a: IRQ, b: IRQ) -> Callable[[int, int], None]:
+        def handler(n: int, level: int) -> None:
+            a.set(level)
+            b.set(level)
+        return handler
 
     def _set_intr(self, n: int, level: int) -> None:
         self.intr = level
