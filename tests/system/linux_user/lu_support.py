@@ -23,6 +23,7 @@ VARIANTS = {
     "static64": (["-static"], "pyqemu-x86_64", []),
     "static32": (["-m32", "-static"], "pyqemu-i386", []),
     "pie64": (["-fPIE", "-pie"], "pyqemu-x86_64", ["-L", "/"]),
+    "pie32": (["-m32", "-fPIE", "-pie"], "pyqemu-i386", ["-L", "/"]),
 }
 
 
