@@ -60,6 +60,8 @@ SCENARIOS = [
      lambda cpu: _rec((seg.verw(cpu, 0x10), 0))),
     ("movl $0x08, %eax\n xorl %ebx, %ebx\n verw %ax\n call record_zf",
      lambda cpu: _rec((seg.verw(cpu, 0x08), 0))),
+    ("call to_v86\n int $0x41", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x41, 0)),
+    ("call to_v86\n int $0x40", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x40, 0)),
     ("call paging_on", lambda cpu: _paging_on(cpu)),
     ("movl 0xc00010, %eax", lambda cpu: cpu.tlb.ld(0xc00010, 4, c.MMU_KERNEL_IDX)),
     ("movl %eax, 0x800004", lambda cpu: cpu.tlb.st(0x800004, 4, 0, c.MMU_KERNEL_IDX)),
@@ -80,6 +82,17 @@ SCENARIOS = [
     (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
     (RING3 + "pushl $0xabcd\n lcall $0x4b, $0\n int $0x41", lambda cpu: _call_gate(cpu)),
 ]
+
+
+def _v86(cpu):
+    """What to_v86 does: IRET with VM set (IOPL 3) to f000:ip, stack 0700:0ff0."""
+    sp = cpu.regs[4] - 36
+    for i, v in enumerate((0x100, 0xf000, 0x23002, 0xff0, 0x700, 0, 0, 0, 0)):
+        cpu.as_.write(sp + 4 * i, 4, v)
+    cpu.regs[4] = sp
+    seg.iret(cpu, 4, 0)
+    assert cpu.vm86 and cpu.cpl == 3
+    return cpu
 
 
 def _call_gate(cpu):
@@ -217,6 +230,19 @@ record_zf:
     movl $0, 0x501c(%%edx)
     incl 0x5000
     ret
+to_v86:
+    popl %%ecx
+    subl $0xffff0000, %%ecx
+    pushl $0
+    pushl $0
+    pushl $0
+    pushl $0
+    pushl $0x700
+    pushl $0xff0
+    pushl $0x23002
+    pushl $0xf000
+    pushl %%ecx
+    iret
 to_ring3:
     popl %%ecx
     pushl $0x23
@@ -371,5 +397,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 33
+    assert len(real) >= 35
     assert _our_records() == real

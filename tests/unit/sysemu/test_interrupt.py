@@ -82,3 +82,22 @@ def test_long_mode_ring3_to_ring0_and_ist(mach):
                                                                 0x401234, 6]
     interrupt.deliver(cpu, 2, 0, is_hw=True)     # NMI on IST1, no error code
     assert cpu.regs[4] == 0xc000 - 40 and cpu.rip == 0x500000
+
+
+def test_interrupt_from_v86_pushes_data_segments(mach):
+    from pyqemu.target.i386.sysemu import seg
+    cpu = mach.cpu
+    ring3_with_tss(mach)
+    cpu.idt.base, cpu.idt.limit = 0x3000, 0x7ff
+    mach.gate(0x3000, 0x41, 0x08, 0x4444, 14, 3)
+    seg.load_seg_vm(cpu, c.R_CS, 0xf000)
+    seg.load_seg_vm(cpu, c.R_SS, 0x700)
+    for s, sel in ((c.R_ES, 0x11), (c.R_DS, 0x22), (c.R_FS, 0x33), (c.R_GS, 0x44)):
+        seg.load_seg_vm(cpu, s, sel)
+    cpu.set_eflags(0x23002)
+    cpu.regs[4], cpu.rip = 0xff0, 0x1234
+    interrupt.deliver(cpu, 0x41, is_int=True, next_eip=0x1236)
+    assert not cpu.vm86 and cpu.cpl == 0 and cpu.rip == 0x4444
+    frame = [mach.r(0x9000 - 4 * i, 4) for i in range(9, 0, -1)]
+    assert frame == [0x1236, 0xf000, 0x23002, 0xff0, 0x700, 0x11, 0x22, 0x33, 0x44]
+    assert [cpu.segs[s] for s in (c.R_ES, c.R_DS, c.R_FS, c.R_GS)] == [0, 0, 0, 0]
