@@ -250,3 +250,38 @@ def test_qtree_blocks_match(real_qemu, tmp_path):
                 out.append(ln)
             return out
         assert block(ours) == block(real)
+
+
+def fw_cfg_file(vm, name):
+    def item(key, n):
+        vm.hmp("o /h 0x510 0x%x" % key)
+        return bytes(vm.inb(0x511) for _ in range(n))
+    n = int.from_bytes(item(0x19, 4), "big")
+    d = item(0x19, 4 + 64 * n)[4:]
+    for i in range(n):
+        e = d[64 * i:64 * i + 64]
+        if e[8:].rstrip(b"\0") == name.encode():
+            return item(int.from_bytes(e[4:6], "big"), int.from_bytes(e[:4], "big"))
+    return None
+
+
+def test_user_fw_cfg_blobs(real_qemu, tmp_path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 3)
+    ours, real = both(real_qemu, tmp_path,
+                      ["-fw_cfg", "name=opt/str,string=hello fw_cfg",
+                       "-fw_cfg", "opt/file,file=%s" % blob],
+                      lambda vm: (fw_cfg_file(vm, "opt/str"), fw_cfg_file(vm, "opt/file")))
+    assert ours == real == (b"hello fw_cfg", bytes(range(256)) * 3)
+
+
+@pytest.mark.parametrize("arg", ["string=hi", "name=opt/x", "name=opt/x,string=a,file=/etc/hostname",
+                                 "name=opt/x,file=/no/such/file"])
+def test_user_fw_cfg_errors(real_qemu, arg):
+    out = []
+    for prog in (PYQEMU, real_qemu):
+        p = subprocess.run([prog, "-M", "pc", "-S", "-display", "none", "-nodefaults",
+                            "-fw_cfg", arg], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        out.append((p.returncode, p.stderr.decode().split(": ", 1)[1]))
+    assert out[0] == out[1] and out[0][0] == 1

@@ -218,6 +218,7 @@ class PCMachine(MachineState):
         fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
         fw.add_i32(FW_CFG_E820_TABLE, 0)  # the legacy table is empty; etc/e820 has the map
         fw.files_pending = [("etc/e820", e820_table(self.below_4g, self.above_4g))]
+        self._user_fw_cfg(fw)
         if self.kernel is not None:
             rom = find_firmware(LINUXBOOT_ROM, list(getattr(self, "firmware_dirs", [])))
             if rom is None:
@@ -225,6 +226,26 @@ class PCMachine(MachineState):
             with open(rom, "rb") as f:
                 rom_data = f.read()
             load_linux(fw, self.kernel, self.initrd, self.append or "", self.below_4g, rom_data)
+
+    @staticmethod
+    def _user_fw_cfg(fw: Any) -> None:
+        """-fw_cfg name=...,file=|string=: named blobs for the firmware (gen_id needs vmgenid)."""
+        from pyqemu.hw.i386.boot_options import fw_cfg_group
+        for o in fw_cfg_group().instances:
+            loc = getattr(o, "loc", None)
+            if o.get("gen_id") is not None:
+                raise QemuError("gen_id is not supported yet (no vmgenid device)", loc=loc)
+            path = o.get("file")
+            if path is not None:
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError as e:
+                    raise QemuError("can't load %s: Failed to open file \u201c%s\u201d: %s"
+                                    % (path, path, e.strerror), loc=loc) from None
+            else:
+                data = o.get("string").encode()
+            fw.files_pending.append((o.get("name"), data))
 
     def _rtc_setup(self, rtc: Any) -> None:
         from pyqemu.system.vl import option_groups
