@@ -184,6 +184,17 @@ class QedNode(BlockNode):
     def backing_format(self) -> Optional[str]:
         return "raw" if self.features & F_BACKING_NO_PROBE else None
 
+    def truncate(self, size: int, prealloc: str = "off", exact: bool = False) -> None:
+        """Growing only, within what the L1/L2 tables can map (as QEMU)."""
+        if prealloc != "off":
+            raise QemuError("Unsupported preallocation mode '%s'" % prealloc)
+        if size % SECTOR or size > max_image_size(self.cs, self.ts):
+            raise QemuError("Invalid image size specified")
+        if size < self._size:
+            raise QemuError("Shrinking images is currently not supported")
+        self.file.pwrite(48, struct.pack("<Q", size))
+        self._size = size
+
     # --- I/O ---------------------------------------------------------------------
     def _backing_read(self, offset: int, length: int) -> bytes:
         b = self.backing

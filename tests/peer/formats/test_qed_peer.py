@@ -138,3 +138,18 @@ def test_kill_during_writes_leaves_a_repairable_image(tmp_path):
         n.pread(0, 1 << 20)
     r = run(QEMU_IMG, "check", "k.qed", cwd=tmp_path, check=False)
     assert r.returncode in (0, 3) and "Data may be corrupted" not in r.stdout
+
+
+@pytest.mark.parametrize("args", [["20M"], ["+1M"], ["--shrink", "5M"], ["100T"], ["--preallocation=full", "30M"]])
+def test_resize_like_qemu(tmp_path, args):
+    for d, tool in (("q", QEMU_IMG), ("p", PYQEMU_IMG)):
+        (tmp_path / d).mkdir()
+        run(QEMU_IMG, "create", "-q", "-f", "qed", "r.qed", "10M", cwd=tmp_path / d)
+        run(QEMU_IO, "-c", "write -P 9 9M 1M", "r.qed", cwd=tmp_path / d)
+        r = run(tool, "resize", "r.qed", *args, cwd=tmp_path / d, check=False)
+        if d == "q":
+            q = r
+    assert (r.returncode, r.stdout, r.stderr.replace("pyqemu-img", "qemu-img")) == \
+        (q.returncode, q.stdout, q.stderr)
+    assert (tmp_path / "p/r.qed").read_bytes() == (tmp_path / "q/r.qed").read_bytes()
+    run(QEMU_IO, "-c", "read -P 9 9M 1M", "r.qed", cwd=tmp_path / "p")
