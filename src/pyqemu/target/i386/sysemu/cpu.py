@@ -3,8 +3,8 @@
 :class:`X86SysCPU` extends the user-mode :class:`X86CPU` with the privileged
 state.  Segment registers keep QEMU's layout: the selector in ``segs[i]``
 (as user mode) plus hidden ``seg_base``/``seg_limit``/``seg_flags``, where the
-flags are the descriptor's high dword masked with ``DESC_FLAGS_MASK`` (type,
-S, DPL, P, AVL, L, D/B, G in their descriptor bit positions).
+flags are the descriptor's high dword as read (type, S, DPL, P, AVL, L, D/B, G
+in their descriptor bit positions; ``info registers`` shows it whole, as QEMU).
 """
 from __future__ import annotations
 

@@ -49,8 +49,8 @@ def _set_accessed(cpu, ptr: int, e2: int) -> int:
 
 
 def load_seg_cache_desc(cpu, seg: int, selector: int, e1: int, e2: int) -> None:
-    cpu.load_seg_cache(seg, selector, desc_base(e1, e2), desc_limit(e1, e2),
-                       e2 & c.DESC_FLAGS_MASK)
+    # the cache keeps the whole high dword, as QEMU's (info registers shows it)
+    cpu.load_seg_cache(seg, selector, desc_base(e1, e2), desc_limit(e1, e2), e2)
 
 
 def load_seg_vm(cpu, seg: int, selector: int) -> None:
@@ -168,7 +168,7 @@ def lldt(cpu, selector: int) -> None:
         return
     e1, e2, _ptr, base = _system_desc(cpu, selector, (2,), EXCP_NP)
     cpu.ldt.selector, cpu.ldt.base = selector, base
-    cpu.ldt.limit, cpu.ldt.flags = desc_limit(e1, e2), e2 & c.DESC_FLAGS_MASK
+    cpu.ldt.limit, cpu.ldt.flags = desc_limit(e1, e2), e2
 
 
 def ltr(cpu, selector: int) -> None:
@@ -180,7 +180,7 @@ def ltr(cpu, selector: int) -> None:
     e1, e2, ptr, base = _system_desc(cpu, selector, (9,) if cpu.lma else (1, 9), EXCP_NP)
     # the cache keeps the type as read (available), as QEMU's does; memory gets busy
     cpu.tr.selector, cpu.tr.base = selector, base
-    cpu.tr.limit, cpu.tr.flags = desc_limit(e1, e2), e2 & c.DESC_FLAGS_MASK
+    cpu.tr.limit, cpu.tr.flags = desc_limit(e1, e2), e2
     cpu.stk(ptr + 4, 4, e2 | c.DESC_TSS_BUSY_MASK)
 
 
@@ -573,7 +573,7 @@ def lret_iret(cpu, opsize: int, is_iret: bool, addend: int) -> None:
         old_cpl = cpu.cpl
         e2 = _set_accessed(cpu, ptr, e2)
         load_seg_cache_desc(cpu, c.R_CS, new_cs, e1, e2)
-        cpu.load_seg_cache(c.R_SS, new_ss, ss_base, ss_limit, ss2 & c.DESC_FLAGS_MASK)
+        cpu.load_seg_cache(c.R_SS, new_ss, ss_base, ss_limit, ss2)
         mask = M64 if cpu.code64 else sp_mask(ss2)
         set_esp(cpu, new_sp + addend, mask)
         if rpl != old_cpl:
