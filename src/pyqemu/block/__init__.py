@@ -43,5 +43,21 @@ __all__ = ["open_image", "create_image", "format_names", "BlockNode", "BlockStat
            "STATUS_DATA", "STATUS_ZERO", "STATUS_ALLOCATED", "STATUS_OFFSET_VALID", "STATUS_RAW",
            "STATUS_EOF"]
 
-# protocol drivers that register themselves (nbd: nbd://, nbd+unix://, nbd:host:port)
-from pyqemu.block import nbd as _nbd  # noqa: F401,E402
+# NBD (nbd://, nbd+unix://, nbd:host:port) is registered lazily: its client pulls in
+# socket/ssl, which every pyqemu-img start would otherwise pay for.  On first use the
+# real module is imported; it registers its own factory, which then takes over.
+from pyqemu.block import open as _open  # noqa: E402
+
+
+def _nbd_factory(options, read_only):
+    from pyqemu.block import nbd  # noqa: F401  (registers the real driver)
+    return _open._protocols["nbd"](options, read_only)
+
+
+def _nbd_parse(name):
+    from pyqemu.block import nbd
+    return nbd.parse_nbd_filename(name)
+
+
+for _prefix in ("nbd", "nbd+tcp", "nbd+unix"):
+    _open.register_protocol("nbd", _nbd_factory, prefix=_prefix, parse_filename=_nbd_parse)
