@@ -28,7 +28,7 @@ def _real(tmp_path) -> str:
     return text.split("CPU#0\n", 1)[-1] if "CPU#0\n" in text else text
 
 
-def _ours(rom: bytes, cr4: int, efer: int, cr3: int, writes) -> str:
+def _ours(rom: bytes, cr4: int, efer: int, cr3: int, writes, jump64: bool) -> str:
     m.memory_init()
     ram = m.memory_region_init_ram(None, "pc.ram", 16 << 20)
     m.get_system_memory().add_subregion(0, ram)
@@ -38,7 +38,7 @@ def _ours(rom: bytes, cr4: int, efer: int, cr3: int, writes) -> str:
     as_ = m.address_space_memory()
     cpu = X86SysCPU(as_)
     gdt = rom.index(bytes.fromhex("ffff0000009bcf00")) - 8
-    seg.lgdt(cpu, 23, 0xffff0000 + gdt, 32)
+    seg.lgdt(cpu, 31, 0xffff0000 + gdt, 32)
     cr0 = cpu.cr[0] | c.CR0_PE
     write_cr(cpu, 0, cr0)
     seg.ljmp(cpu, 0x08, 0, 0)
@@ -57,17 +57,22 @@ def _ours(rom: bytes, cr4: int, efer: int, cr3: int, writes) -> str:
     # flags of the last 'orl': SF and PF of the result, everything else clear
     parity = bin(cr0 & 0xff).count("1") % 2 == 0
     cpu.set_eflags(2 | (0x80 if cr0 >> 31 else 0) | (4 if parity else 0))
+    if jump64:
+        seg.ljmp(cpu, 0x18, 0, 0)
+        assert cpu.code64
     cpu.rip = 0xffff0000 + rom.index(b"\xf4\xeb\xfd") + 1
     cpu.halted = True
     return dump_state(cpu)
 
 
-@pytest.mark.parametrize("mode", ["pse32", "long"])
+@pytest.mark.parametrize("mode", ["pse32", "long", "long64"])
 def test_info_registers_matches_qemu(tmp_path, mode):
     for tool in ("qemu-system-x86_64", "as", "ld"):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
-    cr4, efer, cr3, writes = CASES[mode]
-    rom = _firmware(tmp_path, cr4, efer, cr3, writes)
+    # long64: the long-mode tables, then a far jump into 64-bit code before halting
+    cr4, efer, cr3, writes = CASES["long" if mode == "long64" else mode]
+    rom = _firmware(tmp_path, cr4, efer, cr3, writes, mode == "long64")
     real = _real(tmp_path)
     assert "CR3=" in real
-    assert _ours(rom, cr4, efer, cr3, writes) == real
+    assert ("RAX=" in real) == (mode == "long64")
+    assert _ours(rom, cr4, efer, cr3, writes, mode == "long64") == real

@@ -46,7 +46,7 @@ CASES = {
 }
 
 
-def _firmware(tmp_path, cr4: int, efer: int, cr3: int, writes) -> bytes:
+def _firmware(tmp_path, cr4: int, efer: int, cr3: int, writes, jump64: bool = False) -> bytes:
     body = []
     for addr, value, size in writes:
         body.append("    movl $0x%x, 0x%x" % (value & 0xffffffff, addr))
@@ -77,6 +77,7 @@ pm32:
     movl %%cr0, %%eax
     orl $0x80010000, %%eax
     movl %%eax, %%cr0
+%s
 1:  hlt
     jmp 1b
 .align 8
@@ -84,19 +85,21 @@ gdt:
     .quad 0
     .quad 0x00cf9b000000ffff
     .quad 0x00cf93000000ffff
+    .quad 0x00af9b000000ffff
 gdtdesc:
-    .word 23
+    .word 31
     .long 0xffff0000 + gdt - _start
 .org 0xfff0
     .byte 0xea
     .word 0
     .word 0xf000
 .org 0x10000
-""" % ("\n".join(body), cr4, cr3)
+""" % ("\n".join(body), cr4, cr3,
+       "    ljmpl $0x18, $(0xffff0000 + l64 - _start)\n.code64\nl64:" if jump64 else "")
     (tmp_path / "fw.S").write_text(src)
-    subprocess.run(["as", "--32", "-o", str(tmp_path / "fw.o"), str(tmp_path / "fw.S")],
+    subprocess.run(["as", "--64" if jump64 else "--32", "-o", str(tmp_path / "fw.o"), str(tmp_path / "fw.S")],
                    check=True)
-    subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0", "--oformat", "binary", "-o",
+    subprocess.run(["ld", "-m", "elf_x86_64" if jump64 else "elf_i386", "-Ttext", "0", "--oformat", "binary", "-o",
                     str(tmp_path / "fw.bin"), str(tmp_path / "fw.o")], check=True)
     return (tmp_path / "fw.bin").read_bytes()
 
