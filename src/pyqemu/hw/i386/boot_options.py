@@ -8,7 +8,7 @@ from pyqemu.system.options import register_option
 from pyqemu.util.error import QemuError, warn_report
 from pyqemu.util.opts import OptDesc, OptsList, find_opts, register_opts
 
-BOOT = "Linux/Multiboot boot specific"
+BOOT = "Boot Image or Kernel specific"
 DBG = "Debug/Expert options"
 
 
