@@ -60,6 +60,20 @@ SCENARIOS = [
      lambda cpu: _rec((seg.verw(cpu, 0x10), 0))),
     ("movl $0x08, %eax\n xorl %ebx, %ebx\n verw %ax\n call record_zf",
      lambda cpu: _rec((seg.verw(cpu, 0x08), 0))),
+    ("movl $0x12345, %ecx\n movl $-1, %eax\n rdmsr\n movl %eax, %ebx\n xorl %ecx, %ecx\n"
+     " call record_zf", lambda cpu: (0xff, msr.rdmsr(cpu, 0x12345), 1, 0)),
+    ("movl $0xfe, %ecx\n xorl %eax, %eax\n xorl %edx, %edx\n wrmsr",
+     lambda cpu: msr.wrmsr(cpu, 0xfe, 0)),
+    ("movl $0xc0000080, %ecx\n movl $0x100000, %eax\n xorl %edx, %edx\n wrmsr",
+     lambda cpu: msr.wrmsr(cpu, 0xc0000080, 0x100000)),
+    ("movl $0xfe, %ecx\n rdmsr\n movl %eax, %ebx\n xorl %ecx, %ecx\n call record_zf",
+     lambda cpu: (0xff, msr.rdmsr(cpu, 0xfe) & 0xffffffff, 1, 0)),
+    ("movl $0xc0000080, %ecx\n rdmsr\n movl %eax, %ebx\n xorl %ecx, %ecx\n call record_zf",
+     lambda cpu: (0xff, msr.rdmsr(cpu, 0xc0000080) & 0xffffffff, 1, 0)),
+    ("movl $0x201, %ecx\n movl $0xfff00800, %eax\n movl $0xff, %edx\n wrmsr\n"
+     " movl $0, %eax\n rdmsr\n movl %edx, %ebx\n xorl %ecx, %ecx\n call record_zf",
+     lambda cpu: (msr.wrmsr(cpu, 0x201, 0xfffff00800),
+                  (0xff, msr.rdmsr(cpu, 0x201) >> 32, 1, 0))[1]),
     ("call to_v86\n int $0x41", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x41, 0)),
     ("call to_v86\n int $0x40", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x40, 0)),
     ("call paging_on", lambda cpu: _paging_on(cpu)),
@@ -397,5 +411,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 35
+    assert len(real) >= 39
     assert _our_records() == real
