@@ -285,3 +285,12 @@ def test_user_fw_cfg_errors(real_qemu, arg):
                            timeout=30)
         out.append((p.returncode, p.stderr.decode().split(": ", 1)[1]))
     assert out[0] == out[1] and out[0][0] == 1
+
+
+def test_hpet_registers(real_qemu, tmp_path):
+    cmds = ["xp /4wx 0xfed00000", "xp /4wx 0xfed00010", "xp /2wx 0xfed000f0",
+            "xp /6wx 0xfed00100", "xp /6wx 0xfed00120", "xp /6wx 0xfed00140",
+            "xp /2wx 0xfed00160", "xp /2gx 0xfed00000", "xp /4wx 0xfec00000"]
+    ours, real = both(real_qemu, tmp_path, [], lambda vm: [vm.hmp(c) for c in cmds])
+    assert ours == real
+    assert "0x009896808086a201" in ours[7]

@@ -289,3 +289,36 @@ def test_ioapic_registers_and_delivery(make_pc):
     init_pics()
     irqs[4].set(1)
     assert pc.intr == 1
+
+
+def test_hpet_counter_and_legacy_timer0(make_pc):
+    import time
+
+    from pyqemu.exec.main_loop import main_loop
+    pc = make_pc()
+    init_pics()
+    mem = address_space_memory()
+    loop = main_loop()
+    loop.pause_virtual_clock()
+    assert mem.read(0xFED00000, 4) == 0x8086A201 and mem.read(0xFED00004, 4) == 10000000
+    # PIT channel 0 programmed, but legacy replacement hands IRQ 0 to the HPET.
+    outb(0x43, 0x34)
+    outb(0x40, 0x01)
+    outb(0x40, 0x00)
+    mem.write(0xFED00108, 8, 100000)  # timer 0 fires at 1 ms
+    mem.write(0xFED00100, 4, 0x04)  # interrupt enable, edge, one-shot
+    mem.write(0xFED00010, 4, 0x03)  # ENABLE | LEG_RT
+    assert mem.read(0xFED000F0, 8) == 0  # the counter stands still with the clock
+    loop.resume_virtual_clock()
+    end = time.monotonic() + 5
+    while pc.intr == 0 and time.monotonic() < end:
+        loop.iterate(0.01)
+    loop.pause_virtual_clock()
+    assert pc.intr == 1 and pc.pic.read_irq() == 0x08
+    outb(0x20, 0x20)
+    assert mem.read(0xFED000F0, 8) >= 100000
+    # Halted: the counter is writable and keeps its value.
+    mem.write(0xFED00010, 4, 0x00)
+    mem.write(0xFED000F0, 8, 0x1234)
+    assert mem.read(0xFED000F0, 8) == 0x1234
+    assert pc.devices["pit"].irq_enabled

@@ -39,6 +39,7 @@ from pyqemu.hw.pci.pci import install_info_pci
 from pyqemu.hw.pci_host.i440fx import PIIX3, I440FX, I440FXPCIHost
 from pyqemu.hw.i386.x86_linux import LINUXBOOT_ROM, load_linux
 from pyqemu.hw.rtc.mc146818rtc import RTC
+from pyqemu.hw.timer.hpet import HPET
 from pyqemu.hw.timer.i8254 import PIT
 from pyqemu.system.runstate import runstate
 from pyqemu.util.error import QemuError
@@ -191,6 +192,10 @@ class PCMachine(MachineState):
                     for i in range(16)]
         rtc = create_device(RTC, isa, "rtc", setup=self._rtc_setup)
         pit = create_device(PIT, isa, "pit")
+        hpet = create_device(HPET, sysbus, "hpet")
+        hpet.set_isa_irq = lambda n, level: isa.irqs[n].set(level)
+        hpet.set_gsi = lambda n, level: self.ioapic.get_gpio_in(n).set(level)
+        hpet.legacy_notify.append(lambda on: pit.set_irq_enabled(not on))
         from pyqemu.system.vl import serial_hd
         for i in range(4):
             chr = serial_hd(i)
@@ -205,7 +210,7 @@ class PCMachine(MachineState):
         fw_cfg = create_device(FWCfgIO, isa, "fw_cfg", setup=self._fw_cfg_setup)
         self.devices = {"host": host, "i440fx": i440fx, "piix3": piix3, "rtc": rtc,
                         "port92": p92, "i8042": kbd,
-                        "fw_cfg": fw_cfg, "pit": pit}
+                        "fw_cfg": fw_cfg, "pit": pit, "hpet": hpet}
         self._cmos_init(rtc)
 
     def _fw_cfg_setup(self, fw: Any) -> None:

@@ -91,6 +91,8 @@ class PIT(ISADevice):
         self.irq_line: Any = None
         self.speaker_data = 0
         self.refresh = 0
+        # Cleared while the HPET's legacy replacement owns IRQ 0.
+        self.irq_enabled = True
 
     def realize(self) -> None:
         self.channels = [PITChannel(i) for i in range(3)]
@@ -119,7 +121,7 @@ class PIT(ISADevice):
 
     def _arm(self, after: Optional[int] = None) -> None:
         """Schedule the next rising edge of channel 0's output."""
-        if self.timer is None:
+        if self.timer is None or not self.irq_enabled:
             return
         ch = self.channels[0]
         now = _now() if after is None else after
@@ -134,8 +136,18 @@ class PIT(ISADevice):
             return
         self.timer.mod(self._ticks_to_ns(ch, nxt))
 
+    def set_irq_enabled(self, enabled: bool) -> None:
+        self.irq_enabled = enabled
+        if enabled:
+            self._arm()
+        elif self.timer is not None:
+            self.timer.delete()
+            self.irq_line.set(0)
+
     def _tick(self) -> None:
         ch = self.channels[0]
+        if not self.irq_enabled:
+            return
         if ch.mode in (0, 4):
             # Mode 0 holds the output high after terminal count; mode 4 strobes it.
             self.irq_line.set(1)
