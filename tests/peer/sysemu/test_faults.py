@@ -74,6 +74,12 @@ SCENARIOS = [
      " movl $0, %eax\n rdmsr\n movl %edx, %ebx\n xorl %ecx, %ecx\n call record_zf",
      lambda cpu: (msr.wrmsr(cpu, 0x201, 0xfffff00800),
                   (0xff, msr.rdmsr(cpu, 0x201) >> 32, 1, 0))[1]),
+    ("movl %cr0, %eax\n movl %eax, %esi\n andl $0xbfffffff, %eax\n orl $0x20000000, %eax\n"
+     " movl %eax, %cr0\n movl %esi, %cr0", lambda cpu: _cr0_nw_without_cd(cpu)),
+    ("movl $0xc0000080, %ecx\n movl $0x100, %eax\n xorl %edx, %edx\n wrmsr\n"
+     " movl %cr0, %eax\n orl $0x80000000, %eax\n movl %eax, %cr0\n movl %cr0, %ebx\n"
+     " movl $0xc0000080, %ecx\n xorl %eax, %eax\n wrmsr\n xorl %ecx, %ecx\n call record_zf",
+     lambda cpu: _lme_without_pae(cpu)),
     ("call to_v86\n int $0x41", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x41, 0)),
     ("call to_v86\n int $0x40", lambda cpu: interrupt.raise_interrupt(_v86(cpu), 0x40, 0)),
     ("call paging_on", lambda cpu: _paging_on(cpu)),
@@ -96,6 +102,21 @@ SCENARIOS = [
     (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
     (RING3 + "pushl $0xabcd\n lcall $0x4b, $0\n int $0x41", lambda cpu: _call_gate(cpu)),
 ]
+
+
+def _cr0_nw_without_cd(cpu):
+    old = cpu.cr[0]
+    control.write_cr(cpu, 0, (old & ~c.CR0_CD) | c.CR0_NW)
+    control.write_cr(cpu, 0, old)
+
+
+def _lme_without_pae(cpu):
+    msr.wrmsr(cpu, 0xc0000080, 0x100)
+    try:
+        control.write_cr(cpu, 0, cpu.cr[0] | c.CR0_PG)
+    finally:
+        msr.wrmsr(cpu, 0xc0000080, 0)
+    return (0xff, cpu.cr[0], 1, 0)
 
 
 def _v86(cpu):
@@ -411,5 +432,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 39
+    assert len(real) >= 40
     assert _our_records() == real

@@ -50,13 +50,13 @@ def write_cr0(cpu, value: int) -> None:
         raise CpuException(EXCP_GP, 0)
     if value & c.CR0_PG and not value & c.CR0_PE:
         raise CpuException(EXCP_GP, 0)
-    if value & c.CR0_NW and not value & c.CR0_CD:
-        raise CpuException(EXCP_GP, 0)
+    # NW without CD is accepted, as QEMU 7.2 does (hardware would #GP)
     old = cpu.cr[0]
     if value & c.CR0_PG and not old & c.CR0_PG and cpu.efer & c.EFER_LME:
-        # entering IA-32e mode: needs PAE and a CS that is not 64-bit
+        # entering IA-32e mode needs PAE; without it QEMU 7.2 ignores the whole
+        # write (checked against it in tests/peer/sysemu)
         if not cpu.cr[4] & c.CR4_PAE:
-            raise CpuException(EXCP_GP, 0)
+            return
         cpu.efer |= c.EFER_LMA
     elif not value & c.CR0_PG and old & c.CR0_PG and cpu.efer & c.EFER_LMA:
         if cpu.code64:
