@@ -126,6 +126,12 @@ class SoftMMU:
 
     # -- loads and stores (the slow path) ------------------------------------
     def ld(self, vaddr: int, size: int, mmu_idx: int, access: int = ACCESS_READ) -> int:
+        off = vaddr & (PAGE_SIZE - 1)
+        if off + size <= PAGE_SIZE:
+            # hit path inlined: this is every helper's memory access
+            e = self.tables[mmu_idx].get(vaddr - off)
+            if e is not None and e.prot & _ACCESS_PROT[access] and e.mem is not None:
+                return _LE[size].unpack_from(e.mem, e.off + off)[0]
         if (vaddr & (PAGE_SIZE - 1)) + size > PAGE_SIZE:
             # Check both pages before touching either, as the hardware does.
             n = PAGE_SIZE - (vaddr & (PAGE_SIZE - 1))
@@ -145,6 +151,12 @@ class SoftMMU:
 
     def st(self, vaddr: int, size: int, value: int, mmu_idx: int) -> None:
         value &= (1 << (8 * size)) - 1
+        off = vaddr & (PAGE_SIZE - 1)
+        if off + size <= PAGE_SIZE:
+            e = self.tables[mmu_idx].get(vaddr - off)
+            if e is not None and e.write_fast and e.prot & PAGE_WRITE:
+                _LE[size].pack_into(e.mem, e.off + off, value)
+                return
         if (vaddr & (PAGE_SIZE - 1)) + size > PAGE_SIZE:
             n = PAGE_SIZE - (vaddr & (PAGE_SIZE - 1))
             self.lookup(vaddr, ACCESS_WRITE, mmu_idx)
