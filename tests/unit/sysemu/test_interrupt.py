@@ -101,3 +101,31 @@ def test_interrupt_from_v86_pushes_data_segments(mach):
     frame = [mach.r(0x9000 - 4 * i, 4) for i in range(9, 0, -1)]
     assert frame == [0x1236, 0xf000, 0x23002, 0xff0, 0x700, 0x11, 0x22, 0x33, 0x44]
     assert [cpu.segs[s] for s in (c.R_ES, c.R_DS, c.R_FS, c.R_GS)] == [0, 0, 0, 0]
+
+
+def test_faults_while_delivering_a_page_fault(mach):
+    from pyqemu.target.i386.sysemu.control import write_cr, write_cr0
+    cpu = mach.cpu
+    enter_pm(mach)
+    cpu.idt.base, cpu.idt.limit = 0x3000, 0x7ff
+    mach.gate(0x3000, 14, 0x08, 0xe000, 14, 0)
+    mach.gate(0x3000, 8, 0x08, 0x8000, 14, 0)
+    # identity map the first 4 MiB except the page at 0x7000
+    pd, pt = 0x10000, 0x11000
+    mach.w(pd, 4, pt | 3)
+    for i in range(1024):
+        if i != 7:
+            mach.w(pt + 4 * i, 4, (i << 12) | 3)
+    write_cr(cpu, 3, pd)
+    write_cr0(cpu, cpu.cr[0] | c.CR0_PG)
+    # #PF whose frame cannot be pushed: #PF again -> #DF, which cannot be pushed either
+    cpu.regs[4] = 0x8000
+    with pytest.raises(TripleFault):
+        interrupt.deliver(cpu, 14, 2)
+    assert cpu.cr[2] == 0x7ffc
+    # #PF whose gate is not present: #NP (contributory) after #PF -> #DF
+    cpu.shutdown_request = False
+    cpu.regs[4] = 0x9000
+    mach.w(0x3000 + 14 * 8 + 4, 4, mach.r(0x3000 + 14 * 8 + 4, 4) & ~c.DESC_P_MASK)
+    interrupt.deliver(cpu, 14, 2)
+    assert cpu.rip == 0x8000 and mach.r(0x9000 - 16, 4) == 0
