@@ -26,7 +26,7 @@ from pyqemu.exec.memory import (get_system_memory, memory_region_init, memory_re
 from pyqemu.hw.char import debugcon  # noqa: F401 - isa-debugcon for -debugcon
 from pyqemu.hw.char.serial import ISASerial
 from pyqemu.hw.core.machine import MachineState, register_machine
-from pyqemu.hw.core.qdev import IRQ, BusState, DeviceState, main_system_bus
+from pyqemu.hw.core.qdev import IRQ, BusState, main_system_bus
 from pyqemu.hw.input.i8042 import I8042
 from pyqemu.hw.isa import debugexit  # noqa: F401 - isa-debug-exit
 from pyqemu.hw.intc.i8259 import PIC, PICPair
@@ -307,4 +307,4 @@ class PCMachine(MachineState):
                         "can only be inspected while stopped (use -S)" % self.NAME)
 
 
-__all__ = ["PCMachine", "DeviceState"]
+__all__ = ["PCMachine", "create_device", "find_firmware", "rtc_base_time"]
