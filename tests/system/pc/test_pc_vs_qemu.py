@@ -294,3 +294,10 @@ def test_hpet_registers(real_qemu, tmp_path):
     ours, real = both(real_qemu, tmp_path, [], lambda vm: [vm.hmp(c) for c in cmds])
     assert ours == real
     assert "0x009896808086a201" in ours[7]
+
+
+def test_query_pci(real_qemu, tmp_path):
+    ours, real = both(real_qemu, tmp_path, [], lambda vm: vm.qmp("query-pci")["return"])
+    # pyqemu has the host bridge and the ISA bridge; they must be QEMU's entries.
+    assert ours[0]["devices"] == real[0]["devices"][:2]
+    assert len(ours[0]["devices"]) == 2

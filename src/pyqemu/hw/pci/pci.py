@@ -1,7 +1,7 @@
 """PCI bus and device: 256-byte configuration space with per-byte write masks."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from pyqemu.hw.core.qdev import BusState, DeviceState
 from pyqemu.qom.object import PropDef, register_type
@@ -146,23 +146,45 @@ register_type(PCIDevice)
 _pci_buses: List[PCIBus] = []
 
 
-def format_info_pci() -> str:
-    """HMP ``info pci``: each function's identity, IRQ pin and subsystem, as QEMU prints it."""
-    lines: List[str] = []
+def query_pci() -> List[Dict[str, Any]]:
+    """QMP ``query-pci``: the functions of each bus with identity, class and IRQ pin."""
+    out: List[Dict[str, Any]] = []
     for bus in _pci_buses:
+        devs: List[Dict[str, Any]] = []
         for dev in bus.slots:
             if dev is None or not dev.realized:
                 continue
             c = dev.config
             cls = c[0x0A] | c[0x0B] << 8
-            lines.append("  Bus %2d, device %3d, function %d:" % (0, dev.devfn >> 3, dev.devfn & 7))
-            lines.append("    %s: PCI device %04x:%04x" % (
-                CLASS_NAMES.get(cls, "Class %04x" % cls), dev.get_word(0), dev.get_word(2)))
-            lines.append("      PCI subsystem %04x:%04x" % (dev.get_word(0x2C), dev.get_word(0x2E)))
+            info: Dict[str, Any] = {"bus": 0, "slot": dev.devfn >> 3, "function": dev.devfn & 7,
+                                    "class_info": {"class": cls}, "irq_pin": c[PCI_INTERRUPT_PIN],
+                                    "id": {"vendor": dev.get_word(0), "device": dev.get_word(2),
+                                           "subsystem-vendor": dev.get_word(0x2C),
+                                           "subsystem": dev.get_word(0x2E)},
+                                    "qdev_id": dev.id or "", "regions": []}
+            if cls in CLASS_NAMES:
+                info["class_info"]["desc"] = CLASS_NAMES[cls]
             if c[PCI_INTERRUPT_PIN]:
-                lines.append("      IRQ %d, pin %s" % (c[PCI_INTERRUPT_LINE],
-                                                      chr(ord("A") + c[PCI_INTERRUPT_PIN] - 1)))
-            lines.append('      id "%s"' % (dev.id or ""))
+                info["irq"] = c[PCI_INTERRUPT_LINE]
+            devs.append(info)
+        out.append({"bus": 0, "devices": devs})
+    return out
+
+
+def format_info_pci() -> str:
+    """HMP ``info pci``, formatted from query-pci as QEMU does."""
+    lines: List[str] = []
+    for bus in query_pci():
+        for d in bus["devices"]:
+            lines.append("  Bus %2d, device %3d, function %d:" % (d["bus"], d["slot"], d["function"]))
+            ci = d["class_info"]
+            name = ci.get("desc") or "Class %04x" % ci["class"]
+            lines.append("    %s: PCI device %04x:%04x" % (name, d["id"]["vendor"], d["id"]["device"]))
+            lines.append("      PCI subsystem %04x:%04x" % (d["id"]["subsystem-vendor"],
+                                                           d["id"]["subsystem"]))
+            if d["irq_pin"]:
+                lines.append("      IRQ %d, pin %s" % (d["irq"], chr(ord("A") + d["irq_pin"] - 1)))
+            lines.append('      id "%s"' % d["qdev_id"])
     return "".join(line + "\n" for line in lines)
 
 
@@ -173,3 +195,5 @@ def install_info_pci(bus: PCIBus) -> None:
     _pci_buses.append(bus)
     register_info("pci", "", "", "show PCI info",
                   lambda mon, args: mon.printf(format_info_pci()))
+    from pyqemu.monitor.qmp_commands import register
+    register("query-pci", query_pci, args={})
