@@ -17,11 +17,11 @@ from pyqemu.target.i386.sysemu.msr import MSR_EFER, wrmsr
 from test_info_tlb_mem import CASES, _firmware, _qmp_session
 
 
-def _real(tmp_path) -> str:
+def _real(tmp_path, ready: str = "CR0=e") -> str:
     with _qmp_session(tmp_path) as cmd:
         for _ in range(400):
             text = cmd("human-monitor-command", **{"command-line": "info registers"})
-            if "HLT=1" in text and "CR0=e" in text:
+            if "HLT=1" in text and ready in text:
                 break
     text = text.replace("\r\n", "\n")
     # the monitor's per-CPU header is not part of the CPU's dump
