@@ -101,7 +101,22 @@ SCENARIOS = [
     (RING3 + "lgdt 0x100", lambda cpu: seg.lgdt(_r3(cpu), 0, 0, 32)),
     (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
     (RING3 + "pushl $0xabcd\n lcall $0x4b, $0\n int $0x41", lambda cpu: _call_gate(cpu)),
+    (RING3 + "sysenter", lambda cpu: _sysenter(cpu)),
 ]
+
+
+def _sysenter(cpu):
+    """SYSENTER to 0x08:0xffff8100 (records ESP, CS, SS, EFLAGS), SYSEXIT to
+    ring 3 at 0xffff8200, which does INT 0x41."""
+    _r3(cpu)
+    syscall.sysenter(cpu)
+    rec = (0xee, cpu.regs[4], (cpu.segs[c.R_SS] << 16) | cpu.segs[c.R_CS], cpu.get_eflags())
+    assert cpu.rip == 0xffff8100 and cpu.cpl == 0
+    cpu.regs[1], cpu.regs[2] = 0x7fe0, 0xffff8200
+    syscall.sysexit(cpu, 4)
+    assert cpu.cpl == 3 and cpu.regs[4] == 0x7fe0
+    interrupt.raise_interrupt(cpu, 0x41, cpu.rip)
+    return [rec]
 
 
 def _cr0_nw_without_cd(cpu):
@@ -240,6 +255,16 @@ pm32:
     movl $(0x602000 | 5), 0x22008
     movl $(0x7000 | 7), 0x21000 + 7 * 4
     movl $(0xffc00000 | 0x87), 0x20000 + 1023 * 4
+    movl $0x174, %%ecx
+    movl $0x08, %%eax
+    xorl %%edx, %%edx
+    wrmsr
+    movl $0x175, %%ecx
+    movl $0x9800, %%eax
+    wrmsr
+    movl $0x176, %%ecx
+    movl $0xffff8100, %%eax
+    wrmsr
     movl $0, 0x5000
 %s
     movl $0x600d, 0x5008
@@ -342,6 +367,26 @@ gate_target:
     movl %%eax, 0x501c(%%edx)
     incl 0x5000
     lret $4
+.org 0x8100
+sysenter_target:
+    pushfl
+    movl 0x5000, %%edx
+    shll $4, %%edx
+    movl $0xee, 0x5010(%%edx)
+    leal 4(%%esp), %%eax
+    movl %%eax, 0x5014(%%edx)
+    movw %%ss, %%ax
+    shll $16, %%eax
+    movw %%cs, %%ax
+    movl %%eax, 0x5018(%%edx)
+    popl %%eax
+    movl %%eax, 0x501c(%%edx)
+    incl 0x5000
+    movl $0x7fe0, %%ecx
+    movl $0xffff8200, %%edx
+    sysexit
+.org 0x8200
+    int $0x41
 .org 0xfff0
     .byte 0xea
     .word 0
@@ -401,6 +446,9 @@ def _our_records():
     for s in (c.R_DS, c.R_ES, c.R_SS):
         seg.load_seg(cpu, s, 0x10)
     seg.ltr(cpu, 0x40)
+    msr.wrmsr(cpu, 0x174, 0x08)
+    msr.wrmsr(cpu, 0x175, 0x9800)
+    msr.wrmsr(cpu, 0x176, 0xffff8100)
     records = []
     for _asm, fn in SCENARIOS:
         cpu.regs[4] = 0x9000
@@ -432,5 +480,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 40
+    assert len(real) >= 42
     assert _our_records() == real
