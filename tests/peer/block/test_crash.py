@@ -89,3 +89,22 @@ def test_kill_during_snapshot_resize_commit(source, seed):
     _kill_at_random([PYQEMU_IMG, "commit", "top.qcow2"], cwd, rnd.uniform(0.2, 1.0))
     _assert_consistent(cwd, "base.qcow2")
     _assert_consistent(cwd, "top.qcow2")
+
+
+def test_interrupted_snapshot_state_repaired_like_qemu(tmp_path):
+    """The state a kill inside `snapshot -c` can leave (refcounts raised, COPIED flags
+    cleared, snapshot not yet published): qemu-img sees leaks only, and
+    `check -r leaks` repairs it exactly as qemu-img does, flags included."""
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "a.qcow2", "4M", cwd=tmp_path)
+    run(QEMU_IO, "-c", "write -P 1 0 1M", "a.qcow2", cwd=tmp_path)
+    code = ("import os\nfrom pyqemu.block import open_image\nfrom pyqemu.block.qcow2 import snapshot as sn\n"
+            "n = open_image('a.qcow2', readonly=False)\n"
+            "sn._walk_refs(n, n.l1, +1); n.refcounts.flush(); sn._fix_copied_flags(n); n.file.flush()\n"
+            "os._exit(0)\n")
+    assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path).returncode == 0
+    shutil.copy(tmp_path / "a.qcow2", tmp_path / "b.qcow2")
+    assert run(QEMU_IMG, "check", "a.qcow2", cwd=tmp_path).returncode == 3
+    q = run(QEMU_IMG, "check", "-r", "leaks", "a.qcow2", cwd=tmp_path)
+    p = run(PYQEMU_IMG, "check", "-r", "leaks", "b.qcow2", cwd=tmp_path)
+    assert (p.stdout, p.stderr, p.returncode) == (q.stdout, q.stderr, q.returncode) and p.returncode == 0
+    assert run(QEMU_IMG, "check", "b.qcow2", cwd=tmp_path).returncode == 0

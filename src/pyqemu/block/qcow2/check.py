@@ -198,14 +198,18 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
         elif res.leaks > pre[1] or res.corruptions > pre[0]:
             res.corruptions, res.leaks = pre
             _, highest = _compare(node, res, counts, nb_file_clusters, fix_leaks, fix_errors, say)
-    # OFLAG_COPIED must match refcount == 1
+    # OFLAG_COPIED must match refcount == 1.  As QEMU: -r all always repairs it;
+    # -r leaks repairs it when the refcounts are now known to be right (fixing
+    # leaks can itself turn a refcount of 2 into 1 under a cleared flag)
     rc = node.refcounts
+    flag_repair = not node.read_only and (fix_errors or (
+        fix_leaks and not res.check_errors and not res.corruptions and not res.leaks))
     for kind, where, entry, host in copied_checks:
         refcount = rc.get(host >> cbits) if (host >> cbits) // per < len(rc.table) else 0
         want = refcount == 1
         if bool(entry & COPIED) == want:
             continue
-        repair = fix_errors and not node.read_only
+        repair = flag_repair
         label = "Repairing" if repair else "ERROR"
         if kind == "l1":
             say("%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d"
