@@ -29,8 +29,13 @@ GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff,
        0x0040930100001234,            # 0x38: data, byte granular, base 0x10000, limit 0x1234
        0x0000890060000067,            # 0x40: 32-bit TSS at 0x6000
        0xffffec0100088000,            # 0x48: call gate, DPL 3, 1 parameter, to 0x08:0xffff8000
+       0x0000890061000067,            # 0x50: 32-bit TSS at 0x6100 (the task-gate task)
        ]
-NVEC = 0x42
+NVEC = 0x43
+# the second task: EIP, EFLAGS, ESP, ES CS SS DS, CR3 written into its TSS at 0x6100
+TSS2 = [(0x6120, 0xffff8300), (0x6124, 2), (0x6138, 0x9400), (0x6148, 0x10), (0x614c, 0x08),
+        (0x6150, 0x10), (0x6154, 0x10), (0x611c, 0x20000),
+        (0x601c, 0x20000)]           # the first task's CR3: a task switch does not save it
 RING3 = "call to_ring3\n movw $0x23, %ax\n movw %ax, %ds\n movw %ax, %es\n "
 
 # (assembly for the real CPU, the same action through pyqemu's helpers)
@@ -102,7 +107,20 @@ SCENARIOS = [
     (RING3 + "inb $0x80, %al", lambda cpu: _io(_r3(cpu), 0x80, 1)),
     (RING3 + "pushl $0xabcd\n lcall $0x4b, $0\n int $0x41", lambda cpu: _call_gate(cpu)),
     (RING3 + "sysenter", lambda cpu: _sysenter(cpu)),
+    ("int $0x42", lambda cpu: _task_gate(cpu)),
 ]
+
+
+def _task_gate(cpu):
+    """INT 0x42 through a task gate to the task of TSS 0x50, which records its
+    back link, NT and TR, and IRETs back."""
+    old_esp = cpu.regs[4]
+    interrupt.raise_interrupt(cpu, 0x42, 0x4242)
+    assert cpu.rip == 0xffff8300 and cpu.tr.selector == 0x50
+    rec = (0x7a, cpu.as_.read(0x6100, 2), cpu.get_eflags() & c.NT_MASK, cpu.tr.selector)
+    seg.iret(cpu, 4, 0)
+    assert cpu.rip == 0x4242 and cpu.tr.selector == 0x40 and cpu.regs[4] == old_esp
+    return [rec]
 
 
 def _sysenter(cpu):
@@ -239,8 +257,19 @@ pm32:
     movl $0x9000, 0x6004
     movl $0x10, 0x6008
     movw $0x68, 0x6066
+    movl $(0xffff0000 + gdt - _start), %%esi
+    movl $0x1000, %%edi
+    movl $%d, %%ecx
+    cld
+    rep movsb
+    movw $%d, 0x1f00
+    movl $0x1000, 0x1f02
+    lgdtl 0x1f00
     movw $0x40, %%ax
     ltr %%ax
+%s
+    movl $0x00500000, 0x3000 + 0x42 * 8
+    movl $0x8500, 0x3004 + 0x42 * 8
     xorl %%ecx, %%ecx
 3:  movl %%ecx, %%eax
     shll $12, %%eax
@@ -387,12 +416,30 @@ sysenter_target:
     sysexit
 .org 0x8200
     int $0x41
+.org 0x8300
+task2:
+    movl 0x5000, %%edx
+    shll $4, %%edx
+    movl $0x7a, 0x5010(%%edx)
+    movl 0x6100, %%eax
+    movl %%eax, 0x5014(%%edx)
+    pushfl
+    popl %%eax
+    andl $0x4000, %%eax
+    movl %%eax, 0x5018(%%edx)
+    str %%ax
+    movzwl %%ax, %%eax
+    movl %%eax, 0x501c(%%edx)
+    incl 0x5000
+    iret
 .org 0xfff0
     .byte 0xea
     .word 0
     .word 0xf000
 .org 0x10000
-""" % (NVEC, "\n".join(scen), "\n".join(stubs),
+""" % (NVEC, len(GDT) * 8, len(GDT) * 8 - 1,
+       "\n".join("    movl $0x%x, 0x%x" % (v, a) for a, v in TSS2),
+       "\n".join(scen), "\n".join(stubs),
        "\n".join("    .quad 0x%x" % d for d in GDT), len(GDT) * 8 - 1, NVEC * 8 - 1)
     (tmp_path / "fw.S").write_text(src)
     subprocess.run(["as", "--32", "-o", str(tmp_path / "fw.o"), str(tmp_path / "fw.S")],
@@ -446,6 +493,10 @@ def _our_records():
     for s in (c.R_DS, c.R_ES, c.R_SS):
         seg.load_seg(cpu, s, 0x10)
     seg.ltr(cpu, 0x40)
+    for a, v in TSS2:
+        as_.write(a, 4, v)
+    as_.write(0x3000 + 0x42 * 8, 4, 0x00500000)
+    as_.write(0x3004 + 0x42 * 8, 4, 0x8500)
     msr.wrmsr(cpu, 0x174, 0x08)
     msr.wrmsr(cpu, 0x175, 0x9800)
     msr.wrmsr(cpu, 0x176, 0xffff8100)
@@ -480,5 +531,5 @@ def test_fault_codes_match_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) >= 42
+    assert len(real) >= 43
     assert _our_records() == real

@@ -93,9 +93,12 @@ def test_far_jmp_privilege_checks_and_task_switch(mach):
     assert fault(seg.ljmp, cpu, 0x08, 0, 0) == (13, 0x08)      # ring-0 code from ring 3
     assert fault(seg.ljmp, cpu, 0x1b, 0x1000000000, 0) == (13, 0)  # beyond the limit
     assert fault(seg.ljmp, cpu, 0x38 | 3, 0, 0) == (13, 0x38)   # a busy TSS
+    # a TSS whose selectors are null: the switch itself faults with #TS
     mach.desc(0x1000, 0x50, 0x5100, 0x67, c.DESC_P_MASK | (9 << 8) | (3 << 13))
+    assert fault(seg.ljmp, cpu, 0x50 | 3, 0, 0) == (10, 0)
+    mach.desc(0x1000, 0x58, 0x5200, 0x67, c.DESC_P_MASK | (1 << 8) | (3 << 13))
     with pytest.raises(TaskSwitchUnsupported):
-        seg.ljmp(cpu, 0x50 | 3, 0, 0)
+        seg.ljmp(cpu, 0x58 | 3, 0, 0)             # 16-bit TSS
 
 
 def test_iret_to_v86_and_real_mode_iret(mach):

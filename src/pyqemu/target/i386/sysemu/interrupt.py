@@ -12,8 +12,7 @@ from typing import Optional
 
 from pyqemu.target.i386.sysemu import cpu as c
 from pyqemu.target.i386.sysemu.excp import (ERROR_CODE_VECTORS, EXCP_DF, EXCP_GP, EXCP_NP,
-                                           EXCP_PF, CpuException, TaskSwitchUnsupported,
-                                           TripleFault)
+                                           EXCP_PF, CpuException, TripleFault)
 from pyqemu.target.i386.sysemu.seg import (M64, _Stack, desc_base, load_inner_ss,
                                           load_seg_cache_desc, read_descriptor, set_esp,
                                           sp_mask, tss64_stack, tss_stack)
@@ -61,10 +60,7 @@ def _gate_checks(cpu, vector: int, is_int: bool, entry: int):
     ptr = dt.base + vector * entry
     e1, e2 = cpu.ldk(ptr, 4), cpu.ldk(ptr + 4, 4)
     typ = (e2 >> c.DESC_TYPE_SHIFT) & 0x1f
-    if entry == 8 and typ == 5:
-        raise TaskSwitchUnsupported("task gate in the IDT (vector %d): hardware task switch "
-                                    "is not implemented" % vector)
-    if typ not in ((6, 7, 14, 15) if entry == 8 else (14, 15)):
+    if typ not in ((5, 6, 7, 14, 15) if entry == 8 else (14, 15)):
         raise CpuException(EXCP_GP, code)
     dpl = (e2 >> c.DESC_DPL_SHIFT) & 3
     if is_int and dpl < cpu.cpl:
@@ -96,6 +92,17 @@ def _has_error_code(vector: int, is_int: bool, is_hw: bool) -> bool:
 def _protected(cpu, vector: int, is_int: bool, error_code: int, next_eip: int,
                is_hw: bool) -> None:
     _ptr, e1, e2, typ = _gate_checks(cpu, vector, is_int, 8)
+    if typ == 5:
+        # task gate: the handler is another task; the error code goes on its stack
+        from pyqemu.target.i386.sysemu import task
+        task.switch_task(cpu, task.task_gate_target(cpu, e1), task.SWITCH_CALL,
+                         next_eip if is_int else cpu.rip)
+        if _has_error_code(vector, is_int, is_hw):
+            mask = sp_mask(cpu.seg_flags[c.R_SS])
+            st = _Stack(cpu, cpu.seg_base[c.R_SS], cpu.regs[4], mask, c.MMU_KERNEL_IDX)
+            st.push(error_code, 4)
+            set_esp(cpu, st.sp, mask)
+        return
     selector = e1 >> 16
     offset = (e2 & 0xffff0000) | (e1 & 0xffff)
     ce1, ce2, dpl = _target_code(cpu, selector)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from pyqemu.target.i386.sysemu import cpu as c
-from pyqemu.target.i386.sysemu.excp import (EXCP_GP, EXCP_NP, EXCP_SS, EXCP_TS, CpuException,
-                                           TaskSwitchUnsupported)
+from pyqemu.target.i386.sysemu.excp import EXCP_GP, EXCP_NP, EXCP_SS, EXCP_TS, CpuException
 
 M32 = 0xffffffff
 M64 = (1 << 64) - 1
@@ -367,8 +366,6 @@ def _gate(cpu, sel: int, e1: int, e2: int, ptr: int) -> Tuple[int, int, int]:
     """Checks of a call gate; returns (target selector, offset, parameter count)."""
     typ = (e2 >> c.DESC_TYPE_SHIFT) & 0xf
     dpl = (e2 >> c.DESC_DPL_SHIFT) & 3
-    if typ in (1, 5, 9):
-        raise TaskSwitchUnsupported("hardware task switch is not implemented")
     if typ not in ((12,) if cpu.lma else (4, 12)):
         raise _gp(sel & 0xfffc)
     if dpl < cpu.cpl or dpl < (sel & 3):
@@ -381,6 +378,23 @@ def _gate(cpu, sel: int, e1: int, e2: int, ptr: int) -> Tuple[int, int, int]:
     if cpu.lma:
         offset |= cpu.ldk(ptr + 8, 4) << 32
     return e1 >> 16, offset, e2 & 0x1f
+
+
+def _task_target(cpu, sel: int, e1: int, e2: int, source: int, next_eip: int) -> bool:
+    """JMP/CALL to a TSS or task gate: switch tasks and return True."""
+    from pyqemu.target.i386.sysemu import task
+    typ = (e2 >> c.DESC_TYPE_SHIFT) & 0xf
+    if cpu.lma or typ not in (1, 3, 5, 9, 11):
+        return False
+    dpl = (e2 >> c.DESC_DPL_SHIFT) & 3
+    if dpl < cpu.cpl or dpl < (sel & 3):
+        raise _gp(sel & 0xfffc)
+    if typ == 5:
+        if not e2 & c.DESC_P_MASK:
+            raise CpuException(EXCP_NP, sel & 0xfffc)
+        sel = task.task_gate_target(cpu, e1)
+    task.switch_task(cpu, sel, source, next_eip)
+    return True
 
 
 def ljmp(cpu, sel: int, eip: int, next_eip: int) -> None:
@@ -398,6 +412,8 @@ def ljmp(cpu, sel: int, eip: int, next_eip: int) -> None:
         e2 = _set_accessed(cpu, ptr, e2)
         load_seg_cache_desc(cpu, c.R_CS, (sel & 0xfffc) | cpu.cpl, e1, e2)
         cpu.rip = eip
+        return
+    if _task_target(cpu, sel, e1, e2, 0, next_eip):
         return
     gsel, goff, _n = _gate(cpu, sel, e1, e2, ptr)
     g1, g2, gptr = _code_desc(cpu, gsel)
@@ -442,6 +458,8 @@ def lcall(cpu, sel: int, eip: int, opsize: int, next_eip: int) -> None:
         load_seg_cache_desc(cpu, c.R_CS, (sel & 0xfffc) | cpu.cpl, e1, e2)
         set_esp(cpu, st.sp, ss_mask)
         cpu.rip = eip
+        return
+    if _task_target(cpu, sel, e1, e2, 2, next_eip):
         return
     gsel, goff, nparams = _gate(cpu, sel, e1, e2, ptr)
     gate32 = ((e2 >> c.DESC_TYPE_SHIFT) & 0xf) == 12
@@ -632,7 +650,9 @@ def iret(cpu, opsize: int, next_eip: int) -> None:
     if cpu.eflags & c.NT_MASK:
         if cpu.lma:
             raise _gp(0)
-        raise TaskSwitchUnsupported("IRET with NT set (task return) is not implemented")
+        from pyqemu.target.i386.sysemu import task
+        task.switch_task(cpu, cpu.ldk(cpu.tr.base, 2), task.SWITCH_IRET, next_eip)
+        return
     lret_iret(cpu, opsize, True, 0)
 
 
