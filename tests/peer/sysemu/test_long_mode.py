@@ -12,6 +12,7 @@ import struct
 import subprocess
 
 from pyqemu.exec import memory as m
+from pyqemu.exec.softmmu import ACCESS_FETCH
 from pyqemu.target.i386.sysemu import cpu as c
 from pyqemu.target.i386.sysemu import interrupt, msr, seg, syscall
 from pyqemu.target.i386.sysemu.control import write_cr, write_cr0
@@ -31,7 +32,10 @@ GDT = [0, 0x00cf9b000000ffff, 0x00cf93000000ffff, 0, 0, 0, 0, 0, 0,
        ]
 PAGE_WRITES = [(0x20000, 0x21000 | 7), (0x21000, 0x22000 | 7), (0x21000 + 3 * 8, 0x23000 | 7),
                (0x22000, 0x87), (0x22008, 0x200087), (0x22010, 0x400087),
-               (0x23000 + 511 * 8, 0xffe00087)]
+               (0x23000 + 511 * 8, 0xffe00087),
+               # 0x600000: a table of 4 KiB pages: no-execute, then a reserved bit
+               (0x22018, 0x24000 | 3), (0x24000, 0x700003 | (1 << 63)),
+               (0x24008, 0x701003 | (1 << 45))]
 RING3 = "call to_ring3\n "
 
 
@@ -81,7 +85,14 @@ SCENARIOS = [
     (RING3 + "swapgs", lambda cpu, r: syscall.swapgs(_r3(cpu))),
     (RING3 + "hlt", lambda cpu, r: syscall.hlt(_r3(cpu))),
     (RING3 + "syscall\n int $0x41", _syscall),
+    ("movq 0x601000, %rax", lambda cpu, r: cpu.tlb.ld(0x601000, 8, c.MMU_KERNEL_IDX)),
+    ("movl $0x600000, %eax\n call *%rax", lambda cpu, r: _call_nx(cpu)),
 ]
+
+
+def _call_nx(cpu):
+    cpu.regs[4] -= 8                       # CALL pushes before the fetch faults
+    cpu.tlb.translate(0x600000, ACCESS_FETCH, c.MMU_KERNEL_IDX)
 
 
 def _firmware(tmp_path) -> None:
@@ -92,7 +103,9 @@ def _firmware(tmp_path) -> None:
     scen = []
     for i, (asm, _fn) in enumerate(SCENARIOS):
         scen.append("    movl $(0xffff0000 + r%d - _start), 0x5008\n    %s\nr%d:" % (i, asm, i))
-    pages = "\n".join("    movl $0x%x, 0x%x" % (v, a) for a, v in PAGE_WRITES)
+    pages = "\n".join("    movl $0x%x, 0x%x\n    movl $0x%x, 0x%x" % (v & 0xffffffff, a, v >> 32,
+                                                                    a + 4)
+                       for a, v in PAGE_WRITES)
     src = r""".code16
 .globl _start
 _start:
@@ -261,7 +274,7 @@ def _our_records():
     for i, d in enumerate(GDT):
         as_.write(0x1000 + 8 * i, 8, d)
     for a, v in PAGE_WRITES:
-        as_.write(a, 4, v)
+        as_.write(a, 8, v)
     for n in range(NVEC):
         off = 0x100000 + 16 * n
         as_.write(0x3000 + 16 * n, 4, (0x48 << 16) | (off & 0xffff))
@@ -311,5 +324,5 @@ def test_long_mode_delivery_matches_qemu(tmp_path):
         assert shutil.which(tool), "%s is needed for this peer test" % tool
     _firmware(tmp_path)
     real = _real_records(tmp_path)
-    assert len(real) == 13
+    assert len(real) == 15
     assert _our_records() == real
