@@ -37,6 +37,7 @@ AT_HWCAP2 = 26
 AT_EXECFN = 31
 
 DEFAULT_STACK_SIZE = 8 * 1024 * 1024
+MAX_IMAGE_SPAN = 1 << 30
 
 
 class Layout:
@@ -107,6 +108,10 @@ def map_image(mem: GuestMemory, img: ElfImage, layout: Layout, base_hint: int) -
     span = ((hi - lo) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     if span == 0 or span > layout.top:
         raise InvalidElf(img.path, "Invalid PT_LOAD entry: segment outside the address space")
+    if span > MAX_IMAGE_SPAN:
+        # Every guest page costs host memory up front (see docs/user.md): refuse
+        # absurd sizes instead of exhausting the host.
+        raise InvalidElf(img.path, "Not enough memory to load the image")
     bias = 0
     if img.etype == ET_DYN:
         try:

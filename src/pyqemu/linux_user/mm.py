@@ -21,6 +21,9 @@ MREMAP_MAYMOVE = 1
 MREMAP_FIXED = 2
 
 _MASK = PAGE_SIZE - 1
+# GuestMemory backs every mapped page up front, so one request is bounded
+# (reservations of many gigabytes, as some runtimes make, fail with ENOMEM).
+MAX_MAPPING = 1 << 32
 
 
 def page_up(n: int) -> int:
@@ -46,7 +49,7 @@ class AddressSpace:
         old_top = page_up(self.brk)
         new_top = page_up(new)
         if new_top > old_top:
-            if new_top > self.top or any(mem.is_mapped(a, 1) for a in range(old_top, new_top, PAGE_SIZE)):
+            if new_top > self.top or new_top - self.brk_start > MAX_MAPPING or any(mem.is_mapped(a, 1) for a in range(old_top, new_top, PAGE_SIZE)):
                 return self.brk
             mem.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE)
         elif new_top < old_top:
@@ -61,7 +64,7 @@ class AddressSpace:
         if not flags & (MAP_SHARED | MAP_PRIVATE):
             return -errno.EINVAL
         size = page_up(length)
-        if size == 0 or size > self.top:
+        if size == 0 or size > self.top or size > MAX_MAPPING:
             return -errno.ENOMEM
         data = b""
         if not flags & MAP_ANONYMOUS:
@@ -115,6 +118,8 @@ class AddressSpace:
         if old & _MASK or new_len == 0:
             return -errno.EINVAL
         old_size, new_size = page_up(old_len), page_up(new_len)
+        if new_size > MAX_MAPPING or old_size > MAX_MAPPING:
+            return -errno.ENOMEM
         if not mem.is_mapped(old, old_size):
             return -errno.EFAULT
         if new_size <= old_size and not flags & MREMAP_FIXED:

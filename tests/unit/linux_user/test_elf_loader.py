@@ -145,3 +145,13 @@ def test_argument_list_too_long(tmp_path):
     with pytest.raises(LoadError) as ei:
         loader.load_program(GuestMemory(), TRUE, ["x" * 100000] * 1, [], stack_size=64 * 1024)
     assert "Argument list too long" in str(ei.value)
+
+
+def test_huge_bss_is_refused_not_allocated(tmp_path):
+    good = open(TRUE, "rb").read()
+    img = parse_elf(TRUE, good, EM_X86_64)
+    idx = img.phdrs.index(img.loads[-1])
+    d = bytearray(good)
+    struct.pack_into("<Q", d, img.phoff + idx * 56 + 40, 1 << 40)  # p_memsz: a terabyte of bss
+    p = _copy(tmp_path, "bigbss", d)
+    assert "Not enough memory" in _load_err(p)
