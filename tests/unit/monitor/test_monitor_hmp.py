@@ -78,7 +78,8 @@ def test_help_lists_commands_sorted(hmp):
     lines = hmp("help").split("\r\n")
     assert "chardev-add args -- add chardev" in lines
     assert "help|? [cmd] -- show the help" in lines
-    names = [ln.split(" ")[0] for ln in lines if ln]
+    # continuation lines of a multi-line help text start with white space
+    names = [ln.split(" ")[0] for ln in lines if ln and not ln[0].isspace()]
     assert names == sorted(names)
     assert hmp("?") == hmp("help")
     info = hmp("info").split("\r\n")
