@@ -255,9 +255,9 @@ class NBDClient:
 
     # -- listing (qemu-nbd -L) ----------------------------------------------------
     @staticmethod
-    def list_exports(sock: socket.socket, tls: Optional[ssl.SSLContext] = None,
-                     tls_hostname: Optional[str] = None) -> List[Tuple[str, str]]:
-        """Names and descriptions of a server's exports (NBD_OPT_LIST)."""
+    def _unconnected(sock: socket.socket, tls: Optional[ssl.SSLContext],
+                     tls_hostname: Optional[str]) -> "NBDClient":
+        """A client on ``sock`` that negotiates options but opens no export."""
         c = NBDClient.__new__(NBDClient)
         c.sock = sock
         c.export = ""
@@ -265,23 +265,33 @@ class NBDClient:
         c._tls_hostname = tls_hostname
         c.structured = False
         c.closed = False
+        return c
+
+    def _read_export_list(self) -> List[Tuple[str, str]]:
+        """Send NBD_OPT_LIST and collect (name, description) until the ACK."""
+        self._send_opt(P.OPT_LIST)
+        out = []
+        while True:
+            rtype, body = self._read_opt_reply(P.OPT_LIST)
+            if rtype == P.REP_ACK:
+                return out
+            if rtype == P.REP_SERVER and len(body) >= 4:
+                (n,) = P.S_U32.unpack_from(body)
+                out.append((body[4:4 + n].decode("utf-8", "replace"),
+                            body[4 + n:].decode("utf-8", "replace")))
+
+    @staticmethod
+    def list_exports(sock: socket.socket, tls: Optional[ssl.SSLContext] = None,
+                     tls_hostname: Optional[str] = None) -> List[Tuple[str, str]]:
+        """Names and descriptions of a server's exports (NBD_OPT_LIST)."""
+        c = NBDClient._unconnected(sock, tls, tls_hostname)
         try:
             c._handshake(False, False, go=False)
-            c._send_opt(P.OPT_LIST)
-            opt = P.OPT_LIST
-            out = []
-            while True:
-                rtype, body = c._read_opt_reply(P.OPT_LIST)
-                if rtype == P.REP_ACK:
-                    break
-                if rtype == P.REP_SERVER and len(body) >= 4:
-                    (n,) = P.S_U32.unpack_from(body)
-                    out.append((body[4:4 + n].decode("utf-8", "replace"),
-                                body[4 + n:].decode("utf-8", "replace")))
+            out = c._read_export_list()
             c._send_opt(P.OPT_ABORT)
             return out
         except _ServerError as exc:
-            raise option_error(exc, opt) from None
+            raise option_error(exc, P.OPT_LIST) from None
         finally:
             c._close_sock()
 
@@ -289,26 +299,11 @@ class NBDClient:
     def describe_exports(sock: socket.socket, tls: Optional[ssl.SSLContext] = None,
                          tls_hostname: Optional[str] = None) -> List[Dict[str, object]]:
         """Every export with its size, flags, block sizes and meta contexts (``qemu-nbd -L``)."""
-        c = NBDClient.__new__(NBDClient)
-        c.sock = sock
-        c.export = ""
-        c._tls = tls
-        c._tls_hostname = tls_hostname
-        c.structured = False
-        c.closed = False
+        c = NBDClient._unconnected(sock, tls, tls_hostname)
         try:
             c._handshake(False, False, go=False)
             opt = P.OPT_LIST
-            c._send_opt(P.OPT_LIST)
-            names = []
-            while True:
-                rtype, body = c._read_opt_reply(P.OPT_LIST)
-                if rtype == P.REP_ACK:
-                    break
-                if rtype == P.REP_SERVER and len(body) >= 4:
-                    (n,) = P.S_U32.unpack_from(body)
-                    names.append((body[4:4 + n].decode("utf-8", "replace"),
-                                  body[4 + n:].decode("utf-8", "replace")))
+            names = c._read_export_list()
             opt = P.OPT_STRUCTURED_REPLY
             c._send_opt(P.OPT_STRUCTURED_REPLY)
             try:
