@@ -390,16 +390,32 @@ def _main(argv: Sequence[str]) -> int:
     export = Export(o.export_name if o.export_name is not None else "", LockedBackend(backend),
                     description=o.description, multi_conn=o.shared != 1)
     listeners = _listeners(o)
+    ready_w = None
     if o.fork:
         # The listening sockets exist already, so the server accepts as soon as
-        # the parent returns: nothing is lost between the two.
+        # the parent returns: nothing is lost between the two.  The parent
+        # waits until the child has written its pid file (or failed to), so a
+        # caller that reads the pid file after we exit finds it complete.
         sys.stdout.flush()
         sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid:
+            os.close(ready_w)
             for s in listeners:
                 s.close()
+            chunks = []
+            while True:
+                chunk = os.read(ready_r, 4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            os.close(ready_r)
+            message = b"".join(chunks).decode("utf-8", "replace")
+            if message != "ok":
+                raise QemuError(message or "the server process ended before it was ready")
             os._exit(0)
+        os.close(ready_r)
         os.setsid()
         # Detach from the caller's terminal and pipes, as qemu-nbd's daemon does.
         fd = os.open(os.devnull, os.O_RDWR)
@@ -411,8 +427,16 @@ def _main(argv: Sequence[str]) -> int:
             with open(o.pid_file, "w") as f:
                 f.write("%d\n" % os.getpid())
         except OSError as exc:
-            raise QemuError("Failed to write pid file '%s': %s"
-                            % (o.pid_file, os.strerror(exc.errno or 5))) from None
+            message = ("Could not create '%s': %s"
+                       % (o.pid_file, os.strerror(exc.errno or 5)))
+            if ready_w is not None:
+                os.write(ready_w, message.encode())
+                os.close(ready_w)
+                os._exit(1)
+            raise QemuError(message) from None
+    if ready_w is not None:
+        os.write(ready_w, b"ok")
+        os.close(ready_w)
     server = NBDServer([export], max_connections=o.shared, persistent=o.persistent, tls=tls,
                        verbose=o.verbose)
     # SIGTERM/SIGINT end the server cleanly, removing its socket and pid file.

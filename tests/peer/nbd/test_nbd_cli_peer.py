@@ -59,6 +59,20 @@ def test_fork_pid_file_and_exit_after_last_client(tmp_path, which):
             pass
 
 
+@pytest.mark.parametrize("fork", [True, False])
+def test_pid_file_that_cannot_be_created(tmp_path, fork):
+    img = image(tmp_path)
+    outs = []
+    for which in ("py", "qemu"):
+        sock = str(tmp_path / ("%s.sock" % which))
+        argv = [prog(which)] + (["--fork"] if fork else []) + [
+            "--pid-file", str(tmp_path / "missing" / "pid"), "-k", sock, "-f", "raw", img]
+        p = run(argv, check=False, timeout=30)
+        assert p.returncode == 1
+        outs.append(p.stderr.split(":", 1)[1])
+    assert outs[0] == outs[1]
+
+
 def test_shared_clients_at_once_and_persistent(tmp_path, nbd_server):
     img = image(tmp_path)
     srv = nbd_server("py", img, ["-f", "raw", "-e", "3"])
