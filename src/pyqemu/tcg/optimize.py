@@ -141,17 +141,26 @@ def _propagate(block: Block, make_const) -> None:
         # (128-bit XMM or 80-bit x87 values travel in temps).
         return known.get(t, t.width if t.kind == "global" else 1 << 20)
 
+    # copy source -> temps that may be copies of it; entries can be stale
+    # (checked against ``copies`` on use), which keeps kill() O(copies of t)
+    # instead of a scan of the whole map for every output.
+    rev: Dict[Temp, List[Temp]] = {}
+
     def kill(t: Temp) -> None:
         copies.pop(t, None)
         known.pop(t, None)
-        for k in [k for k, v in copies.items() if v is t]:
-            del copies[k]
+        ks = rev.pop(t, None)
+        if ks:
+            for k in ks:
+                if copies.get(k) is t:
+                    del copies[k]
 
     for op in block.ops:
         opc = op.opc
         if opc == "set_label":
             copies.clear()
             known.clear()
+            rev.clear()
             out.append(op)
             continue
         op.ins = [copies.get(t, t) for t in op.ins]
@@ -199,6 +208,11 @@ def _propagate(block: Block, make_const) -> None:
             # Only temps are replaced by copies; a global keeps its own storage.
             if d.kind == "temp":
                 copies[d] = s
+                ks = rev.get(s)
+                if ks is None:
+                    rev[s] = [d]
+                else:
+                    ks.append(d)
         out.append(op)
     block.ops = out
 
