@@ -1,4 +1,4 @@
-"""Format driver ``vhdx``: Hyper-V's VHDX images (reading and writing; no create yet).
+"""Format driver ``vhdx``: Hyper-V's VHDX images, created, read and written as QEMU 7.2 does.
 
 Layout: a file identifier, two headers (the valid one with the higher
 sequence number wins), two copies of the region table pointing to the
@@ -8,62 +8,32 @@ offset in MiB; after every ``chunk ratio`` payload entries sits a sector
 bitmap entry, used only by differencing images.  Headers and region tables
 carry CRC-32C checksums.
 
-Not done yet: creating images, replaying the metadata log (an
-image that needs it is refused with QEMU's message), differencing images.
+BAT updates go through the metadata log (vhdx_log.py) as in QEMU, and a
+log left behind by a crash is replayed when the image is opened read-write.
+Creating images is in vhdx_create.py.  Not done: differencing images.
 """
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
+from pyqemu.block import vhdx_log
 from pyqemu.block.node import STATUS_DATA, BlockNode, BlockStatus
+from pyqemu.block.vhdx_create import CREATE_HELP, PRINT_ORDER, create, validate_create_options
+from pyqemu.block.vhdx_layout import (GUID_BAT, GUID_META, HEADER_OFFSETS, LOG_SECTOR, META_DISK_SIZE,
+                                      META_ENTRY, META_FILE_PARAMS, META_LOGICAL, META_PAGE83,
+                                      META_PARENT, META_PHYSICAL, PAYLOAD_FULLY_PRESENT,
+                                      PAYLOAD_PARTIALLY_PRESENT, REGION_ENTRY, REGION_HEAD,
+                                      REGION_OFFSETS, ZERO_GUID, Header, KiB, MiB, checksum_ok, crc32c,
+                                      new_guid)
 from pyqemu.util.error import QemuError
 
-KiB, MiB = 1 << 10, 1 << 20
-HEADER = struct.Struct("<4sIQ16s16s16sHHIQ")
-REGION_HEAD = struct.Struct("<4sIII")
-REGION_ENTRY = struct.Struct("<16sQII")
-META_ENTRY = struct.Struct("<16sIII")
-GUID_BAT = bytes.fromhex("6677c22d23f600429d64115e9bfd4a08")
-GUID_META = bytes.fromhex("06a27c8b90479a4bb8fe575f050f886e")
-META_FILE_PARAMS = bytes.fromhex("3767a1ca36fa434db3b633f0aa44e76b")
-META_DISK_SIZE = bytes.fromhex("2442a52f1bcd7648b2115dbed83bf4b8")
-META_PAGE83 = bytes.fromhex("ab12cabee6b2234593efc309e000c746")
-META_LOGICAL = bytes.fromhex("1dbf41816fa90947ba47f233a8faab5f")
-META_PHYSICAL = bytes.fromhex("c748a3cd5d4471449cc9e9885251c556")
-META_PARENT = bytes.fromhex("2d5fd3a80bb34d45abf7d3d84834ab0c")
+__all__ = ["CREATE_HELP", "PRINT_ORDER", "create", "validate_create_options", "crc32c",
+           "open_format", "check_image", "VhdxNode"]
+
 KNOWN_META = (META_FILE_PARAMS, META_DISK_SIZE, META_PAGE83, META_LOGICAL, META_PHYSICAL, META_PARENT)
-PAYLOAD_FULLY_PRESENT, PAYLOAD_PARTIALLY_PRESENT = 6, 7
 MAX_DISK_SIZE = 64 << 40
 MAX_BAT_BYTES = 64 * MiB * 8  # far above what a 64 TiB image with 1 MiB blocks needs
-
-
-def _crc32c_table() -> List[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes, crc: int = 0) -> int:
-    """CRC-32C (Castagnoli), the checksum of VHDX headers, region tables and log entries."""
-    crc ^= 0xFFFFFFFF
-    t = _CRC_TABLE
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def _checksum_ok(buf: bytes, at: int) -> bool:
-    stored = struct.unpack_from("<I", buf, at)[0]
-    zeroed = buf[:at] + bytes(4) + buf[at + 4:]
-    return crc32c(zeroed) == stored
 
 
 def open_format(tree: Dict[str, Any], read_only: bool, file: BlockNode) -> "VhdxNode":
@@ -78,22 +48,19 @@ class VhdxNode(BlockNode):
         super().__init__(options, read_only)
         self.file = file
         self.filename = file.filename
+        self.log_replayed_on_open = False
+        self._visible_write_done = False
+        self._log_sequence = 1
         if file.pread(0, 8) != b"vhdxfile":
             raise QemuError("Invalid argument", errno=22)
-        header = self._current_header()
-        (_, _, _seq, _fw, _dw, log_guid, _lv, version, log_len, log_off) = header
-        if version != 1:
+        self._read_headers()
+        header = self.header
+        if header.version != 1:
             raise QemuError("Operation not supported", errno=95)
-        if any(log_guid):
-            if read_only:
-                raise QemuError("VHDX image file '%s' opened read-only, but contains a log that "
-                                "needs to be replayed" % self.filename,
-                                hint="To replay the log, run:\nqemu-img check -r all '%s'"
-                                % self.filename)
-            raise QemuError("replaying the VHDX log is not supported by pyqemu yet", errno=95)
         regions = self._regions()
         if GUID_BAT not in regions or GUID_META not in regions:
             raise QemuError("Invalid argument", errno=22)
+        self._parse_log()
         self._read_metadata(*regions[GUID_META])
         bat_off, bat_len = regions[GUID_BAT]
         self.chunk_ratio = (1 << 23) * self.logical_sector // self.block_size
@@ -106,26 +73,87 @@ class VhdxNode(BlockNode):
             raise QemuError("Invalid argument", errno=22)
         self.bat = list(struct.unpack("<%dQ" % entries, file.pread(bat_off, entries * 8)))
         self.bat_offset = bat_off
+        self.bat_length = bat_len
         self.flen = flen
+        if not read_only:
+            # a new session: the file write GUID changes before anything else is written
+            self.session_guid = new_guid()
+            self._update_headers()
 
-    def _current_header(self) -> tuple:
-        best: Optional[tuple] = None
-        for off in (64 * KiB, 128 * KiB):
+    # --- headers ----------------------------------------------------------------
+    def _read_headers(self) -> None:
+        best: Optional[Header] = None
+        for idx, off in enumerate(HEADER_OFFSETS):
             buf = self.file.pread(off, 4 * KiB)
-            h = HEADER.unpack_from(buf)
-            if h[0] != b"head" or not _checksum_ok(buf, 4):
+            if buf[:4] != b"head" or not checksum_ok(buf, 4):
                 continue
-            if best is None or h[2] > best[2]:
-                best = h
+            h = Header.unpack(buf)
+            if best is None or h.sequence > best.sequence:
+                best, self.header_index = h, idx
         if best is None:
             raise QemuError("No valid VHDX header found")
-        return best
+        self.header = best
+
+    def _update_headers(self, new_data_guid: bool = False, log_guid: Optional[bytes] = None) -> None:
+        """Write both header copies, the inactive one first, each flushed (as QEMU does)."""
+        for _ in range(2):
+            h = self.header._replace(sequence=self.header.sequence + 1,
+                                     file_write_guid=getattr(self, "session_guid",
+                                                             self.header.file_write_guid))
+            if new_data_guid:
+                h = h._replace(data_write_guid=new_guid())
+                new_data_guid = False
+            if log_guid is not None:
+                h = h._replace(log_guid=log_guid)
+            target = 1 - self.header_index
+            self.file.pwrite(HEADER_OFFSETS[target], h.pack())
+            self.file.flush()
+            self.header, self.header_index = h, target
+
+    # --- the log --------------------------------------------------------------------
+    def _parse_log(self) -> None:
+        h = self.header
+        if h.log_guid == ZERO_GUID or h.log_length == 0:
+            return
+        if h.log_version != 0 or h.log_length % MiB or h.log_offset % MiB or h.log_offset < MiB:
+            raise QemuError("Invalid argument", errno=22)
+        entries = vhdx_log.find_active_sequence(self.file, h.log_offset, h.log_length, h.log_guid)
+        if not entries:
+            return
+        if self.read_only:
+            raise QemuError("VHDX image file '%s' opened read-only, but contains a log that "
+                            "needs to be replayed" % self.filename,
+                            hint="To replay the log, run:\nqemu-img check -r all '%s'"
+                            % self.filename)
+        self.session_guid = new_guid()
+        self._update_headers(new_data_guid=True)
+        vhdx_log.replay(self.file, entries)
+        self._log_sequence = entries[-1].sequence + 1
+        self._update_headers(log_guid=ZERO_GUID)
+        self.log_replayed_on_open = True
+
+    def _log_write_and_flush(self, file_offset: int, data: bytes) -> None:
+        """Metadata at ``file_offset`` (whole log sectors) through the log, then in place."""
+        h = self.header
+        if h.log_guid == ZERO_GUID:
+            self._update_headers(log_guid=new_guid())
+            h = self.header
+        sectors = [(file_offset + i, data[i:i + LOG_SECTOR]) for i in range(0, len(data), LOG_SECTOR)]
+        entry = vhdx_log.build_entry(self._log_sequence, h.log_guid, 0, self.file.length(), sectors)
+        if len(entry) > h.log_length:
+            raise QemuError("No space left on device", errno=28)
+        self._log_sequence += 1
+        self.file.pwrite(h.log_offset, entry)
+        self.file.flush()
+        self.file.pwrite(file_offset, data)
+        self.file.flush()
+        self._update_headers(log_guid=ZERO_GUID)
 
     def _regions(self) -> Dict[bytes, tuple]:
-        for off in (192 * KiB, 256 * KiB):
+        for off in REGION_OFFSETS:
             buf = self.file.pread(off, 64 * KiB)
             sig, _, count, _ = REGION_HEAD.unpack_from(buf)
-            if sig != b"regi" or count > 2047 or not _checksum_ok(buf, 4):
+            if sig != b"regi" or count > 2047 or not checksum_ok(buf, 4):
                 continue
             out = {}
             for i in range(count):
@@ -147,7 +175,7 @@ class VhdxNode(BlockNode):
             raise QemuError("Invalid argument", errno=22)
         items: Dict[bytes, bytes] = {}
         for i in range(count):
-            guid, ioff, ilen, flags = META_ENTRY.unpack_from(table, 32 + 32 * i)
+            guid, ioff, ilen, flags, _ = META_ENTRY.unpack_from(table, 32 + 32 * i)
             if guid not in KNOWN_META and flags & 4:
                 raise QemuError("Operation not supported", errno=95)
             if ilen > 64 * KiB or ioff + ilen > length:
@@ -202,13 +230,17 @@ class VhdxNode(BlockNode):
     def pwrite(self, offset: int, data: bytes) -> None:
         """Writes in place; a block not yet present is appended at the MiB-aligned end.
 
-        The BAT entry is written after the data, directly rather than through the
-        metadata log (the log stays empty, so any reader sees a consistent image;
-        a crash in between leaves only an unreferenced block).
+        The new block's data is written first, then its BAT entry goes through
+        the log, so a crash at any point leaves either the old entry or one
+        that a log replay completes.
         """
         if self.read_only:
             raise QemuError("Permission denied", errno=13)
         self.check_io(offset, len(data))
+        if not self._visible_write_done:
+            # the first guest-visible write of a session gets a new data write GUID
+            self._update_headers(new_data_guid=True)
+            self._visible_write_done = True
         view = memoryview(data)
         pos = 0
         bs = self.block_size
@@ -222,19 +254,43 @@ class VhdxNode(BlockNode):
                 # the new block reads as zeroes until written: extend the file over it
                 self.file.truncate(start + bs)
                 self.flen = start + bs
-                host = start + within
-                self.file.pwrite(host, view[pos:pos + n].tobytes())
+                self.file.pwrite(start + within, view[pos:pos + n].tobytes())
                 idx = block + block // self.chunk_ratio
                 self.bat[idx] = (start // MiB) << 20 | PAYLOAD_FULLY_PRESENT
-                self.file.pwrite(self.bat_offset + idx * 8, struct.pack("<Q", self.bat[idx]))
+                self._write_bat_entry(idx)
             else:
                 self.file.pwrite(host, view[pos:pos + n].tobytes())
             pos += n
+
+    def _write_bat_entry(self, idx: int) -> None:
+        first = idx * 8 // LOG_SECTOR * LOG_SECTOR // 8
+        count = min(LOG_SECTOR // 8, len(self.bat) - first)
+        sector = struct.pack("<%dQ" % count, *self.bat[first:first + count])
+        if len(sector) < LOG_SECTOR:
+            # the BAT region goes on past the last entry; keep what the file has there
+            tail_off = self.bat_offset + first * 8 + len(sector)
+            sector += self.file.pread(tail_off, LOG_SECTOR - len(sector))
+        self._log_write_and_flush(self.bat_offset + first * 8, sector)
 
     def block_status(self, offset: int, length: int) -> BlockStatus:
         # QEMU's vhdx driver reports no block status: everything is data
         return BlockStatus(STATUS_DATA, max(0, min(length, self._size - offset)))
 
 
-def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    raise QemuError("creating VHDX images is not supported by pyqemu yet", errno=95)
+class CheckResult:
+    """What ``qemu-img check`` prints for a VHDX image (attributes as the CLI expects)."""
+
+    def __init__(self) -> None:
+        self.corruptions = self.leaks = self.check_errors = 0
+        self.corruptions_fixed = self.leaks_fixed = 0
+        self.image_end_offset = self.total_clusters = self.allocated_clusters = 0
+        self.fragmented_clusters = self.compressed_clusters = 0
+
+
+def check_image(node: VhdxNode, fix_leaks: bool = False, fix_errors: bool = False,
+                quiet: bool = False) -> CheckResult:
+    """QEMU's vhdx check: opening read-write already replayed any log, which counts as a fix."""
+    res = CheckResult()
+    if node.log_replayed_on_open:
+        res.corruptions_fixed = 1
+    return res
