@@ -105,10 +105,9 @@ class Translator:
         d = Disas(self, b, pc, 64 if flags & 1 else 32, max_insns or MAX_INSNS)
         d.run()
         if log.enabled("in_asm"):
-            lines = ["IN: "]
-            for ipc, raw in d.insns:
-                lines.append("0x%016x:  %s" % (ipc, raw.hex(" ")))
-            log.log("-" * 33 + "\n" + "\n".join(lines) + "\n\n")
+            from pyqemu.target.i386.disas import in_asm_block
+            start = d.insns[0][0] if d.insns else pc
+            log.log(in_asm_block(start, b"".join(raw for _, raw in d.insns), d.mode))
         if log.enabled("op"):
             log.log("OP:\n" + block.dump() + "\n")
         optimize(block, b.const)
