@@ -30,7 +30,8 @@ FORMATS = ("raw", "qcow2")
 FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": "pyqemu.block.vmdk",
                   "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow",
                   "parallels": "pyqemu.block.parallels", "vhdx": "pyqemu.block.vhdx",
-                  "bochs": "pyqemu.block.bochs", "cloop": "pyqemu.block.cloop"}
+                  "bochs": "pyqemu.block.bochs", "cloop": "pyqemu.block.cloop",
+                  "luks": "pyqemu.block.luks"}
 
 
 def format_module(name: str) -> Any:

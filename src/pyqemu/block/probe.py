@@ -14,7 +14,7 @@ def probe_format(head: bytes, filename: str = "") -> str:
     if len(head) >= 8 and head[:4] == _QCOW_MAGIC:
         version = struct.unpack_from(">I", head, 4)[0]
         return "qcow2" if version >= 2 else "qcow"
-    if head[:6] == b"LUKS\xba\xbe":
+    if head[:6] == b"LUKS\xba\xbe" and head[6:8] == b"\0\1":  # version 1 only, as QEMU
         return "luks"
     if head[:4] in (b"KDMV", b"COWD") or head[:20] == b"# Disk DescriptorFile"[:20]:
         return "vmdk"

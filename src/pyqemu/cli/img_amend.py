@@ -6,6 +6,7 @@ from typing import List
 
 from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
 from pyqemu.util.error import QemuError, UsageError
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 _HELP = """Amend options for 'qcow2':
   backing_file=<str>     - File name of a base image
@@ -37,7 +38,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if not o_values:
         raise UsageError("Must specify options (-o)", hint="Try 'pyqemu-img --help' for more information")
     if quiet:

@@ -7,6 +7,7 @@ from typing import List
 from pyqemu.cli.img import img_open, parse_args
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import strtosz
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def _int(name: str, text: str) -> int:
@@ -66,7 +67,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 1:
         raise QemuError("Expecting one image file name")
     if step is None:

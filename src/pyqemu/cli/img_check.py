@@ -7,6 +7,7 @@ from typing import List
 from pyqemu.cli.img import img_open, out, parse_args, parse_output
 from pyqemu.cli.img_json import to_json_pretty
 from pyqemu.util.error import QemuError, UsageError, error_report
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def _human(r, quiet: bool) -> None:
@@ -71,7 +72,7 @@ def main(argv: List[str]) -> int:
         elif k == "-T":
             cache = v
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 1:
         raise UsageError("Expecting one image file name")
     if fix and force:

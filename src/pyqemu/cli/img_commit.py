@@ -7,6 +7,7 @@ from pyqemu.block import STATUS_DATA, STATUS_ZERO, get_block_status
 from pyqemu.block.open import open_image
 from pyqemu.cli.img import Progress, img_open, out, parse_args
 from pyqemu.util.error import QemuError, UsageError
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 2 << 20
 
@@ -34,7 +35,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if quiet:
         progress = False
     if len(args) != 1:

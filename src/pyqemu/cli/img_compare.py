@@ -6,6 +6,7 @@ from typing import List
 from pyqemu.block import STATUS_DATA, STATUS_ZERO, get_block_status
 from pyqemu.cli.img import Progress, img_open, out, parse_args
 from pyqemu.util.error import QemuError, error_report
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 1 << 20
 
@@ -51,6 +52,12 @@ def main(argv: List[str]) -> int:
             image_opts = True
         elif k == "-T":
             cache = v
+        elif k == "--object":
+            try:
+                add_object_from_cmdline(v)
+            except QemuError as exc:
+                error_report(exc.msg, hint=exc.hint)
+                return 1
     if quiet:
         progress = False
     if len(args) != 2:

@@ -15,6 +15,7 @@ from pyqemu.block.open import create_image
 from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
 from pyqemu.cli.img_args import parse_offset
 from pyqemu.util.error import QemuError, UsageError
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 2 << 20
 
@@ -127,7 +128,7 @@ def main(argv: List[str]) -> int:
             elif k in ("--bitmaps", "--target-image-opts"):
                 raise QemuError("%s is not supported by pyqemu-img yet" % k)
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if quiet:
         progress = False
     if len(args) < 2:
@@ -161,12 +162,22 @@ def main(argv: List[str]) -> int:
                 create_image(out_fmt, target, total, o)
             except QemuError as exc:
                 raise QemuError("%s: error while converting %s: %s" % (target, out_fmt, exc.msg)) from None
-        tgt = img_open(target, out_fmt,
-                       readonly=False, cache=cache)
+        # as QEMU's img_add_key_secrets: the new target is opened with the
+        # key secrets its creation options named (LUKS, encrypted qcow2)
+        secrets = {k: v for k, v in o.items() if k.endswith("key-secret")}
+        if secrets:
+            from pyqemu.block.open import open_image
+            try:
+                tgt = open_image(dict(secrets, file=target), out_fmt, readonly=False, cache=cache)
+            except QemuError as exc:
+                raise exc.prefixed("Could not open '%s'" % target) from None
+        else:
+            tgt = img_open(target, out_fmt,
+                           readonly=False, cache=cache)
         try:
             if no_create and tgt.length() < total:
                 raise QemuError("output file is smaller than input file")
-            _copy(nodes, tgt, total, compress, sparse, fresh=not no_create or target_is_zero,
+            _copy(nodes, tgt, total, compress, sparse, fresh=(not no_create and getattr(tgt, "has_zero_init", True)) or target_is_zero,
                   keep_unallocated=out_base is not None, prog=Progress(progress))
             tgt.flush()
         finally:

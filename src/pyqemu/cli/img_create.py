@@ -8,6 +8,7 @@ from pyqemu.block.open import FORMAT_MODULES, create_image, format_module, open_
 from pyqemu.cli.img import PROG, out, parse_args, parse_o
 from pyqemu.util.error import QemuError, UsageError
 from pyqemu.util.opts import strtosz
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 # the order qemu-img prints "Formatting ..." options in, and their defaults
 _PRINT_ORDER = {
@@ -103,7 +104,7 @@ def main(argv: List[str]) -> int:
             sys.stdout.write(HELP % (QEMU_VERSION, PYQEMU_VERSION))
             return 0
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     o = parse_o(o_values)
     if "help" in o:
         print_create_help(fmt)

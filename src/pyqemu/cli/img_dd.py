@@ -7,6 +7,7 @@ from pyqemu.block.open import create_image
 from pyqemu.cli.img import img_open, parse_args
 from pyqemu.util.error import QemuError, get_progname
 from pyqemu.util.opts import strtosz
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def _num(name: str, text: str, size: bool) -> int:
@@ -38,7 +39,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     bs, count, skip = 512, None, 0
     src = dst = None
     for a in args:

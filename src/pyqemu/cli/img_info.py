@@ -8,8 +8,9 @@ from pyqemu.block import BlockNode
 from pyqemu.block.open import resolve_backing_path
 from pyqemu.cli.img import img_open, parse_args, parse_output
 from pyqemu.cli.img_json import qdict_order, to_json_pretty
-from pyqemu.util.error import QemuError, UsageError
+from pyqemu.util.error import UsageError
 from pyqemu.util.units import size_to_str
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def _on_local_file(node: BlockNode) -> bool:
@@ -31,6 +32,8 @@ def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
     cs = node.cluster_size()
     if cs:
         info["cluster-size"] = cs
+    if getattr(node, "encrypted", False):
+        info["encrypted"] = True
     backing = node.backing_filename()
     if backing:
         info["backing-filename"] = backing
@@ -70,6 +73,8 @@ def human(info: Dict[str, Any]) -> str:
              "virtual size: %s (%d bytes)" % (size_to_str(info["virtual-size"]), info["virtual-size"]),
              "disk size: %s" % (size_to_str(info["actual-size"]) if "actual-size" in info
                                 else "unavailable")]
+    if info.get("encrypted"):
+        lines.append("encrypted: yes")
     if info.get("cluster-size"):
         lines.append("cluster_size: %d" % info["cluster-size"])
     if "backing-filename" in info:
@@ -111,11 +116,13 @@ def main(argv: List[str]) -> int:
         elif k in ("-U", "--force-share"):
             force = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 1:
         raise UsageError("Expecting one image file name")
     filename = args[0]
-    node = img_open(filename, fmt, image_opts, readonly=True, force_share=force, no_backing=not chain)
+    from pyqemu.block.crypto import header_only
+    with header_only():  # as QEMU's BDRV_O_NO_IO: encryption headers are read, no key is needed
+        node = img_open(filename, fmt, image_opts, readonly=True, force_share=force, no_backing=not chain)
     try:
         infos = []
         cur = node

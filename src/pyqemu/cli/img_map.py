@@ -8,6 +8,7 @@ from pyqemu.block import STATUS_ALLOCATED, STATUS_DATA, STATUS_OFFSET_VALID, STA
 from pyqemu.cli.img_args import parse_offset
 from pyqemu.cli.img import img_open, parse_args, parse_output
 from pyqemu.util.error import QemuError, UsageError
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 class MapEntry:
@@ -86,7 +87,7 @@ def main(argv: List[str]) -> int:
         elif k == "--max-length":
             max_len = parse_offset(v, "max length")
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 1:
         raise UsageError("Expecting one image file name")
     node = img_open(args[0], fmt, image_opts, readonly=True, force_share=force)

@@ -9,6 +9,7 @@ from pyqemu.cli.img import img_open, parse_args, parse_o, parse_output
 from pyqemu.cli.img_json import to_json_pretty
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool, strtosz
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def refcount_metadata_size(clusters: int, cs: int, refcount_order: int) -> int:
@@ -72,7 +73,9 @@ def main(argv: List[str]) -> int:
             image_opts = True
         elif k in ("-U", "--force-share"):
             force = True
-        elif k in ("-l", "--object"):
+        elif k == "--object":
+            add_object_from_cmdline(v)
+        elif k == "-l":
             raise QemuError("%s is not supported by pyqemu-img yet" % k)
     if size is not None and args:
         raise QemuError("--size N cannot be used together with a filename.")

@@ -13,6 +13,7 @@ from pyqemu.block.node import STATUS_DATA, STATUS_ZERO
 from pyqemu.block.open import open_image, resolve_backing_path
 from pyqemu.cli.img import Progress, img_open, parse_args
 from pyqemu.util.error import QemuError, UsageError
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 1 << 20
 
@@ -53,7 +54,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if quiet:
         progress = False
     if len(args) != 1:

@@ -6,6 +6,7 @@ from typing import List
 from pyqemu.cli.img import img_open, out, parse_args
 from pyqemu.util.error import QemuError, UsageError, error_report, warn_report
 from pyqemu.util.opts import strtosz
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 SIZE_ERROR = ("Parameter 'size' expects a non-negative number below 2^64")
 SIZE_HINT = ("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
@@ -34,7 +35,7 @@ def main(argv: List[str]) -> int:
                 raise QemuError("Invalid preallocation mode: '%s'" % v)
             prealloc = v
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 2:
         raise UsageError("Not enough arguments" if len(args) < 2 else "Expecting image file name and size",
                          hint="Try 'pyqemu-img --help' for more information")

@@ -7,6 +7,7 @@ from typing import List
 from pyqemu.cli.img import img_open, out, parse_args
 from pyqemu.util.error import QemuError, UsageError
 from pyqemu.util.units import size_to_str
+from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def snapshot_table_text(snaps) -> str:
@@ -43,7 +44,7 @@ def main(argv: List[str]) -> int:
         elif k == "--image-opts":
             image_opts = True
         elif k == "--object":
-            raise QemuError("--object is not supported by pyqemu-img yet")
+            add_object_from_cmdline(v)
     if len(args) != 1:
         raise UsageError("Expecting one image file name",
                          hint="Try 'pyqemu-img --help' for more information")

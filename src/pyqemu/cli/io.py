@@ -9,6 +9,7 @@ import pyqemu.block.nbd  # noqa: F401  (registers nbd:// names with the block la
 from pyqemu.block import BlockNode, open_image
 from pyqemu.cli.io_commands import IOSession
 from pyqemu.nbd.tls import parse_object, register_creds
+from pyqemu.qom import cmdline as cmdline_object
 from pyqemu.util.error import QemuError, error_report, run_main
 from pyqemu.util.opts import keyval_parse, parse_json_filename
 
@@ -19,7 +20,7 @@ USAGE = """\
 Usage: {prog} [OPTIONS]... [-c STRING]... [file]
 Read and write a disk image with I/O commands, for tests and inspection.
 
-  --object OBJECTDEF   create an object (tls-creds-x509 for nbd:// images)
+  --object OBJECTDEF   create an object (secret, tls-creds-x509 for nbd:// images)
   --image-opts         the file argument is a set of block options
   -c, --cmd STRING     run a command (may be given many times)
   -f, --format FMT     image format; probed if absent
@@ -127,7 +128,10 @@ def _main(argv: Sequence[str]) -> int:
         elif o == "--image-opts":
             image_opts = True
         elif o == "--object":
-            register_creds(parse_object(v))
+            if cmdline_object.handles(v):
+                cmdline_object.add_object_from_cmdline(v)
+            else:
+                register_creds(parse_object(v))
         elif o in ("-d", "--discard"):
             if v not in ("ignore", "off", "unmap", "on"):
                 raise QemuError("Invalid discard option: %s" % v)

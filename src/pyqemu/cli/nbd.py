@@ -16,6 +16,7 @@ from pyqemu.nbd.partition import find_partition
 from pyqemu.nbd.export import Export, LockedBackend, PolicyBackend, WindowBackend
 from pyqemu.nbd.server import NBDServer
 from pyqemu.nbd.tls import TlsCreds, parse_object, register_creds
+from pyqemu.qom import cmdline as cmdline_object
 from pyqemu.util.error import QemuError, UsageError, run_main
 from pyqemu.util.opts import keyval_parse, parse_json_filename
 
@@ -46,7 +47,7 @@ Part of the image:
 
 Other options:
   -L, --list                show the exports of another NBD server
-  --object type,id=ID,...   create an object (tls-creds-x509)
+  --object type,id=ID,...   create an object (secret, tls-creds-x509)
   --tls-creds=ID            require TLS with the credentials object ID
   --fork                    run in the background; the parent exits once
                             the server accepts clients
@@ -303,6 +304,9 @@ def _list(o: Options) -> int:
 def _objects(o: Options) -> Dict[str, TlsCreds]:
     objects: Dict[str, TlsCreds] = {}
     for text in o.objects:
+        if cmdline_object.handles(text):
+            cmdline_object.add_object_from_cmdline(text)
+            continue
         obj = parse_object(text)
         if obj.id in objects:
             raise QemuError("attempt to add duplicate property '%s' to object (type 'container')" % obj.id)

@@ -1,0 +1,116 @@
+"""LUKS images between pyqemu and qemu-img/qemu-io 7.2, both directions."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import (OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, QEMU_ITER, SECRET, info_json,
+                      run)
+
+OPTS = "driver=luks,key-secret=sec0,file.filename=%s"
+
+
+def _io(prog, path, *cmds, secret=SECRET):
+    args = ["--object", secret, "--image-opts", OPTS % path]
+    for c in cmds:
+        args += ["-c", c]
+    return run(prog, *args, cwd=None, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opts", ["", "cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv",
+                                  "cipher-alg=aes-192,ivgen-alg=plain,hash-alg=sha1", "cipher-alg=aes-128,cipher-mode=ctr",
+                                  "cipher-alg=aes-256,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=md5"])
+def test_ours_create_theirs_read(tmp_path, opts):
+    img = str(tmp_path / "o.luks")
+    o = ",".join(x for x in ("key-secret=sec0", OUR_ITER, opts) if x)
+    p = run(PYQEMU_IMG, "create", "-f", "luks", "--object", SECRET, "-o", o, img, "4M")
+    assert p.stdout.startswith("Formatting '%s', fmt=luks size=4194304 key-secret=sec0" % img)
+    w = _io(PYQEMU_IO, img, "write -P 0x41 0 64k", "write -P 0x42 1000 3000", "write -P 0x43 4190000 4304")
+    assert w.returncode == 0, w.stderr
+    r = _io(QEMU_IO, img, "read -P 0x41 0 1000", "read -P 0x42 1000 3000", "read -P 0x41 4000 61536",
+            "read -P 0x43 4190000 4304")
+    assert r.returncode == 0 and "failed" not in r.stdout, r.stdout + r.stderr
+    # and theirs writes, ours reads
+    assert _io(QEMU_IO, img, "write -P 0x55 2M 70000").returncode == 0
+    r = _io(PYQEMU_IO, img, "read -P 0x55 2M 70000", "read -P 0x42 1000 3000")
+    assert r.returncode == 0 and "failed" not in r.stdout, r.stdout + r.stderr
+    assert info_json(QEMU_IMG, img, None) == info_json(PYQEMU_IMG, img, None)
+    q = run(QEMU_IMG, "info", img).stdout
+    assert run(PYQEMU_IMG, "info", img).stdout == q and "encrypted: yes" in q
+
+
+@pytest.mark.slow
+def test_theirs_create_ours_read_convert(tmp_path):
+    img = str(tmp_path / "q.luks")
+    run(QEMU_IMG, "create", "-q", "-f", "luks", "--object", SECRET, "-o",
+        "key-secret=sec0,cipher-mode=cbc,ivgen-alg=essiv," + QEMU_ITER, img, "3M")
+    assert _io(QEMU_IO, img, "write -P 0x66 512 1M", "write -z 1536k 4k").returncode == 0
+    assert info_json(QEMU_IMG, img, None) == info_json(PYQEMU_IMG, img, None)
+    raw = str(tmp_path / "out.raw")
+    run(PYQEMU_IMG, "convert", "--object", SECRET, "--image-opts", OPTS % img, "-O", "raw", raw)
+    ref = str(tmp_path / "ref.raw")
+    run(QEMU_IMG, "convert", "--object", SECRET, "--image-opts", OPTS % img, "-O", "raw", ref)
+    with open(raw, "rb") as a, open(ref, "rb") as b:
+        assert a.read() == b.read()
+    # convert to LUKS with pyqemu; qemu-img compares it with the source
+    back = str(tmp_path / "back.luks")
+    run(PYQEMU_IMG, "convert", "--object", SECRET, "-O", "luks", "-o", "key-secret=sec0," + OUR_ITER, raw, back)
+    c = run(QEMU_IMG, "compare", "--object", SECRET, "--image-opts", "driver=raw,file.filename=" + raw,
+            OPTS % back, check=False)
+    assert c.returncode == 0, c.stdout + c.stderr
+
+
+@pytest.mark.slow
+def test_errors_match(tmp_path):
+    img = str(tmp_path / "e.luks")
+    run(QEMU_IMG, "create", "-q", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0," + QEMU_ITER,
+        img, "1M")
+    cases = [
+        ["--object", "secret,id=sec0,data=wrong", "--image-opts", OPTS % img],   # wrong password
+        ["--image-opts", OPTS % img],                                             # no such secret
+        ["--object", SECRET, "-f", "luks", img],                                  # no key-secret
+        ["--object", SECRET, "--image-opts", OPTS % img.replace("e.luks", "nope")],
+    ]
+    for args in cases:
+        q = run(QEMU_IMG, "convert", *args, "-O", "raw", str(tmp_path / "x.raw"), check=False)
+        p = run(PYQEMU_IMG, "convert", *args, "-O", "raw", str(tmp_path / "x.raw"), check=False)
+        assert q.returncode == p.returncode == 1
+        assert p.stderr.replace("pyqemu-img", "qemu-img") == q.stderr
+    for bad in ("cipher-alg=bogus", "cipher-mode=bogus", "ivgen-alg=x", "hash-alg=sha3", "cipher-alg=des",
+                "cipher-alg=aes-128,ivgen-alg=essiv,ivgen-hash-alg=sha1", "ivgen-alg=essiv,ivgen-hash-alg=sha512"):
+        args = ["create", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0," + bad,
+                str(tmp_path / "c.luks"), "1M"]
+        q = run(QEMU_IMG, *args, check=False)
+        p = run(PYQEMU_IMG, *args, check=False)
+        assert (p.returncode, p.stdout, p.stderr.replace("pyqemu-img", "qemu-img")) == \
+            (q.returncode, q.stdout, q.stderr), bad
+    args = ["create", "-f", "luks", "-o", "key-secret=sec1", str(tmp_path / "d.luks"), "1M"]
+    q = run(QEMU_IMG, *args, check=False)
+    p = run(PYQEMU_IMG, *args, check=False)
+    assert (p.returncode, p.stdout, p.stderr.replace("pyqemu-img", "qemu-img")) == (q.returncode, q.stdout, q.stderr)
+    assert not (tmp_path / "d.luks").exists()
+
+
+def test_corrupt_header_clear_error(tmp_path):
+    img = tmp_path / "bad.luks"
+    # a hand-made header: magic and version right, everything else zero
+    img.write_bytes(b"LUKS\xba\xbe\x00\x01" + bytes(4096))
+    q = run(QEMU_IMG, "info", str(img), check=False)
+    p = run(PYQEMU_IMG, "info", str(img), check=False)
+    assert q.returncode == p.returncode == 1
+    assert p.stderr.replace("pyqemu-img", "qemu-img") == q.stderr
+
+
+@pytest.mark.slow
+def test_resize_and_check(tmp_path):
+    img = str(tmp_path / "r.luks")
+    run(PYQEMU_IMG, "create", "-q", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0," + OUR_ITER,
+        img, "1M")
+    assert _io(PYQEMU_IO, img, "write -P 0x12 0 1M").returncode == 0
+    run(PYQEMU_IMG, "resize", "--object", SECRET, "--image-opts", OPTS % img, "3M")
+    assert info_json(QEMU_IMG, img, None)["virtual-size"] == 3 << 20
+    r = _io(QEMU_IO, img, "read -P 0x12 0 1M")
+    assert r.returncode == 0 and "failed" not in r.stdout
+    for prog in (QEMU_IMG, PYQEMU_IMG):
+        c = run(prog, "check", "--object", SECRET, "--image-opts", OPTS % img, check=False)
+        assert c.returncode == 63 and "This image format does not support checks" in c.stderr
