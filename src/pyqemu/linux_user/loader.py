@@ -12,6 +12,9 @@ import os
 import struct
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from pyqemu.linux_user.symbols import SymbolTable
+from pyqemu.target.i386.disas import register_symbols
+from pyqemu.util import log
 from pyqemu.exec.guest_memory import PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
 from pyqemu.linux_user.elf import (EM_386, EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_PHDR,
                                    ElfImage, InvalidElf, LoadError, parse_elf, read_program)
@@ -184,6 +187,8 @@ def load_program(mem: GuestMemory, path: str, argv: Sequence[str], envp: Sequenc
     info.phnum = len(img.phdrs)
     info.phent = img.phentsize
     info.brk = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    if log.enabled("in_asm"):       # only then are names needed (and the file kept)
+        register_symbols(SymbolTable(img.data, img.bits, bias).lookup)
     if img.interp is not None:
         ipath = interp_path(img.interp, prefix)
         info.interp = ipath
@@ -192,6 +197,8 @@ def load_program(mem: GuestMemory, path: str, argv: Sequence[str], envp: Sequenc
             raise InvalidElf(ipath)
         ibias, _iend = map_image(mem, iimg, layout, layout.mmap_base)
         info.interp_bias = ibias
+        if log.enabled("in_asm"):
+            register_symbols(SymbolTable(iimg.data, iimg.bits, ibias).lookup)
         info.start_entry = iimg.entry + ibias
     if stack_size < PAGE_SIZE * 4 or stack_size > layout.top // 4:
         raise InvalidElf(path, "Invalid stack size")

@@ -17,12 +17,20 @@ BIN = os.path.dirname(sys.executable)
 
 
 def _lines(path):
-    out = {}
+    """address -> instruction line, and block start address -> its IN: line."""
+    out, labels = {}, {}
+    label = None
     with open(path) as f:
         for line in f:
-            if line.startswith("0x"):
-                out[line.split(":", 1)[0]] = line
-    return out
+            if line.startswith("IN:"):
+                label = line
+            elif line.startswith("0x"):
+                addr = line.split(":", 1)[0]
+                out[addr] = line
+                if label is not None:
+                    labels[addr] = label
+                    label = None
+    return out, labels
 
 
 def _compare(tmp_path, ours, theirs, argv):
@@ -34,11 +42,15 @@ def _compare(tmp_path, ours, theirs, argv):
                         capture_output=True, timeout=300)
     assert ra.returncode == rb.returncode
     assert ra.stdout == rb.stdout
-    la, lb = _lines(a), _lines(b)
+    (la, na), (lb, nb) = _lines(a), _lines(b)
     common = set(la) & set(lb)
     assert len(common) > 0.6 * len(lb)
     diff = sorted((la[k], lb[k]) for k in common if la[k] != lb[k])
     assert diff[:5] == []
+    # the symbol a block is named after (IN: main) where both start a block
+    starts = set(na) & set(nb)
+    assert len(starts) > 100
+    assert sorted((na[k], nb[k]) for k in starts if na[k] != nb[k])[:5] == []
     return len(common)
 
 
@@ -50,7 +62,8 @@ def test_busybox_x86_64(tmp_path):
 
 
 @pytest.mark.slow
-def test_gcc_program_i386(tmp_path):
+@pytest.mark.parametrize("bits", [32, 64])
+def test_gcc_program_with_symbols(tmp_path, bits):
     gcc = shutil.which("gcc")
     assert gcc, "gcc-multilib must be installed"
     src = tmp_path / "p.c"
@@ -58,6 +71,7 @@ def test_gcc_program_i386(tmp_path):
                    'int main(int c, char **v) { volatile double x = c * 1.5;\n'
                    '  printf("%d %.3f %s\\n", c, sqrt(x) + sin(x), v[0]); return 3; }\n')
     exe = tmp_path / "p"
-    subprocess.run([gcc, "-m32", "-static", "-O2", "-o", str(exe), str(src), "-lm"],
+    subprocess.run([gcc, "-m%d" % bits, "-static", "-O2", "-o", str(exe), str(src), "-lm"],
                    check=True)
-    assert _compare(tmp_path, "pyqemu-i386", "qemu-i386", [str(exe)]) > 2000
+    tools = ("pyqemu-i386", "qemu-i386") if bits == 32 else ("pyqemu-x86_64", "qemu-x86_64")
+    assert _compare(tmp_path, tools[0], tools[1], [str(exe)]) > 2000

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional, Tuple
 
-__all__ = ["decode", "disas_lines", "disassemble", "format_insn", "in_asm_block"]
+__all__ = ["decode", "disas_lines", "disassemble", "format_insn", "in_asm_block",
+           "lookup_symbol", "register_symbols"]
 
 _R8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"]
 _R8X = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil",
@@ -1380,8 +1381,28 @@ def disassemble(read_bytes: Callable[[int, int], bytes], pc: int, count: int,
     return "".join(out)
 
 
-def in_asm_block(pc: int, code: bytes, mode: int, symbol: str = "") -> str:
+# Symbol lookups of the loaded images (user mode registers them), searched
+# most recently registered first, as QEMU searches its symbol tables.
+_symbol_lookups: List[Callable[[int], str]] = []
+
+
+def register_symbols(lookup: Callable[[int], str]) -> None:
+    """Add a lookup ``addr -> name or ""`` for the ``IN:`` line of in_asm."""
+    _symbol_lookups.insert(0, lookup)
+
+
+def lookup_symbol(addr: int) -> str:
+    for lookup in _symbol_lookups:
+        name = lookup(addr)
+        if name:
+            return name
+    return ""
+
+
+def in_asm_block(pc: int, code: bytes, mode: int, symbol: Optional[str] = None) -> str:
     """The ``-d in_asm`` record of one translation block: a rule, ``IN:``
     with the symbol the block starts in (if known), its instructions and an
     empty line."""
+    if symbol is None:
+        symbol = lookup_symbol(pc)
     return "----------------\nIN: %s\n%s\n" % (symbol, disas_lines(code, pc, mode))
