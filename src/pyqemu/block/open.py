@@ -31,7 +31,7 @@ FORMAT_MODULES = {"vpc": "pyqemu.block.vpc", "vdi": "pyqemu.block.vdi", "vmdk": 
                   "qed": "pyqemu.block.qed", "qcow": "pyqemu.block.qcow",
                   "parallels": "pyqemu.block.parallels", "vhdx": "pyqemu.block.vhdx",
                   "bochs": "pyqemu.block.bochs", "cloop": "pyqemu.block.cloop",
-                  "luks": "pyqemu.block.luks"}
+                  "luks": "pyqemu.block.luks", "dmg": "pyqemu.block.dmg"}
 
 
 def format_module(name: str) -> Any:
@@ -191,8 +191,8 @@ def open_node(spec: Union[str, Dict[str, Any]], fmt: Optional[str] = None, reado
                                  % name)
                 sys.stderr.flush()
         elif driver == "qcow2":
-            from pyqemu.block.qcow2.driver import Qcow2Node
-            node = Qcow2Node(tree, read_only, file_node)
+            from pyqemu.block.qcow2.encrypt import open_qcow2
+            node = open_qcow2(tree, read_only, file_node)
         elif driver in FORMAT_MODULES:
             node = format_module(driver).open_format(tree, read_only, file_node)
         elif driver in _protocols:

@@ -33,4 +33,6 @@ def probe_format(head: bytes, filename: str = "") -> str:
     if head[:32].split(b"\0", 1)[0] == b"Bochs Virtual HD Image" and \
             head[32:48].split(b"\0", 1)[0] == b"Redolog" and head[48:64].split(b"\0", 1)[0] == b"Growing":
         return "bochs"
+    if filename.endswith(".dmg") and len(filename) > 4:
+        return "dmg"  # QEMU's dmg probe goes by the name alone, below every magic
     return "raw"

@@ -26,7 +26,7 @@ from pyqemu.block.vhdx_layout import (GUID_BAT, GUID_META, HEADER_OFFSETS, LOG_S
                                       PAYLOAD_PARTIALLY_PRESENT, REGION_ENTRY, REGION_HEAD,
                                       REGION_OFFSETS, ZERO_GUID, Header, KiB, MiB, checksum_ok, crc32c,
                                       new_guid)
-from pyqemu.util.error import QemuError
+from pyqemu.util.error import QemuError, strerror
 
 __all__ = ["CREATE_HELP", "PRINT_ORDER", "create", "validate_create_options", "crc32c",
            "open_format", "check_image", "VhdxNode"]
@@ -37,7 +37,13 @@ MAX_BAT_BYTES = 64 * MiB * 8  # far above what a 64 TiB image with 1 MiB blocks 
 
 
 def open_format(tree: Dict[str, Any], read_only: bool, file: BlockNode) -> "VhdxNode":
-    return VhdxNode(tree, read_only, file)
+    try:
+        return VhdxNode(tree, read_only, file)
+    except QemuError as exc:
+        if exc.errno and exc.msg == strerror(exc.errno):
+            # a bare errno: QEMU's block layer names the file in front of it
+            raise QemuError("Could not open '%s': %s" % (file.filename, exc.msg), errno=exc.errno) from None
+        raise
 
 
 class VhdxNode(BlockNode):
