@@ -5,8 +5,8 @@ the resource fork and the XML property list (all big-endian).  The block
 tables ("mish" blocks) come from the resource fork when it is present,
 else from every ``<data>`` element of the property list (base64).  Each
 table maps runs of 512-byte sectors to chunks of the data fork: zeroes,
-ignored (read as zeroes), raw, zlib, bzip2 or lzfse (when the ``lzfse``
-package is installed).  Sectors no chunk covers, and chunks of types QEMU
+ignored (read as zeroes), raw, zlib or bzip2; lzfse chunks are not
+decoded yet (QEMU without its dmg-lzfse module behaves the same).  Sectors no chunk covers, and chunks of types QEMU
 does not know (ADC among them), fail to read with an I/O error.
 
 Chunks are limited as in QEMU (64 MiB of compressed data, 64 MiB
@@ -34,10 +34,6 @@ UDCO, UDZO, UDBZ, ULFO = 0x80000004, 0x80000005, 0x80000006, 0x80000007
 UDCM, UDLE = 0x7FFFFFFE, 0xFFFFFFFF
 CHUNK = struct.Struct(">IIQQQQ")
 
-try:  # lzfse is optional (pyqemu[lzfse]); QEMU too needs its dmg-lzfse module for it
-    import lzfse as _lzfse  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the installation
-    _lzfse = None
 
 
 def _einval() -> QemuError:
@@ -45,9 +41,8 @@ def _einval() -> QemuError:
 
 
 def _known(kind: int) -> bool:
-    if kind in (UDZE, UDRW, UDIG, UDZO, UDBZ):
-        return True
-    return kind == ULFO and _lzfse is not None
+    # lzfse is not decoded yet: such chunks behave as in a QEMU built without dmg-lzfse
+    return kind in (UDZE, UDRW, UDIG, UDZO, UDBZ)
 
 
 def _b64decode(text: bytes) -> bytes:
@@ -233,8 +228,6 @@ class DmgNode(BlockNode):
                     raise ValueError("short zlib chunk")
             elif kind == UDBZ:
                 out = _bz2_bounded(raw, want)
-            elif kind == ULFO:
-                out = _lzfse.decompress(raw)[:want]
             else:  # UDRW: the chunk's bytes, whole sectors
                 out = raw.ljust(-(-length // SECTOR) * SECTOR, b"\0")
         except (ValueError, OSError, zlib.error, EOFError, MemoryError, TypeError) as exc:
