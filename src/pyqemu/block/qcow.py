@@ -4,7 +4,9 @@ A 48-byte big-endian header, an optional backing file name, an L1 table
 of L2 table offsets, L2 tables of cluster offsets (bit 63: a deflated
 cluster, its compressed size in the bits below).  New L2 tables and data
 clusters are appended at the cluster-aligned end of the file, as QEMU does.
-Legacy AES encryption is not implemented: such images are refused.
+Legacy AES encryption (``encrypt.format=aes``) encrypts each data cluster's
+sectors with AES-128-CBC, the guest sector number as IV (see
+:mod:`pyqemu.block.crypto.qcowaes`).
 """
 from __future__ import annotations
 
@@ -44,8 +46,13 @@ def create(filename: str, size: int, options: Dict[str, Any]) -> None:
         if k not in ("backing_file", "backing_fmt", "encryption", "encrypt.format",
                      "encrypt.key-secret"):
             raise QemuError("Invalid parameter '%s'" % k)
+    crypt = CRYPT_NONE
     if parse_bool("encryption", str(options.get("encryption", "off"))) or options.get("encrypt.format"):
-        raise QemuError("qcow AES encryption is not supported by pyqemu")
+        from pyqemu.block.crypto.qcowaes import check_create_options
+        if str(options.get("encrypt.format", "aes")) != "aes":
+            raise QemuError("Unsupported encryption format")
+        check_create_options({k[8:]: v for k, v in options.items() if k.startswith("encrypt.")})
+        crypt = CRYPT_AES
     size = (size + SECTOR - 1) // SECTOR * SECTOR
     backing = options.get("backing_file")
     name = b""
@@ -62,7 +69,7 @@ def create(filename: str, size: int, options: Dict[str, Any]) -> None:
     shift = cluster_bits + l2_bits
     l1_size = (size + (1 << shift) - 1) >> shift
     head = HEADER.pack(MAGIC, 1, HEADER.size if name else 0, len(name), 0, size, cluster_bits,
-                       l2_bits, 0, CRYPT_NONE, header_size)
+                       l2_bits, 0, crypt, header_size)
     create_file(filename, 0)
     f = FileNode({"filename": filename}, False)
     try:
@@ -100,8 +107,13 @@ class QcowNode(BlockNode):
             raise QemuError("L2 table size must be between 512 and 64k")
         if crypt > CRYPT_AES:
             raise QemuError("invalid encryption method in qcow header")
-        if crypt == CRYPT_AES:
-            raise QemuError("qcow AES encryption is not supported by pyqemu", errno=95)
+        self.crypto = None
+        self.encrypted = crypt == CRYPT_AES
+        if self.encrypted:
+            from pyqemu.block.crypto import no_io, tree_option
+            if not no_io():  # qemu-img info reads the header without the key
+                from pyqemu.block.crypto.qcowaes import open_crypto
+                self.crypto = open_crypto(tree_option(options, "encrypt", "key-secret"))
         shift = cbits + l2bits
         if size > (1 << 64) - 1 - (1 << shift):
             raise QemuError("Image too large")
@@ -183,11 +195,35 @@ class QcowNode(BlockNode):
                 out.append(self._backing_read(offset, n))
             elif e & COMPRESSED:
                 out.append(self._decompress(e)[within:within + n])
+            elif self.encrypted:
+                out.append(self._read_encrypted(cluster, e, within, n))
             else:
                 out.append(self.file.pread(e + within, n))
             offset += n
             length -= n
         return b"".join(out)
+
+    # --- legacy AES: whole sectors, the guest offset choosing the IVs ---------------
+    def _key(self):
+        if self.crypto is None:
+            raise QemuError("Input/output error: image opened without its key", errno=5)
+        return self.crypto
+
+    def _read_encrypted(self, cluster: int, host: int, within: int, n: int) -> bytes:
+        a = within & ~(SECTOR - 1)
+        b = (within + n + SECTOR - 1) & ~(SECTOR - 1)
+        raw = self.file.pread(host + a, b - a).ljust(b - a, b"\0")
+        plain = self._key().decrypt(cluster * self.cs + a, raw)
+        return plain[within - a:within - a + n]
+
+    def _write_encrypted(self, cluster: int, host: int, within: int, chunk: bytes) -> None:
+        a = within & ~(SECTOR - 1)
+        b = (within + len(chunk) + SECTOR - 1) & ~(SECTOR - 1)
+        if a != within or b != within + len(chunk):
+            buf = bytearray(self._read_encrypted(cluster, host, a, b - a))
+            buf[within - a:within - a + len(chunk)] = chunk
+            chunk = bytes(buf)
+        self.file.pwrite(host + a, self._key().encrypt(cluster * self.cs + a, bytes(chunk)))
 
     def _alloc(self, nbytes: int) -> int:
         end = self.file.length()
@@ -207,7 +243,9 @@ class QcowNode(BlockNode):
             n = min(len(data) - pos, cs - within)
             e = self._entry(cluster)
             chunk = view[pos:pos + n]
-            if e and not e & COMPRESSED:
+            if e and not e & COMPRESSED and self.encrypted:
+                self._write_encrypted(cluster, e, within, chunk.tobytes())
+            elif e and not e & COMPRESSED:
                 self.file.pwrite(e + within, chunk.tobytes())
             else:
                 if n == cs:
@@ -230,6 +268,8 @@ class QcowNode(BlockNode):
             self.l1[li] = l2_off
             self.file.pwrite(self.l1_offset + li * 8, struct.pack(">Q", l2_off))
         host = self._alloc(self.cs)
+        if self.encrypted:
+            buf = self._key().encrypt(cluster * self.cs, buf)
         self.file.pwrite(host, buf)
         t[ti] = host
         self.file.pwrite(self.l1[li] + ti * 8, struct.pack(">Q", host))
@@ -254,6 +294,6 @@ class QcowNode(BlockNode):
                 cluster = nxt
                 n = min(length, n + cs)
             return BlockStatus(0, n)
-        if e & COMPRESSED:
+        if e & COMPRESSED or self.encrypted:  # QEMU shows no host offset of encrypted data
             return BlockStatus(STATUS_DATA, n)
         return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID, n, e + within, self.file)

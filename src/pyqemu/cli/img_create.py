@@ -12,7 +12,10 @@ from pyqemu.qom.cmdline import add_object_from_cmdline
 
 # the order qemu-img prints "Formatting ..." options in, and their defaults
 _PRINT_ORDER = {
-    "qcow2": [("cluster_size", "65536"), ("extended_l2", "off"), ("preallocation", None),
+    "qcow2": [("encryption", None), ("encrypt.format", None), ("encrypt.key-secret", None),
+              ("encrypt.cipher-alg", None), ("encrypt.cipher-mode", None), ("encrypt.ivgen-alg", None),
+              ("encrypt.ivgen-hash-alg", None), ("encrypt.hash-alg", None), ("encrypt.iter-time", None),
+              ("cluster_size", "65536"), ("extended_l2", "off"), ("preallocation", None),
               ("compression_type", "zlib"), ("size", None), ("compat", None), ("backing_file", None),
               ("backing_fmt", None), ("data_file", None), ("data_file_raw", None),
               ("lazy_refcounts", "off"), ("refcount_bits", "16")],
@@ -27,6 +30,16 @@ _HELP = {
               ("compression_type", "<str>", "Compression method used for image cluster compression"),
               ("data_file", "<str>", "File name of an external data file"),
               ("data_file_raw", "<bool (on/off)>", "The external data file must stay valid as a raw image"),
+              ("encrypt.cipher-alg", "<str>", "Name of encryption cipher algorithm"),
+              ("encrypt.cipher-mode", "<str>", "Name of encryption cipher mode"),
+              ("encrypt.format", "<str>", "Encrypt the image, format choices: 'aes', 'luks'"),
+              ("encrypt.hash-alg", "<str>", "Name of encryption hash algorithm"),
+              ("encrypt.iter-time", "<num>", "Time to spend in PBKDF in milliseconds"),
+              ("encrypt.ivgen-alg", "<str>", "Name of IV generator algorithm"),
+              ("encrypt.ivgen-hash-alg", "<str>", "Name of IV generator hash algorithm"),
+              ("encrypt.key-secret", "<str>", "ID of secret providing qcow AES key or LUKS passphrase"),
+              ("encryption", "<bool (on/off)>", "Encrypt the image with format 'aes'. (Deprecated in "
+               "favor of encrypt.format=aes)"),
               ("extended_l2", "<bool (on/off)>", "Extended L2 tables"),
               ("lazy_refcounts", "<bool (on/off)>", "Postpone refcount updates"),
               ("preallocation", "<str>", "Preallocation mode (allowed values: off, metadata, falloc, full)"),

@@ -34,3 +34,11 @@ def header_only() -> Iterator[None]:
 def no_io() -> bool:
     """True inside :func:`header_only`."""
     return bool(getattr(_state, "no_io", False))
+
+
+def tree_option(tree: dict, group: str, key: str) -> object:
+    """``group.key`` of an options tree, flat (``encrypt.key-secret``) or nested."""
+    v = tree.get("%s.%s" % (group, key))
+    if v is None and isinstance(tree.get(group), dict):
+        v = tree[group].get(key)
+    return v

@@ -144,6 +144,8 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
                         copied_checks.append(("l2", l2_off + j * (16 if bitmaps else 8), le, host))
 
     inc(h.l1_table_offset, h.l1_size * 8)
+    if getattr(node, "luks_area", None):  # the LUKS header and key material of an encrypted image
+        inc(*node.luks_area)
     walk_l1(node.l1, True)
     if h.nb_snapshots:
         snaps = read_snapshot_table(node)

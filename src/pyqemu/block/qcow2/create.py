@@ -24,6 +24,8 @@ CREATE_OPTS = ("size", "compat", "backing_file", "backing_fmt", "data_file", "da
 
 def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
     opts = dict(options)
+    from pyqemu.block.qcow2.encrypt import pop_encrypt_options, set_up_encryption
+    enc = pop_encrypt_options(opts)
     for k in opts:
         if k not in CREATE_OPTS:
             raise QemuError("Invalid parameter '%s'" % k)
@@ -127,5 +129,7 @@ def create_qcow2(filename: str, size: int, options: Dict[str, Any]) -> None:
                       cache="unsafe")
     try:
         node.truncate(size, prealloc)
+        if enc is not None:
+            set_up_encryption(node, enc)
     finally:
         node.close()

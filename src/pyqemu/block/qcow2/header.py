@@ -141,8 +141,8 @@ class Header:
         if bool(h.compression_type) != bool(h.incompatible & INCOMPAT_COMPRESSION):
             raise QemuError("Invalid compression type" if h.compression_type else
                             "compression type incompatible feature bit must not be set")
-        if h.crypt_method:
-            raise QemuError("Encrypted qcow2 images are not supported by pyqemu yet")
+        if h.crypt_method > 2:  # 1: legacy AES, 2: LUKS (pyqemu.block.qcow2.encrypt)
+            raise QemuError("Unsupported encryption method: %d" % h.crypt_method)
         if h.refcount_table_clusters == 0 or h.refcount_table_clusters * cs > MAX_REFTABLE_BYTES:
             raise QemuError("Reference count table too large" if h.refcount_table_clusters
                             else "Image does not contain a reference count table")
