@@ -120,3 +120,125 @@ def _exec_slow(cpu, tr) -> int:
         if cpu.interrupt_request:
             cpu.interrupt_request = False
             return x86.EXCP_INTERRUPT
+
+
+# -- system mode ----------------------------------------------------------------------
+
+def cpu_exec_sys(cpu, budget: int) -> int:
+    """Run a system-mode x86 CPU for about ``budget`` guest instructions.
+
+    Returns ``EXCP_HLT`` when the CPU is halted (or stopped by a triple fault)
+    and nothing can wake it, else ``EXCP_INTERRUPT`` (budget used, or the
+    machine asked the loop to look at something: ``cpu.exit_request``).
+    Guest exceptions are delivered here, hardware interrupts between blocks
+    when IF is set and no STI/MOV SS shadow is active.
+    """
+    from pyqemu.target.i386 import cpu as x86
+    from pyqemu.target.i386.sysemu import interrupt
+    from pyqemu.target.i386.sysemu.cpu import IF_MASK
+    from pyqemu.target.i386.sysemu.excp import TripleFault
+    from pyqemu.target.i386.sysemu.translator import get_sys_translator, sys_flags
+
+    tr = get_sys_translator(cpu)
+    cache = tr.cache
+    find = tr.find_tb
+    nochain = log.enabled("nochain")
+    trace = log.enabled("exec") or log.enabled("cpu") or getattr(cpu, "one_insn_per_tb", False)
+    start = cpu.insn_count
+    end = start + budget
+    cpu.exit_request = False
+    while True:
+        if cpu.interrupt_request:
+            cpu.interrupt_request = False
+            if cpu.intr_level and cpu.eflags & IF_MASK and not cpu.inhibit_irq:
+                vector = cpu.get_irq()
+                if vector >= 0:
+                    try:
+                        _deliver(cpu, interrupt, vector, 0, True)
+                    except TripleFault:
+                        return _triple_fault(cpu)
+            elif cpu.intr_level:
+                # not deliverable now: look again when IF or the shadow changes
+                cpu.irq_blocked = True
+        if cpu.halted:
+            return x86.EXCP_HLT
+        if cpu.exit_request or cpu.insn_count >= end:
+            return x86.EXCP_INTERRUPT
+        flags = sys_flags(cpu)
+        cpu.mem = cpu.views[1 if cpu.cpl == 3 else 0]
+        one = cpu.inhibit_irq or trace
+        if one:
+            flags |= ONE_INSN_FLAG
+        lookup = cache.pc_map(cpu.seg_base[1], flags).get
+        icount = 0
+        try:
+            tb = lookup(cpu.rip) or find(cpu.rip, flags)
+            while True:
+                if trace:
+                    _trace_sys(cpu, tb, flags)
+                r = tb.fn(cpu)
+                icount += tb.ninsns
+                if r < 2:
+                    nxt = tb.jmp[r]
+                    if nxt is None:
+                        nxt = lookup(cpu.rip) or find(cpu.rip, flags)
+                        if not nochain and tb.valid and \
+                                (tb.cs_base + tb.pc) >> 12 == (nxt.cs_base + nxt.pc) >> 12:
+                            cache.chain(tb, r, nxt)
+                elif r == 2:
+                    nxt = lookup(cpu.rip) or find(cpu.rip, flags)
+                else:
+                    excp = r - EXIT_EXCP
+                    if excp < 32:
+                        # a fault the decoder raised (#UD, #GP of the user-mode table ...)
+                        _deliver(cpu, interrupt, excp, 0, False)
+                    break
+                if one or cpu.interrupt_request or cpu.exit_request or \
+                        cpu.insn_count + icount >= end:
+                    break
+                tb = nxt
+        except GuestException as e:
+            cpu.insn_count += icount
+            icount = 0
+            try:
+                _deliver(cpu, interrupt, e.excp, getattr(e, "error_code", 0), False)
+            except TripleFault:
+                return _triple_fault(cpu)
+        except TripleFault:
+            cpu.insn_count += icount
+            return _triple_fault(cpu)
+        finally:
+            cpu.insn_count += icount
+        if one and cpu.inhibit_irq:
+            cpu.inhibit_irq = False
+        if cpu.irq_blocked:
+            # IF or the shadow may have changed at this block's end
+            cpu.irq_blocked = False
+            cpu.interrupt_request = True
+
+
+def _deliver(cpu, interrupt, vector: int, error_code: int, is_hw: bool) -> None:
+    if log.enabled("int"):
+        log.log("%6d: v=%02x e=%04x i=0 cpl=%d IP=%04x:%08x pc=%08x SP=%04x:%08x\n"
+                % (cpu.interrupt_count, vector, error_code, cpu.cpl, cpu.segs[1], cpu.rip,
+                   (cpu.seg_base[1] + cpu.rip) & 0xffffffffffffffff, cpu.segs[2],
+                   cpu.regs[4]))
+    cpu.interrupt_count += 1
+    interrupt.deliver(cpu, vector, error_code, is_hw=is_hw)
+
+
+def _triple_fault(cpu) -> int:
+    from pyqemu.target.i386 import cpu as x86
+    cpu.halted = True
+    cpu.shutdown_request = True
+    if cpu.on_triple_fault is not None:
+        cpu.on_triple_fault()
+    return x86.EXCP_HLT
+
+
+def _trace_sys(cpu, tb, flags: int) -> None:
+    if log.enabled("cpu"):
+        log.log(cpu.dump_state())
+    if log.enabled("exec"):
+        log.log("Trace 0: 0x0 [%08x/%016x/%08x/%08x] \n"
+                % (tb.cs_base, tb.pc, flags, 0))

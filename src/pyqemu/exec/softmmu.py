@@ -14,10 +14,17 @@ Pages that hold translated code are registered with :meth:`mark_code_page`;
 their write fast path is withdrawn so every store to them reaches
 ``code_write_hook(paddr, size)``, the translator's invalidation entry.
 
+Translated code does not call into the TLB on a hit: :class:`MMUView` (one
+per MMU index) gives it the backend's memory contract, ``rpages``/``wpages``
+dicts from virtual page number to the 4 KiB host buffer of that page, kept
+equal to the TLB's RAM entries (filled on refill, emptied on every flush),
+and ``load``/``store`` slow paths that refill, fault or dispatch MMIO.
+
 Python 3.9 syntax (the translator runs on PyPy).
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
@@ -71,6 +78,12 @@ class SoftMMU:
         self.code_pages: Set[int] = set()
         self.code_write_hook: Optional[Callable[[int, int], None]] = None
         self._view = None
+        # the backend's fast tables: virtual page number -> page buffer, per index
+        self.rpages: List[Dict[int, memoryview]] = [{} for _ in range(nb_mmu_modes)]
+        self.wpages: List[Dict[int, memoryview]] = [{} for _ in range(nb_mmu_modes)]
+        self._bufs: Dict[int, memoryview] = {}
+        # called after every flush (the translator forgets its virtual-PC lookups)
+        self.flush_hooks: List[Callable[[], None]] = []
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
@@ -82,11 +95,7 @@ class SoftMMU:
         return self._refill(vaddr, access, mmu_idx)
 
     def _refill(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
-        view = self.as_.flat_view()
-        if view is not self._view:
-            # The memory map changed (PAM, BAR moves): cached buffers are stale.
-            self.flush()
-            self._view = view
+        self.check_topology()
         paddr, prot, page_size, is_global = self.fill(vaddr, access, mmu_idx)
         vpage = vaddr & PAGE_MASK
         ppage = paddr & PAGE_MASK
@@ -100,7 +109,29 @@ class SoftMMU:
         e = TLBEntry(vpage, ppage, prot, mem, off, write_fast, is_global)
         self.tables[mmu_idx][vpage] = e
         self._phys.setdefault(ppage, set()).add((mmu_idx, vpage))
+        vpn = vpage >> PAGE_BITS
+        if mem is not None:
+            buf = self._bufs.get(ppage)
+            if buf is None:
+                buf = self._bufs[ppage] = memoryview(mem)[off:off + PAGE_SIZE]
+            if prot & PAGE_READ:
+                self.rpages[mmu_idx][vpn] = buf
+            if write_fast and prot & PAGE_WRITE:
+                self.wpages[mmu_idx][vpn] = buf
+            else:
+                self.wpages[mmu_idx].pop(vpn, None)
+        else:
+            self.rpages[mmu_idx].pop(vpn, None)
+            self.wpages[mmu_idx].pop(vpn, None)
         return e
+
+    def check_topology(self) -> None:
+        """Flush when the memory map changed (PAM, BAR moves): cached buffers are stale."""
+        view = self.as_.flat_view()
+        if view is not self._view:
+            self.flush()
+            self._bufs.clear()
+            self._view = view
 
     def _host_page(self, ppage: int):
         r = self.as_.lookup(ppage)
@@ -192,14 +223,22 @@ class SoftMMU:
                     self._drop(idx, vpage)
             else:
                 table.clear()
+                self.rpages[idx].clear()
+                self.wpages[idx].clear()
                 self._large[idx] = []
         if not keep_global:
             self._phys.clear()
+        self._flushed()
+
+    def _flushed(self) -> None:
+        for hook in self.flush_hooks:
+            hook()
 
     def flush_mmuidx(self, mmu_idx: int) -> None:
         for vpage in list(self.tables[mmu_idx]):
             self._drop(mmu_idx, vpage)
         self._large[mmu_idx] = []
+        self._flushed()
 
     def flush_page(self, vaddr: int) -> None:
         """invlpg: forget vaddr's page in every MMU index."""
@@ -209,8 +248,11 @@ class SoftMMU:
                 self.flush_mmuidx(idx)
             else:
                 self._drop(idx, vpage)
+        self._flushed()
 
     def _drop(self, idx: int, vpage: int) -> None:
+        self.rpages[idx].pop(vpage >> PAGE_BITS, None)
+        self.wpages[idx].pop(vpage >> PAGE_BITS, None)
         e = self.tables[idx].pop(vpage, None)
         if e is not None:
             s = self._phys.get(e.ppage)
@@ -234,6 +276,7 @@ class SoftMMU:
             self.code_pages.add(ppage)
             for idx, vpage in self._phys.get(ppage, ()):
                 self.tables[idx][vpage].write_fast = False
+                self.wpages[idx].pop(vpage >> PAGE_BITS, None)
 
     def unmark_code_page(self, paddr: int) -> None:
         """No translated code left on the page: writes may take the fast path again."""
@@ -241,3 +284,53 @@ class SoftMMU:
         if ppage in self.code_pages:
             self.code_pages.discard(ppage)
             self.flush_phys_page(ppage)
+
+
+class MMUView:
+    """One MMU index of a :class:`SoftMMU` with the memory interface generated
+    code and helpers use (see the module docstring); addresses are linear."""
+
+    def __init__(self, tlb: SoftMMU, mmu_idx: int) -> None:
+        self.tlb = tlb
+        self.mmu_idx = mmu_idx
+        self.rpages = tlb.rpages[mmu_idx]
+        self.wpages = tlb.wpages[mmu_idx]
+        # One vCPU thread runs guest code: locked RMW helpers need no real lock.
+        self.lock = contextlib.nullcontext()
+
+    def load(self, addr: int, size: int) -> int:
+        if size == 16:
+            self.tlb.lookup(addr, ACCESS_READ, self.mmu_idx)
+            self.tlb.lookup(addr + 15, ACCESS_READ, self.mmu_idx)
+            return self.tlb.ld(addr, 8, self.mmu_idx) | \
+                (self.tlb.ld(addr + 8, 8, self.mmu_idx) << 64)
+        return self.tlb.ld(addr, size, self.mmu_idx)
+
+    def store(self, addr: int, value: int, size: int) -> None:
+        tlb = self.tlb
+        if size == 16:
+            tlb.lookup(addr, ACCESS_WRITE, self.mmu_idx)
+            tlb.lookup(addr + 15, ACCESS_WRITE, self.mmu_idx)
+            tlb.st(addr, 8, value & 0xffffffffffffffff, self.mmu_idx)
+            tlb.st(addr + 8, 8, value >> 64, self.mmu_idx)
+            return
+        tlb.st(addr, size, value, self.mmu_idx)
+        # an MMIO write may have remapped memory (PAM, PCI BARs)
+        tlb.check_topology()
+
+    def read(self, addr: int, length: int) -> bytes:
+        return self.tlb.read_bytes(addr, length, self.mmu_idx)
+
+    def write(self, addr: int, data: bytes) -> None:
+        tlb = self.tlb
+        chunks = []
+        pos = 0
+        # translate every page first: a fault leaves memory untouched
+        while pos < len(data):
+            n = min(len(data) - pos, PAGE_SIZE - ((addr + pos) & (PAGE_SIZE - 1)))
+            chunks.append((tlb.translate(addr + pos, ACCESS_WRITE, self.mmu_idx), pos, n))
+            pos += n
+        for paddr, pos, n in chunks:
+            if paddr & PAGE_MASK in tlb.code_pages and tlb.code_write_hook is not None:
+                tlb.code_write_hook(paddr, n)
+            tlb.as_.write_bytes(paddr, data[pos:pos + n])

@@ -3,7 +3,8 @@
 A target registers each model with :func:`register_cpu_model` (a factory
 taking the machine and the CPU index) and may replace the ``-cpu help``
 layout with :func:`set_cpu_help`; the none machine and the PC board both
-create their CPUs through :func:`create_cpu`.
+create their CPUs through :func:`create_cpu`.  :class:`CPURunner` runs the
+created CPUs inside the main loop.
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def set_cpu_help(func: Callable[[], str]) -> None:
 
 
 def cpu_models() -> List[str]:
+    _ensure_models()
     return sorted(_models)
 
 
 def cpu_help() -> str:
+    _ensure_models()
     if _help is not None:
         return _help()
     lines = ["Available CPUs:"]
@@ -38,6 +41,7 @@ def cpu_help() -> str:
 
 
 def create_cpu(machine: Any, model: str, index: int) -> Any:
+    _ensure_models()
     entry = _models.get(model)
     if entry is None:
         raise QemuError("unable to find CPU model '%s'" % model)
@@ -45,5 +49,84 @@ def create_cpu(machine: Any, model: str, index: int) -> Any:
 
 
 def check_cpu_model(model: str) -> None:
+    _ensure_models()
     if model not in _models:
         raise QemuError("unable to find CPU model '%s'" % model)
+
+
+# -- x86 models until the CPU-model table (target/i386/cpu_models.py) exists ----------
+
+def _ensure_models() -> None:
+    if _models:
+        return
+    try:
+        import pyqemu.target.i386.cpu_models  # noqa: F401 - registers the models itself
+    except ImportError:
+        pass
+    if _models:
+        return
+    from pyqemu.target.i386.cpu import cpu_models as x86_models
+    for m in x86_models():
+        register_cpu_model(m.name, _x86_factory(m.name), m.desc)
+
+
+def _x86_factory(model: str) -> Callable[[Any, int], Any]:
+    def make(machine: Any, index: int) -> Any:
+        from pyqemu.exec.memory import address_space_io, address_space_memory
+        from pyqemu.target.i386.sysemu.cpu import X86SysCPU
+        cpu = X86SysCPU(address_space_memory(), model, index)
+        cpu.io_as = address_space_io()
+        return cpu
+    return make
+
+
+# -- running the CPUs inside the main loop ----------------------------------------------
+
+SLICE_SECONDS = 0.02
+
+
+class CPURunner:
+    """Runs the machine's TCG CPUs in slices inside the one event loop
+    (ARCHITECTURE.md decision 4): round-robin, each slice a bottom half, so
+    timers, chardevs and the monitor are serviced between slices.  A halted
+    CPU costs nothing until :meth:`kick` (an interrupt line rose, a reset).
+    """
+
+    def __init__(self, cpus: List[Any]) -> None:
+        from pyqemu.system.runstate import runstate
+        self.cpus = cpus
+        self.scheduled = False
+        self.budget = 20000
+        runstate().state_listeners.append(lambda running, state: self.kick() if running else None)
+
+    def kick(self) -> None:
+        """Make sure a slice runs soon (safe to call from device callbacks)."""
+        if not self.scheduled:
+            from pyqemu.exec.main_loop import main_loop
+            self.scheduled = True
+            main_loop().bh_schedule(self._run)
+
+    def _run(self) -> None:
+        import time
+        from pyqemu.exec.cpu_loop import cpu_exec_sys
+        from pyqemu.system.runstate import runstate
+        from pyqemu.target.i386.cpu import EXCP_HLT
+        self.scheduled = False
+        rs = runstate()
+        if not rs.is_running():
+            return
+        busy = False
+        t0 = time.monotonic()
+        for cpu in self.cpus:
+            if cpu.halted and not (cpu.intr_level and cpu.interrupt_request):
+                continue
+            if cpu_exec_sys(cpu, self.budget) != EXCP_HLT:
+                busy = True
+            if rs.pending:
+                break
+        elapsed = time.monotonic() - t0
+        # aim at SLICE_SECONDS per slice whatever the speed of the interpreter
+        if busy and elapsed > 0:
+            self.budget = int(min(max(self.budget * SLICE_SECONDS / elapsed, 1000), 2000000))
+        if busy:
+            self.kick()

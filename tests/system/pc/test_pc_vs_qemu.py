@@ -140,22 +140,6 @@ def test_guest_reset_lines(real_qemu, tmp_path, port, val):
     assert both(real_qemu, tmp_path, [], probe) == [True, True]
 
 
-def test_refuses_to_run_without_cpu(tmp_path):
-    p = subprocess.run([PYQEMU, "-M", "pc", "-display", "none", "-nodefaults"],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    assert p.returncode == 1
-    assert p.stderr.decode().startswith(
-        "pyqemu-system-x86_64: system-mode x86 CPU emulation is not available yet")
-
-    vm = PCVM(PYQEMU, [], str(tmp_path), "c")
-    try:
-        r = vm.qmp("cont")
-        assert "system-mode x86 CPU emulation is not available yet" in r["error"]["desc"]
-        assert vm.qmp("query-status")["return"]["status"] == "prelaunch"
-    finally:
-        vm.close()
-
-
 def fw_cfg(vm):
     def item(key, n):
         vm.hmp("o /h 0x510 0x%x" % key)

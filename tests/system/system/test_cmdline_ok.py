@@ -68,7 +68,8 @@ def test_help_requests(pyqemu_system, run_prog):
     p = run_prog([pyqemu_system, "-object", "secret,help"])
     assert p.stdout.decode().splitlines()[1:3] == ["  data=<string>", "  file=<string>"]
     p = run_prog([pyqemu_system, "-cpu", "help"])
-    assert (p.returncode, p.stdout) == (0, b"Available CPUs:\n")
+    assert p.returncode == 0 and p.stdout.startswith(b"Available CPUs:\n")
+    assert b"qemu64" in p.stdout
     p = run_prog([pyqemu_system, "-accel", "help"])
     assert p.stdout == b"Accelerators supported in QEMU binary:\ntcg\n"
     p = run_prog([pyqemu_system, "-trace", "help"])

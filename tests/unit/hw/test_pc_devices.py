@@ -223,7 +223,7 @@ def test_pam_read_only_and_read_write(make_pc):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["-cpu", "qemu64"], "unable to find CPU model 'qemu64'"),
+    (["-cpu", "nosuchcpu"], "unable to find CPU model 'nosuchcpu'"),
     (["-M", "pc,kernel=/no/such/k"], "could not open kernel file '/no/such/k': No such file or directory"),
     (["-append", "x"], "-append only allowed with -kernel option"),
     (["-M", "pc,firmware=x.bin"], "could not load PC BIOS 'x.bin'"),

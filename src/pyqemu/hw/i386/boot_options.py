@@ -46,6 +46,8 @@ def _machine_prop(key: str) -> Any:
     return handler
 
 
+register_option("bios", True, BOOT, "-bios file", "set the filename for the BIOS",
+                _machine_prop("firmware"))
 register_option("kernel", True, BOOT, "-kernel bzImage", "use 'bzImage' as kernel image",
                 _machine_prop("kernel"))
 register_option("append", True, BOOT, "-append cmdline", "use 'cmdline' as kernel command line",

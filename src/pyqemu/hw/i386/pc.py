@@ -8,9 +8,9 @@ at 0xe0000, the option ROM area ``pc.rom`` at 0xc0000, PAM and SMRAM aliases
 from the i440FX, and on the ISA bus the i8259 pair, the RTC with the CMOS
 contents QEMU's PC writes, the COM ports, port 0x92 and the i8042.
 
-There is no system-mode x86 CPU yet: the machine can be built, inspected and
-driven through its I/O ports from the monitor while stopped (-S), and
-refuses to run.
+The CPUs are system-mode x86 CPUs (target/i386/sysemu) run by the translator
+in slices inside the main loop (system/cpus.CPURunner); the PIC's INTR line
+and the A20 gate (port 0x92, i8042) are wired to them.
 """
 from __future__ import annotations
 
@@ -160,13 +160,9 @@ class PCMachine(MachineState):
 
     # -- board ----------------------------------------------------------------
     def init(self) -> None:
-        if self.cpu_type is not None:
-            raise QemuError("system-mode x86 CPU emulation is not available yet: "
-                            "'-cpu %s' cannot be used with machine '%s'" % (self.cpu_type, self.NAME))
         if self.kernel is None and (self.initrd is not None or self.append is not None):
             raise QemuError("-%s only allowed with -kernel option"
                             % ("initrd" if self.initrd is not None else "append"))
-        runstate().start_checks.append(self._refuse_to_run)
         pci_mem = self._memory()
         sysbus = main_system_bus()
         host = create_device(I440FXPCIHost, sysbus, "i440fx-host")
@@ -208,6 +204,7 @@ class PCMachine(MachineState):
         kbd = create_device(I8042, isa, "i8042")
         kbd.connect_gpio_out(0, a20, "a20")
         fw_cfg = create_device(FWCfgIO, isa, "fw_cfg", setup=self._fw_cfg_setup)
+        self._create_cpus()
         self.devices = {"host": host, "i440fx": i440fx, "piix3": piix3, "rtc": rtc,
                         "port92": p92, "i8042": kbd,
                         "fw_cfg": fw_cfg, "pit": pit, "hpet": hpet}
@@ -296,15 +293,43 @@ class PCMachine(MachineState):
             b.set(level)
         return handler
 
+    # -- CPUs ---------------------------------------------------------------------
+    def _create_cpus(self) -> None:
+        from pyqemu.exec.main_loop import QEMU_CLOCK_VIRTUAL, clock_get_ns
+        from pyqemu.system.cpus import CPURunner, create_cpu
+        for i in range(self.smp["cpus"]):
+            cpu = create_cpu(self, self.cpu_type or "qemu64", i)
+            cpu.get_irq = self.pic.read_irq
+            # TSC at 1 GHz of guest (virtual) time
+            cpu.tsc_source = lambda: clock_get_ns(QEMU_CLOCK_VIRTUAL)
+            cpu.on_triple_fault = lambda: runstate().request_reset("guest-reset")
+            self.cpus.append(cpu)
+        self.cpu_runner = CPURunner(self.cpus)
+
+    def reset(self) -> None:
+        super().reset()
+        # APs wait for INIT/SIPI (not modelled yet: they stay halted)
+        for cpu in self.cpus[1:]:
+            cpu.halted = True
+        self._set_a20(0, self.a20)
+        runner = getattr(self, "cpu_runner", None)
+        if runner is not None:
+            runner.kick()
+
     def _set_intr(self, n: int, level: int) -> None:
         self.intr = level
+        if self.cpus:
+            cpu = self.cpus[0]
+            cpu.intr_level = bool(level)
+            if level:
+                cpu.interrupt_request = True
+                self.cpu_runner.kick()
 
     def _set_a20(self, n: int, level: int) -> None:
         self.a20 = level
-
-    def _refuse_to_run(self) -> None:
-        raise QemuError("system-mode x86 CPU emulation is not available yet: machine '%s' "
-                        "can only be inspected while stopped (use -S)" % self.NAME)
+        for cpu in self.cpus:
+            cpu.a20_mask = (1 << 64) - 1 if level else ((1 << 64) - 1) & ~(1 << 20)
+            cpu.tlb.flush()
 
 
 __all__ = ["PCMachine", "create_device", "find_firmware", "rtc_base_time"]

@@ -21,6 +21,7 @@ EXCP_PAGE_FAULT = 14
 EXCP_INTERRUPT = 0x10000
 EXCP_HLT = 0x10001
 EXCP_SYSCALL = 0x10002
+EXCP_NEWSTATE = 0x10003       # system mode: the block changed mode/CPL/CS/paging state
 EXCP_INT80 = EXCP_SYSCALL      # int 0x80 also returns EXCP_SYSCALL, syscall_kind says which
 EXCP_FPE = 16                  # x87 floating-point error (#MF)
 EXCP_XMM = 19                  # SIMD floating-point exception (#XM)

@@ -124,11 +124,13 @@ def _step(env, size: int) -> int:
     return -size if env.eflags & DF else size
 
 
-def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, asize: int) -> None:
+def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, asize: int,
+              es_base: int = 0) -> None:
     """movs/stos/lods/scas/cmps/ins/outs with optional rep prefix (rep: 0 none, 1 rep/repe, 2 repne).
 
     Registers are updated per iteration so a fault leaves the exact state x86
-    defines (rcx/rsi/rdi of the faulting iteration).
+    defines (rcx/rsi/rdi of the faulting iteration).  ``seg_base`` is the source
+    segment's base (DS or the override), ``es_base`` the destination's.
     """
     regs = env.regs
     mem = env.mem
@@ -149,18 +151,21 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
         return
     while True:
         si = regs[6] & amask
-        di = regs[7] & amask
+        di0 = regs[7] & amask
+        di = (es_base + di0) & wrap
         if kind == 0:       # movs
             count = regs[1] & cmask if rep else 1
-            if step > 0 and count > 1 and (di >= si + size * count or di + size * count <= si):
-                # bulk copy within one page of each side
-                n = min(count, (PAGE_SIZE - ((seg_base + si) & 0xfff)) // size,
-                        (PAGE_SIZE - (di & 0xfff)) // size)
+            src = (seg_base + si) & wrap
+            if step > 0 and count > 1 and (di >= src + size * count or di + size * count <= src):
+                # bulk copy within one page of each side (and one 64 KiB offset range)
+                n = min(count, (PAGE_SIZE - (src & 0xfff)) // size,
+                        (PAGE_SIZE - (di & 0xfff)) // size,
+                        (amask + 1 - si) // size, (amask + 1 - di0) // size)
                 if n > 1:
                     data = mem.read((seg_base + si) & wrap, n * size)
                     mem.write(di, data)
                     setr(6, si + n * size)
-                    setr(7, di + n * size)
+                    setr(7, di0 + n * size)
                     setr(1, (regs[1] & cmask) - n)
                     if not regs[1] & cmask:
                         return
@@ -168,21 +173,21 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
             v = mem.load((seg_base + si) & wrap, size)
             mem.store(di, v, size)
             setr(6, si + step)
-            setr(7, di + step)
+            setr(7, di0 + step)
         elif kind == 1:     # stos
             v = regs[0] & m
             count = regs[1] & cmask if rep else 1
             if step > 0 and count > 1:
-                n = min(count, (PAGE_SIZE - (di & 0xfff)) // size)
+                n = min(count, (PAGE_SIZE - (di & 0xfff)) // size, (amask + 1 - di0) // size)
                 if n > 1:
                     mem.write(di, v.to_bytes(size, "little") * n)
-                    setr(7, di + n * size)
+                    setr(7, di0 + n * size)
                     setr(1, (regs[1] & cmask) - n)
                     if not regs[1] & cmask:
                         return
                     continue
             mem.store(di, v, size)
-            setr(7, di + step)
+            setr(7, di0 + step)
         elif kind == 2:     # lods
             v = mem.load((seg_base + si) & wrap, size)
             if size >= 4:
@@ -194,13 +199,13 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
             v = mem.load(di, size)
             a = regs[0] & m
             _set_sub_flags(env, a, v, size)
-            setr(7, di + step)
+            setr(7, di0 + step)
         else:               # cmps
             a = mem.load((seg_base + si) & wrap, size)
             v = mem.load(di, size)
             _set_sub_flags(env, a, v, size)
             setr(6, si + step)
-            setr(7, di + step)
+            setr(7, di0 + step)
         if not rep:
             return
         setr(1, (regs[1] & cmask) - 1)

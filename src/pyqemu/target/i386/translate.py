@@ -22,6 +22,7 @@ from pyqemu.tcg.optimize import optimize
 from pyqemu.tcg.tb import TB, TBCache
 from pyqemu.target.i386 import cc as C
 from pyqemu.target.i386 import helpers as H
+from pyqemu.target.i386.sysemu.excp import CpuException
 from pyqemu.target.i386.cpu import (EXCP_BREAKPOINT, EXCP_GPF, EXCP_INVALID_OPCODE,
                                     EXCP_SYSCALL)
 from pyqemu.util import log
@@ -70,10 +71,29 @@ class X86Globals:
         self.gs_base = g.add("gs_base", I64)
         self.env = g.add("env", I64)   # the CPU object itself, as a helper argument
         self.mem = g.add("mem", I64)
+        # system mode: the segment bases (hidden descriptor caches), ES..GS
+        self.seg_base = [g.add("seg_base%d" % i, I64, "seg_base", i) for i in range(6)]
 
 
 def _restore(env, data) -> None:
     env.rip = data[0]
+
+
+R_ES, R_CS, R_SS, R_DS, R_FS, R_GS = range(6)
+_SEG_PREFIX = {0x26: R_ES, 0x2e: R_CS, 0x36: R_SS, 0x3e: R_DS, 0x64: R_FS, 0x65: R_GS}
+
+# TB flags.  User mode: bit 0 = 64-bit code.  System mode (SYSF_SYS) adds
+# QEMU's hflags that change what the decoder emits; a change of any of them
+# happens only in instructions that end their block.
+SYSF_CODE64 = 1
+SYSF_SYS = 4
+SYSF_CODE32 = 8
+SYSF_CPL_SHIFT = 5
+SYSF_PE = 1 << 7
+SYSF_VM86 = 1 << 8
+SYSF_SS32 = 1 << 9
+SYSF_ADDSEG = 1 << 10
+SYSF_LMA = 1 << 11
 
 
 class Translator:
@@ -84,6 +104,13 @@ class Translator:
         self.cache = TBCache(mem)
         self.g = X86Globals()
         self.page_cache: Dict[int, bytes] = {}
+
+    def fetch_page(self, lin: int, d: "Disas") -> bytes:
+        """The 4 KiB page of code holding linear address ``lin`` (faults as a fetch)."""
+        prot = self.mem.get_prot(lin)
+        if not prot or not prot & 5:
+            raise GuestFault(lin, False)
+        return self.mem.read(lin & ~PAGE_MASK, 4096)
 
     @staticmethod
     def flags_for(cpu) -> int:
@@ -138,7 +165,8 @@ def get_translator(cpu) -> Translator:
 class Disas:
     """Decodes one block (see module docstring)."""
 
-    def __init__(self, tr: Translator, b: Builder, pc: int, mode: int, max_insns: int) -> None:
+    def __init__(self, tr: Translator, b: Builder, pc: int, mode: int, max_insns: int,
+                 sysf: int = 0, cs_base: int = 0) -> None:
         self.tr = tr
         self.mem = tr.mem
         self.b = b
@@ -150,17 +178,39 @@ class Disas:
         self.done = False
         self.insns = []
         self.code_pages: Dict[int, bytes] = {}
+        self.sys = bool(sysf & SYSF_SYS)
+        self.cs_base = cs_base
+        self.la_mask = MASK[8] if mode == 64 else MASK[4]
+        if self.sys:
+            self.cpl = (sysf >> SYSF_CPL_SHIFT) & 3
+            self.pe = bool(sysf & SYSF_PE)
+            self.vm86 = bool(sysf & SYSF_VM86)
+            self.ss32 = bool(sysf & SYSF_SS32)
+            self.addseg = bool(sysf & SYSF_ADDSEG) and mode != 64
+        else:
+            self.cpl = 3
+            self.pe = True
+            self.vm86 = False
+            self.ss32 = True
+            self.addseg = False
+        self.spsize = 8 if mode == 64 else (4 if self.ss32 else 2)
+        self.seg_ovr = None
 
     # -- fetching ------------------------------------------------------------
     def _byte(self, addr: int) -> int:
-        pn = addr >> 12
+        lin = (addr + self.cs_base) & self.la_mask
+        pn = lin >> 12
         page = self.code_pages.get(pn)
         if page is None:
-            if not self.mem.get_prot(addr) or not (self.mem.get_prot(addr) & 5):
-                raise GuestFault(addr, False)
-            page = self.mem.read(addr & ~PAGE_MASK, 4096)
+            page = self.tr.fetch_page(lin, self)
             self.code_pages[pn] = page
-        return page[addr & PAGE_MASK]
+        return page[lin & PAGE_MASK]
+
+    def page_of(self, eip: int) -> int:
+        return ((eip + self.cs_base) & self.la_mask) >> 12
+
+    def page_offset(self, eip: int) -> int:
+        return (eip + self.cs_base) & PAGE_MASK
 
     def u8(self) -> int:
         v = self._byte(self.pc)
@@ -197,7 +247,7 @@ class Disas:
                     b.ops.pop()
                 self.pc = start
                 self.gen_exception(EXCP_INVALID_OPCODE, start)
-            except GuestFault:
+            except (GuestFault, CpuException):
                 if n == 0:
                     raise
                 while b.ops and not (b.ops[-1].opc == "insn_start" and b.ops[-1].params[0] == start):
@@ -211,8 +261,8 @@ class Disas:
             n += 1
             if self.done:
                 break
-            if n >= self.max_insns or (self.pc >> 12) != (start >> 12) or \
-                    (self.pc & PAGE_MASK) > 4096 - 16:
+            if n >= self.max_insns or self.page_of(self.pc) != self.page_of(start) or \
+                    self.page_offset(self.pc) > 4096 - 16:
                 self.gen_jmp_const(self.pc, 0)
                 break
 
@@ -226,14 +276,14 @@ class Disas:
         pass
 
     def gen_jmp_const(self, dest: int, n: int) -> None:
-        if self.mode == 32:
+        if self.mode != 64:
             dest &= 0xffffffff
         self.b.movi(self.g.rip, dest)
         self.b.goto_tb(n, dest)
         self.done = True
 
     def gen_jmp_temp(self, t: Temp) -> None:
-        if self.mode == 32:
+        if self.mode != 64:
             t = self.b.op2("ext32u", t)
         self.b.mov(self.g.rip, t)
         self.b.lookup_and_goto_ptr()
@@ -316,6 +366,8 @@ class Disas:
                 elif self.mod == 2:
                     disp = self.imm(2)
             self.ea = (base, index, 0, disp, False)
+            if self.sys and base == 5:
+                self.seg = self.seg_temp(self.seg_ovr, R_SS)     # BP-based: SS
             return
         rm = self.rm
         if rm == 4:
@@ -341,6 +393,8 @@ class Disas:
         elif self.mod == 2:
             disp = self.simm(4)
         self.ea = (base, index, scale, disp, riprel)
+        if self.sys and base in (4, 5):
+            self.seg = self.seg_temp(self.seg_ovr, R_SS)         # ESP/EBP-based: SS
 
     def addr(self, seg_ok: bool = True) -> Temp:
         """The effective address of the current ModRM memory operand (call after immediates)."""
@@ -380,9 +434,16 @@ class Disas:
             t = b.op2("mov", t)
         if self.seg is not None and seg_ok:
             t = b.op3("add", t, self.seg)
-            if self.mode == 32:
+            if self.mode != 64:
                 t = b.op2("ext32u", t)
         return t
+
+    def seg_lin(self, off: Temp, seg: Optional[Temp]) -> Temp:
+        """offset + segment base, wrapped to 32 bits outside 64-bit mode."""
+        if seg is None:
+            return off
+        t = self.b.op3("add", off, seg)
+        return self.b.op2("ext32u", t) if self.mode != 64 else t
 
     def ld_rm(self, size: int) -> Temp:
         if self.ea is None:
@@ -499,28 +560,41 @@ class Disas:
         return 2 if self.osize == 2 else 4
 
     def sp_addr(self, offset: int = 0) -> Temp:
+        """SP + offset at the stack's address size (the new SP value, not linear)."""
         b = self.b
         sp = self.g.regs[4]
         t = b.op3("add", sp, b.const(offset)) if offset else b.op2("mov", sp)
-        if self.mode == 32:
+        if self.spsize == 4:
             t = b.op2("ext32u", t)
+        elif self.spsize == 2:
+            t = b.op2("ext16u", t)
         return t
 
+    def stack_lin(self, off: Temp) -> Temp:
+        """The linear address of stack offset ``off`` (adds SS's base when needed)."""
+        if self.sys and self.addseg:
+            b = self.b
+            return b.op2("ext32u", b.op3("add", off, self.g.seg_base[R_SS]))
+        return off
+
     def set_sp(self, t: Temp) -> None:
-        if self.mode == 32:
-            self.b.op2("ext32u", t, dst=self.g.regs[4])
+        sp = self.g.regs[4]
+        if self.spsize == 4:
+            self.b.op2("ext32u", t, dst=sp)
+        elif self.spsize == 2:
+            self.b.deposit(sp, t, 0, 16, dst=sp)
         else:
-            self.b.mov(self.g.regs[4], t)
+            self.b.mov(sp, t)
 
     def push(self, val: Temp, size: Optional[int] = None) -> None:
         size = size or self.stack_size()
         a = self.sp_addr(-size)
-        self.st(size, a, val)
+        self.st(size, self.stack_lin(a), val)
         self.set_sp(a)
 
     def pop_val(self, size: Optional[int] = None) -> Temp:
         size = size or self.stack_size()
-        return self.ld(size, self.sp_addr())
+        return self.ld(size, self.stack_lin(self.sp_addr()))
 
     def pop_adjust(self, size: Optional[int] = None) -> None:
         size = size or self.stack_size()
@@ -537,7 +611,7 @@ class Disas:
             p2 = self.u8()
             r, x, bb, mmmmm = (~p1 >> 7) & 1, (~p1 >> 6) & 1, (~p1 >> 5) & 1, p1 & 31
             w, vvvv, ll, pp = p2 >> 7, (~p2 >> 3) & 15, (p2 >> 2) & 1, p2 & 3
-        if self.mode == 32:
+        if self.mode != 64:
             r = x = bb = w = 0
             vvvv &= 7
         self.rex_r, self.rex_x, self.rex_b = r << 3, x << 3, bb << 3
@@ -553,9 +627,23 @@ class Disas:
         for t, disp in self.riprel_fixups:
             t.value = (self.pc + disp) & MASK[8]
 
+    def seg_temp(self, ovr: Optional[int], default: int) -> Optional[Temp]:
+        """The base to add for segment ``ovr`` (or ``default``), None when it is 0."""
+        if self.mode == 64 or not self.sys:
+            # only FS and GS have a base (user mode: from arch_prctl/set_thread_area)
+            if ovr == R_FS:
+                return self.g.fs_base
+            if ovr == R_GS:
+                return self.g.gs_base
+            return None
+        if ovr is not None:
+            return self.g.seg_base[ovr]
+        return self.g.seg_base[default] if self.addseg else None
+
     def insn(self, start: int) -> None:
-        self.osize = 4
-        self.asize = 8 if self.mode == 64 else 4
+        self.osize = 2 if self.mode == 16 else 4
+        self.asize = 8 if self.mode == 64 else (2 if self.mode == 16 else 4)
+        self.seg_ovr = None
         self.rex_w = self.rex_r = self.rex_x = self.rex_b = 0
         self.rex_any = False
         self.rep = 0
@@ -570,19 +658,15 @@ class Disas:
             if c == 0x66:
                 self.pfx66 = True
             elif c == 0x67:
-                self.asize = 4 if self.mode == 64 else 2
+                self.asize = 2 if self.mode == 32 else 4
             elif c == 0xf3:
                 self.rep = 1
             elif c == 0xf2:
                 self.rep = 2
             elif c == 0xf0:
                 self.lock = True
-            elif c in (0x2e, 0x36, 0x3e, 0x26):
-                pass
-            elif c == 0x64:
-                self.seg = self.g.fs_base
-            elif c == 0x65:
-                self.seg = self.g.gs_base
+            elif c in _SEG_PREFIX:
+                self.seg_ovr = _SEG_PREFIX[c]
             elif self.mode == 64 and 0x40 <= c <= 0x4f:
                 rex = c
                 c = self.u8()
@@ -598,7 +682,9 @@ class Disas:
             if self.pc - start > 14:
                 raise Unsupported()
         self.vex = None
-        if c in (0xc4, 0xc5) and (self.mode == 64 or (self._byte(self.pc) >> 6) == 3) and not rex:
+        if c in (0xc4, 0xc5) and (self.mode == 64 or (self._byte(self.pc) >> 6) == 3) and not rex \
+                and not (self.sys and (not self.pe or self.vm86)):
+            self.seg = self.seg_temp(self.seg_ovr, R_DS)
             self.decode_vex(c)
             return
         if rex:
@@ -610,14 +696,17 @@ class Disas:
         if self.rex_w:
             self.osize = 8
         elif self.pfx66:
-            self.osize = 2
+            self.osize = 6 - self.osize      # 16 <-> 32 bits
+        self.seg = self.seg_temp(self.seg_ovr, R_DS)
         if c == 0x0f:
             c = 0x100 | self.u8()
             if c == 0x138:
                 c = 0x200 | self.u8()
             elif c == 0x13a:
                 c = 0x300 | self.u8()
-        fn = _TABLE.get(c)
+        fn = _SYS_TABLE.get(c) if self.sys else None
+        if fn is None:
+            fn = _TABLE.get(c)
         if fn is None:
             from pyqemu.target.i386 import sse
             if not sse.handles(self, c):
@@ -630,6 +719,8 @@ class Disas:
 
 _TABLE: Dict[int, object] = {}
 _VEX_TABLE: Dict[int, object] = {}
+# system mode's own handlers (translate_sys.py), looked up first for sys blocks
+_SYS_TABLE: Dict[int, object] = {}
 
 
 def op(*codes):
@@ -817,7 +908,7 @@ def _imul2(d: Disas, c: int) -> None:
 @op(range(0x70, 0x80))
 def _jcc8(d: Disas, c: int) -> None:
     disp = d.simm(1)
-    _jcc(d, c & 15, (d.pc + disp) & MASK[8])
+    _jcc(d, c & 15, (d.pc + disp) & MASK[d.osize if d.osize == 2 else 8])
 
 
 @op(range(0x180, 0x190))
@@ -843,7 +934,7 @@ def _jcc(d: Disas, cc: int, target: int) -> None:
 @op(0xeb, 0xe9)
 def _jmp(d: Disas, c: int) -> None:
     disp = d.simm(1 if c == 0xeb else (2 if d.osize == 2 else 4))
-    d.gen_jmp_const((d.pc + disp) & MASK[8], 0)
+    d.gen_jmp_const((d.pc + disp) & MASK[d.osize if d.osize == 2 else 8], 0)
 
 
 @op(0xe8)
@@ -851,7 +942,7 @@ def _call(d: Disas, c: int) -> None:
     disp = d.simm(2 if d.osize == 2 else 4)
     size = d.stack_size()
     d.push(d.b.const(d.pc & MASK[size]), size)
-    d.gen_jmp_const((d.pc + disp) & MASK[8], 0)
+    d.gen_jmp_const((d.pc + disp) & MASK[d.osize if d.osize == 2 else 8], 0)
 
 
 @op(0xc3, 0xc2)
@@ -867,7 +958,7 @@ def _ret(d: Disas, c: int) -> None:
 def _loop(d: Disas, c: int) -> None:
     b = d.b
     disp = d.simm(1)
-    target = (d.pc + disp) & MASK[8]
+    target = (d.pc + disp) & MASK[d.osize if d.osize == 2 else 8]
     asz = d.asize
     cx = d.g.regs[1]
     if c == 0xe3:
@@ -1091,8 +1182,10 @@ def _string(d: Disas, c: int) -> None:
         rep = 1
     b = d.b
     seg = d.seg if d.seg is not None else b.const(0)
+    es = d.seg_temp(None, R_ES) if d.mode != 64 else None
     b.call(h_string, [d.g.env, b.const(kind), b.const(size), b.const(rep),
-                      b.const(MASK[d.asize]), seg, b.const(d.asize)])
+                      b.const(MASK[d.asize]), seg, b.const(d.asize),
+                      es if es is not None else b.const(0)])
     if kind >= 3:
         d.cc_op = DYNAMIC
     if rep:
@@ -1107,7 +1200,7 @@ def _xlat(d: Disas, c: int) -> None:
     a = d.mask(a, d.asize)
     if d.seg is not None:
         a = b.op3("add", a, d.seg)
-        if d.mode == 32:
+        if d.mode != 64:
             a = b.op2("ext32u", a)
     d.sreg(1, 0, d.ld(1, a))
 
@@ -1117,8 +1210,8 @@ def _leave(d: Disas, c: int) -> None:
     size = d.stack_size()
     b = d.b
     bp = d.g.regs[5]
-    a = d.mask(bp, 4 if d.mode == 32 else 8)
-    v = d.ld(size, a)
+    a = d.mask(bp, d.spsize)
+    v = d.ld(size, d.stack_lin(a))
     d.set_sp(b.op3("add", a, b.const(size)))
     d.sreg(size, 5, v)
 
@@ -1130,18 +1223,19 @@ def _enter(d: Disas, c: int) -> None:
     level = d.u8() & 31
     size = d.stack_size()
     sp = d.sp_addr(-size)
-    d.st(size, sp, d.greg(size, 5))
+    d.st(size, d.stack_lin(sp), d.greg(size, 5))
     frame = sp
+    sps = d.spsize
     for i in range(1, level):
-        src = d.mask(b.op3("sub", d.g.regs[5], b.const(size * i)), 8 if d.mode == 64 else 4)
-        v = d.ld(size, src)
-        d.st(size, d.mask(b.op3("sub", frame, b.const(size * i)), 8 if d.mode == 64 else 4), v)
+        src = d.mask(b.op3("sub", d.g.regs[5], b.const(size * i)), sps)
+        v = d.ld(size, d.stack_lin(src))
+        d.st(size, d.stack_lin(d.mask(b.op3("sub", frame, b.const(size * i)), sps)), v)
     top = frame
     if level:
-        top = d.mask(b.op3("sub", frame, b.const(size * level)), 8 if d.mode == 64 else 4)
-        d.st(size, top, frame)
+        top = d.mask(b.op3("sub", frame, b.const(size * level)), sps)
+        d.st(size, d.stack_lin(top), frame)
     d.sreg(size, 5, frame)
-    d.set_sp(b.op3("sub", top, b.const(alloc)))
+    d.set_sp(d.mask(b.op3("sub", top, b.const(alloc)), sps))
 
 
 @op(0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3)
@@ -1348,7 +1442,7 @@ def _grp45(d: Disas, c: int) -> None:
 @op(0x63)
 def _movsxd(d: Disas, c: int) -> None:
     d.modrm()
-    if d.mode == 32:
+    if d.mode != 64:
         raise Unsupported()     # arpl
     v = d.ld_rm(4)
     d.sreg(d.osize, d.reg, d.mask(d.sext(v, 4), d.osize))
@@ -1468,7 +1562,7 @@ def _bt(d: Disas, c: int) -> None:
             disp = b.op3("shl", b.op3("sar", so, b.const({2: 4, 4: 5, 8: 6}[size])),
                          b.const({2: 1, 4: 2, 8: 3}[size]))
             addr = b.op3("add", d.addr(), disp)
-            if d.mode == 32:
+            if d.mode != 64:
                 addr = b.op2("ext32u", addr)
         off = b.op3("and", off, b.const(bits - 1))
     v = d.ld(size, addr) if addr is not None else d.greg(size, d.rm)
@@ -1671,9 +1765,9 @@ def _pusha(d: Disas, c: int) -> None:
     b = d.b
     sp0 = d.sp_addr()
     for i in range(8):
-        a = d.mask(b.op3("sub", sp0, b.const(size * (i + 1))), 4)
-        v = sp0 if i == 4 else d.greg(size, i)
-        d.st(size, a, d.mask(v, size))
+        a = d.mask(b.op3("sub", sp0, b.const(size * (i + 1))), d.spsize)
+        v = d.g.regs[4] if i == 4 else d.greg(size, i)
+        d.st(size, d.stack_lin(a), d.mask(v, size))
     d.set_sp(b.op3("sub", sp0, b.const(size * 8)))
 
 
@@ -1687,7 +1781,8 @@ def _popa(d: Disas, c: int) -> None:
     vals = {}
     for i in range(8):
         if i != 4:
-            vals[i] = d.ld(size, d.mask(b.op3("add", sp0, b.const(size * (7 - i))), 4))
+            vals[i] = d.ld(size, d.stack_lin(d.mask(b.op3("add", sp0, b.const(size * (7 - i))),
+                                                    d.spsize)))
     for i, v in vals.items():
         d.sreg(size, i, v)
     d.set_sp(b.op3("add", sp0, b.const(size * 8)))
@@ -1706,7 +1801,7 @@ def _mov_moffs(d: Disas, c: int) -> None:
     t = b.const(a)
     if d.seg is not None:
         t = b.op3("add", t, d.seg)
-        if d.mode == 32:
+        if d.mode != 64:
             t = b.op2("ext32u", t)
     if c < 0xa2:
         d.sreg(size, 0, d.ld(size, t))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from pyqemu.exec.softmmu import SoftMMU
+from pyqemu.exec.softmmu import MMUView, SoftMMU
 from pyqemu.target.i386.cpu import R_EDX, X86CPU
 
 R_ES, R_CS, R_SS, R_DS, R_FS, R_GS = range(6)
@@ -80,6 +80,19 @@ class X86SysCPU(X86CPU):
         self.cpu_index = cpu_index
         self.as_ = address_space
         self.tlb = SoftMMU(address_space, lambda va, acc, idx: tlb_fill(self, va, acc, idx))
+        # the memory interface of translated code and helpers, one per MMU index;
+        # ``mem`` follows the CPL (the execution loop keeps it current)
+        self.views = [MMUView(self.tlb, i) for i in range(3)]
+        self.mem = self.views[MMU_KERNEL_IDX]
+        self.io_as = None               # the machine's I/O port space
+        self.exit_request = False       # leave the execution loop at the next block end
+        # the machine's interrupt line: level, and the acknowledge that gives the
+        # vector (-1: spurious / gone)
+        self.intr_level = False
+        self.get_irq: Callable[[], int] = lambda: -1
+        self.irq_blocked = False
+        self.interrupt_count = 0
+        self.on_triple_fault: Optional[Callable[[], None]] = None
         self.seg_base: List[int] = [0] * 6
         self.seg_limit: List[int] = [0] * 6
         self.seg_flags: List[int] = [0] * 6
@@ -143,6 +156,7 @@ class X86SysCPU(X86CPU):
         msr_reset(self)
         self.update_mode()
         self.tlb.flush()
+        self.mem = self.views[MMU_KERNEL_IDX]
 
     # -- derived mode state -------------------------------------------------------
     def update_mode(self) -> None:

@@ -1,0 +1,237 @@
+"""The x86 translator for a system-mode CPU: one decoder (translate.py), blocks
+compiled against the CPU's soft MMU, indexed by the physical address of their
+code as QEMU's are.
+
+* Generated code reaches memory through ``cpu.views[mmu_idx]`` (an
+  ``MMUView``): the TB flags carry the CPL, so each block is compiled against
+  the view of its MMU index and needs no change in the backend.
+* Lookup: a per-(CS base, flags) map from EIP to block answers the execution
+  loop; it is emptied whenever the TLB is flushed, after which the block is
+  found again through the physical address of its code (re-translated only
+  if no block for that physical code exists).
+* Writes to a physical page holding code reach ``code_write_hook`` (the soft
+  MMU withdraws its fast path), which invalidates that page's blocks.
+
+Python 3.9 syntax (PyPy runs it).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+from pyqemu.exec.softmmu import ACCESS_FETCH, PAGE_MASK
+from pyqemu.tcg.backend_py import PyCodegen
+from pyqemu.tcg.ir import Block, Builder
+from pyqemu.tcg.optimize import optimize
+from pyqemu.tcg.tb import TB, TBCache
+from pyqemu.target.i386 import translate as T
+from pyqemu.target.i386 import translate_sys  # noqa: F401 - registers the system handlers
+from pyqemu.target.i386.sysemu import cpu as c
+from pyqemu.target.i386.sysemu.excp import CpuException
+from pyqemu.util import log
+
+M32 = 0xffffffff
+M64 = (1 << 64) - 1
+
+
+class SysTB(TB):
+    __slots__ = ("phys_pc", "phys_page2", "lin_page2")
+
+
+class _CodePageMarker:
+    """What TBCache expects of its ``mem``: marks physical code pages in the TLB."""
+
+    def __init__(self, tlb) -> None:
+        self.tlb = tlb
+        self.on_code_write = None
+
+    def mark_code(self, pn: int) -> None:
+        self.tlb.mark_code_page(pn << 12)
+
+
+class PhysTBCache(TBCache):
+    """Blocks keyed by (physical pc, eip, CS base, flags); pages are physical."""
+
+    def __init__(self, tlb) -> None:
+        super().__init__(_CodePageMarker(tlb))
+        self.tlb = tlb
+        self.phys: Dict[Tuple[int, int, int, int], SysTB] = {}
+        tlb.code_write_hook = self._code_write
+        tlb.flush_hooks.append(self.flush_virtual)
+
+    def _code_write(self, paddr: int, size: int) -> None:
+        self.invalidate_page(paddr >> 12)
+        if (paddr + size - 1) >> 12 != paddr >> 12:
+            self.invalidate_page((paddr + size - 1) >> 12)
+
+    def add(self, tb: TB) -> None:
+        self.phys[(tb.phys_pc, tb.pc, tb.cs_base, tb.flags)] = tb
+        self.pc_map(tb.cs_base, tb.flags)[tb.pc] = tb
+        self.translations += 1
+        for pn in tb.pages:
+            self.page_tbs.setdefault(pn, []).append(tb)
+            self.mem.mark_code(pn)
+
+    def invalidate_page(self, pn: int) -> None:
+        tbs = self.page_tbs.pop(pn, ())
+        for tb in tbs:
+            if not tb.valid:
+                continue
+            tb.valid = False
+            self.invalidations += 1
+            key = (tb.phys_pc, tb.pc, tb.cs_base, tb.flags)
+            if self.phys.get(key) is tb:
+                del self.phys[key]
+            m = self.by_pc.get((tb.cs_base, tb.flags))
+            if m is not None and m.get(tb.pc) is tb:
+                del m[tb.pc]
+            for src, n in tb.jmp_in:
+                if src.jmp[n] is tb:
+                    src.jmp[n] = None
+            tb.jmp_in = []
+            tb.jmp[0] = tb.jmp[1] = None
+        # no translated code left there: stores may take the fast path again
+        self.tlb.unmark_code_page(pn << 12)
+
+    def flush_virtual(self) -> None:
+        """Forget EIP -> block lookups (the mapping of virtual pages changed).
+        The maps are emptied in place: the execution loop holds them."""
+        for m in self.by_pc.values():
+            m.clear()
+
+    def flush(self) -> None:
+        for pn in list(self.page_tbs):
+            self.invalidate_page(pn)
+        self.phys.clear()
+        self.flush_virtual()
+
+
+def sys_flags(cpu) -> int:
+    """TB flags of the CPU's current state (QEMU's hflags that the decoder uses)."""
+    f = T.SYSF_SYS | (cpu.cpl << T.SYSF_CPL_SHIFT)
+    if cpu.code64:
+        f |= T.SYSF_CODE64
+    elif cpu.code32:
+        f |= T.SYSF_CODE32
+    pe = cpu.cr[0] & c.CR0_PE
+    vm86 = cpu.eflags & c.VM_MASK
+    if pe:
+        f |= T.SYSF_PE
+    if vm86:
+        f |= T.SYSF_VM86
+    if cpu.ss32:
+        f |= T.SYSF_SS32
+    if cpu.lma:
+        f |= T.SYSF_LMA
+    if not cpu.code64:
+        b = cpu.seg_base
+        if not pe or vm86 or not cpu.code32 or b[c.R_ES] | b[c.R_DS] | b[c.R_SS]:
+            f |= T.SYSF_ADDSEG
+    return f
+
+
+def _mode_of(flags: int) -> int:
+    if flags & T.SYSF_CODE64:
+        return 64
+    return 32 if flags & T.SYSF_CODE32 else 16
+
+
+class SysTranslator(T.Translator):
+    """The translator of one system-mode CPU (each CPU has its own TLB)."""
+
+    def __init__(self, cpu) -> None:
+        self.cpu = cpu
+        self.mem = cpu.views[0]
+        self.cache = PhysTBCache(cpu.tlb)
+        self.g = T.X86Globals()
+        self.page_cache: Dict[int, bytes] = {}
+        self._phys_pages: Optional[set] = None
+        self._mmu_idx = 0
+
+    @staticmethod
+    def flags_for(cpu) -> int:
+        return sys_flags(cpu)
+
+    def find_tb(self, pc: int, flags: int, max_insns: int = 0) -> TB:
+        cpu = self.cpu
+        cs_base = cpu.seg_base[c.R_CS]
+        m = self.cache.pc_map(cs_base, flags)
+        tb = m.get(pc)
+        if tb is not None:
+            return tb
+        idx = c.MMU_USER_IDX if (flags >> T.SYSF_CPL_SHIFT) & 3 == 3 else c.MMU_KERNEL_IDX
+        lin = (cs_base + pc) & (M64 if flags & T.SYSF_CODE64 else M32)
+        phys = cpu.tlb.translate(lin, ACCESS_FETCH, idx)
+        tb = self.cache.phys.get((phys, pc, cs_base, flags))
+        if tb is not None and tb.phys_page2 >= 0:
+            # a block spanning two pages is only valid while both map the same way
+            try:
+                p2 = cpu.tlb.translate(tb.lin_page2, ACCESS_FETCH, idx) >> 12
+            except CpuException:
+                p2 = -1
+            if p2 != tb.phys_page2:
+                tb = None
+        if tb is None:
+            tb = self._translate_sys(pc, flags, max_insns, cs_base, idx)
+        m[pc] = tb
+        return tb
+
+    def fetch_page(self, lin: int, d: T.Disas) -> bytes:
+        cpu = self.cpu
+        cr2 = cpu.cr[2]
+        try:
+            phys = cpu.tlb.translate(lin, ACCESS_FETCH, self._mmu_idx)
+        except CpuException:
+            if d.insns:
+                # the block just ends before this instruction: no fault yet
+                cpu.cr[2] = cr2
+            raise
+        self._phys_pages.append((lin >> 12, phys >> 12))
+        return cpu.as_.read_bytes(phys & PAGE_MASK, 4096)
+
+    def _translate_sys(self, pc: int, flags: int, max_insns: int, cs_base: int,
+                       idx: int) -> SysTB:
+        from pyqemu.exec.cpu_loop import ONE_INSN_FLAG
+        if flags & ONE_INSN_FLAG:
+            max_insns = 1
+        self._phys_pages = []
+        self._mmu_idx = idx
+        view = self.cpu.views[idx]
+        block = Block(pc)
+        b = Builder(block)
+        d = T.Disas(self, b, pc, _mode_of(flags), max_insns or T.MAX_INSNS, flags, cs_base)
+        d.run()
+        if log.enabled("in_asm"):
+            lines = ["IN: "]
+            for ipc, raw in d.insns:
+                lines.append("0x%016x:  %s" % ((ipc + cs_base) & M64, raw.hex(" ")))
+            log.log("-" * 33 + "\n" + "\n".join(lines) + "\n\n")
+        if log.enabled("op"):
+            log.log("OP:\n" + block.dump() + "\n")
+        optimize(block, b.const)
+        if log.enabled("op_opt"):
+            log.log("OP after optimization and liveness analysis:\n" + block.dump() + "\n")
+        fn, src = PyCodegen(block, view, T._restore).compile("<tb %x:%x>" % (cs_base, pc))
+        if log.enabled("out_asm"):
+            log.log("OUT: [size=%d]\n%s\n" % (len(src), src))
+        tb = SysTB(pc, cs_base, flags)
+        tb.fn = fn
+        tb.src = src
+        tb.ninsns = block.ninsns
+        tb.size = d.pc - pc
+        pages = self._phys_pages
+        tb.phys_pc = (pages[0][1] << 12) | ((cs_base + pc) & 0xfff)
+        tb.phys_page2 = -1
+        tb.lin_page2 = 0
+        for lpn, ppn in pages[1:]:
+            if ppn != pages[0][1]:
+                tb.phys_page2, tb.lin_page2 = ppn, lpn << 12
+        tb.pages = tuple(sorted({p for _l, p in pages}))
+        self.cache.add(tb)
+        return tb
+
+
+def get_sys_translator(cpu) -> SysTranslator:
+    tr = getattr(cpu, "_translator", None)
+    if tr is None:
+        tr = cpu._translator = SysTranslator(cpu)
+    return tr
