@@ -61,3 +61,17 @@ def _nbd_parse(name):
 
 for _prefix in ("nbd", "nbd+tcp", "nbd+unix"):
     _open.register_protocol("nbd", _nbd_factory, prefix=_prefix, parse_filename=_nbd_parse)
+
+
+# vvfat (fat:[floppy:][:12:|:16:|:32:]dir) likewise, imported on first use
+def _vvfat_factory(options, read_only):
+    from pyqemu.block import vvfat
+    return vvfat.open_vvfat(options, read_only)
+
+
+def _vvfat_parse(name):
+    from pyqemu.block import vvfat
+    return vvfat.parse_filename(name)
+
+
+_open.register_protocol("vvfat", _vvfat_factory, prefix="fat", parse_filename=_vvfat_parse)
