@@ -165,6 +165,29 @@ class FileNode(BlockNode):
         except OSError as exc:
             raise QemuError(strerror(exc.errno or errno.EIO), errno=exc.errno) from None
 
+    def preadinto(self, offset: int, buf: memoryview) -> None:
+        """``pread`` straight into ``buf`` (no intermediate bytes); zeroes past EOF."""
+        if self.direct:
+            buf[:] = self.pread(offset, len(buf))
+            return
+        want = len(buf)
+        done = 0
+        try:
+            while done < want:
+                n = os.preadv(self.fd, [buf[done:]], offset + done)
+                if n <= 0:
+                    buf[done:] = bytes(want - done)
+                    return
+                done += n
+        except OSError as exc:
+            raise QemuError(strerror(exc.errno or errno.EIO), errno=exc.errno) from None
+
+    def read_plan(self, offset: int, length: int) -> list:
+        return [(self, offset, length)]
+
+    def write_plan(self, offset: int, data: Any) -> list:
+        return [(self, offset, [data])]
+
     def pwrite(self, offset: int, data: bytes) -> None:
         try:
             if self.direct:

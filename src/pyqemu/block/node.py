@@ -11,7 +11,7 @@ convert, NBD) can use them the way QEMU does.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 from pyqemu.util.error import QemuError
 
@@ -70,6 +70,9 @@ class BlockNode:
         self.backing: Optional[BlockNode] = None
         self.filename = ""
         self.closed = False
+        #: called before metadata is written while data writes may be in flight
+        #: (set by :class:`pyqemu.block.pipeline.IOPool`)
+        self.io_barrier: Optional[Callable[[], None]] = None
 
     # --- size -----------------------------------------------------------------
     def length(self) -> int:
@@ -85,6 +88,21 @@ class BlockNode:
 
     def pwrite(self, offset: int, data: bytes) -> None:
         raise QemuError("Driver '%s' does not support writing" % self.driver)
+
+    def preadinto(self, offset: int, buf: memoryview) -> None:
+        """Read ``len(buf)`` bytes into ``buf``; protocol drivers avoid the copy."""
+        buf[:] = self.pread(offset, len(buf))
+
+    def read_plan(self, offset: int, length: int) -> List[Any]:
+        """The mapping of a read resolved now, the data transfer left for later
+        (see :mod:`pyqemu.block.pipeline`).  Default: read it now."""
+        return [(None, self.pread(offset, length), length)]
+
+    def write_plan(self, offset: int, data: Any) -> List[Any]:
+        """Allocate and update metadata for a write now; return the data writes
+        ``(node, host_offset, buffers)`` still to be issued.  Default: write now."""
+        self.pwrite(offset, data)
+        return []
 
     def pwritev(self, offset: int, buffers: list) -> None:
         """Write buffers back to back; drivers with a vectored path override it."""

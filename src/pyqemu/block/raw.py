@@ -50,7 +50,18 @@ class RawNode(BlockNode):
     def pread(self, offset: int, length: int) -> bytes:
         return self.file.pread(self.offset + offset, length)
 
+    def read_plan(self, offset: int, length: int) -> list:
+        return self.file.read_plan(self.offset + offset, length)
+
     def pwrite(self, offset: int, data: bytes) -> None:
+        self._check_write(offset, data)
+        self.file.pwrite(self.offset + offset, data)
+
+    def write_plan(self, offset: int, data: Any) -> list:
+        self._check_write(offset, data)
+        return self.file.write_plan(self.offset + offset, data)
+
+    def _check_write(self, offset: int, data: Any) -> None:
         if self.read_only:
             raise QemuError("Permission denied", errno=13)
         if self.probed and offset < 512 and data:
@@ -62,7 +73,6 @@ class RawNode(BlockNode):
                 raise QemuError("Operation not permitted", errno=1)
         if self.fixed_size is not None and offset + len(data) > self.fixed_size:
             raise QemuError("Input/output error", errno=5)
-        self.file.pwrite(self.offset + offset, data)
 
     def pwrite_zeroes(self, offset: int, length: int, may_unmap: bool = False) -> None:
         self.file.pwrite_zeroes(self.offset + offset, length, may_unmap)

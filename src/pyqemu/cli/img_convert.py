@@ -8,31 +8,40 @@ of zeroes at least ``-S`` bytes long; ``-c`` compresses whole clusters.
 from __future__ import annotations
 
 import os
+from collections import deque
 from typing import List
 
 from pyqemu.block import STATUS_DATA, STATUS_ZERO, get_block_status
 from pyqemu.block.open import create_image
+from pyqemu.block.pipeline import IOPool
 from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
 from pyqemu.cli.img_args import parse_offset
 from pyqemu.util.error import QemuError, UsageError
 from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 2 << 20
+READ_AHEAD = 4  # chunks read ahead of the one being written, as qemu-img's -m 8 coroutines overlap I/O
+# Two I/O threads overlap a read with a write; more only fight over the GIL (measured
+# with bench/img_convert.py: every extra thread switch costs futex calls).
+IO_THREADS = 2
 
 
-def _nonzero_runs(buf: bytes, gran: int):
+def _nonzero_runs(buf, gran: int):
     """(start, end) runs of ``buf`` that are not all-zero aligned blocks of ``gran`` bytes.
 
     ``bytes.find`` locates the next candidate zero block in C, so data
     without zero blocks costs one scan instead of a comparison per block.
+    ``buf`` may be a memoryview of the start of a bytearray (searched in
+    place, without a copy).
     """
     n = len(buf)
     zero = bytes(gran)
     mv = memoryview(buf)
+    base = buf.obj if isinstance(buf, memoryview) else buf
     start = None
     pos = 0
     while pos < n:
-        idx = buf.find(zero, pos)
+        idx = base.find(zero, pos, n)
         # the partial block at the end is checked like a candidate
         q = n - n % gran if idx < 0 else min(n, -(-idx // gran) * gran)
         if q > pos and start is None:
@@ -190,6 +199,63 @@ def main(argv: List[str]) -> int:
 
 def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep_unallocated: bool,
           prog: Progress) -> None:
+    if compress:
+        _copy_compressed(nodes, tgt, total, prog)
+        return
+    # Data is read and written by worker threads, several chunks in flight, while
+    # this thread walks block status and does all metadata work in guest order
+    # (so that a qcow2 target is laid out as qemu-img lays it out).
+    scan = sparse and fresh
+    pending: "deque" = deque()
+    done = 0
+
+    def found_runs(buf: memoryview):
+        return list(_nonzero_runs(buf, sparse)) if scan else [(0, len(buf))]
+
+    def write_out(item) -> int:
+        off, fut = item
+        buf, runs = fut.result()
+        plans = []
+        for a, b in runs:
+            plans.extend(tgt.write_plan(off + a, buf[a:b]))
+        pool.submit_writes(plans, release=buf)
+        return len(buf)
+
+    with IOPool(workers=IO_THREADS) as pool:
+        pool.guard(tgt)
+        tgt_off = 0
+        for src in nodes:
+            size = src.length()
+            pos = 0
+            while pos < size:
+                st, depth = get_block_status(src, pos, min(CHUNK, size - pos))
+                n = st.length
+                if keep_unallocated and depth > 0:
+                    pass  # left to the target's backing file
+                elif not st.flags & STATUS_DATA:
+                    if not fresh:
+                        tgt.pwrite_zeroes(tgt_off + pos, n, may_unmap=True)
+                    elif keep_unallocated and st.flags & STATUS_ZERO:
+                        tgt.pwrite_zeroes(tgt_off + pos, n)
+                else:
+                    pending.append((tgt_off + pos, pool.submit_read(src.read_plan(pos, n), n, found_runs)))
+                    if len(pending) >= READ_AHEAD:
+                        done += write_out(pending.popleft())
+                        prog.update(done, total)
+                    pos += n
+                    continue
+                pos += n
+                done += n
+                prog.update(done, total)
+            while pending:  # the next source may be the same file: finish this one
+                done += write_out(pending.popleft())
+                prog.update(done, total)
+            tgt_off += size
+    prog.finish()
+
+
+def _copy_compressed(nodes, tgt, total: int, prog: Progress) -> None:
+    """``-c``: whole target clusters, compressed in worker threads."""
     done = 0
     cs = tgt.cluster_size() or 65536
     chunk_size = max(CHUNK - CHUNK % cs, cs)
@@ -200,34 +266,12 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
         while pos < size:
             n = min(chunk_size, size - pos)
             st, depth = get_block_status(src, pos, n)
-            if compress:
-                # whole target clusters: a cluster partly data is read and compressed whole
-                if st.flags & STATUS_DATA or st.length < cs:
-                    n = min(-(-st.length // cs) * cs, size - pos)
-                    st = st._replace(flags=STATUS_DATA)
-                    depth = 0
-                else:
-                    n = st.length - st.length % cs
+            # a cluster partly data is read and compressed whole
+            if st.flags & STATUS_DATA or st.length < cs:
+                n = min(-(-st.length // cs) * cs, size - pos)
+                _write_compressed(tgt, tgt_off + pos, src.pread(pos, n), cs)
             else:
-                n = min(n, st.length)
-            unallocated_above_base = keep_unallocated and depth > 0
-            is_zero = not st.flags & STATUS_DATA
-            if unallocated_above_base:
-                pass
-            elif is_zero:
-                if not fresh:
-                    tgt.pwrite_zeroes(tgt_off + pos, n, may_unmap=True)
-                elif keep_unallocated and st.flags & STATUS_ZERO:
-                    tgt.pwrite_zeroes(tgt_off + pos, n)
-            else:
-                data = src.pread(pos, n)
-                if compress:
-                    _write_compressed(tgt, tgt_off + pos, data, cs)
-                elif sparse and fresh:
-                    for a, b in _nonzero_runs(data, sparse):
-                        tgt.pwrite(tgt_off + pos + a, data[a:b] if (a, b) != (0, len(data)) else data)
-                else:
-                    tgt.pwrite(tgt_off + pos, data)
+                n = st.length - st.length % cs
             pos += n
             done += n
             prog.update(done, total)

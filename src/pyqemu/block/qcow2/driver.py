@@ -242,6 +242,8 @@ class Qcow2Node(BlockNode):
         while len(self.l2_cache) > self.l2_cache_max:
             off, table = next(iter(self.l2_cache.items()))
             if self.l2_dirty.pop(off, False):
+                if self.io_barrier is not None:
+                    self.io_barrier()
                 self.refcounts.flush()
                 self.file.pwrite(off, self.pack_l2(off, table))
             del self.l2_cache[off]
@@ -328,11 +330,21 @@ class Qcow2Node(BlockNode):
                 pos = e
                 continue
             bitmaps = self.l2_bitmaps.get(res[1]) if self.ext_l2 else None
+            table = res[0]
+            prev = -1
             for j in range(n_in_table):
+                entry = table[l2_idx + j]
+                if prev >= 0 and cur is not None and bitmaps is None and \
+                        ((entry == prev + cs and not entry & COMPRESSED and
+                          (entry & L2_OFFSET_MASK) < flen_limit) or entry == prev == 0):
+                    # fast path: the next cluster of a contiguous run (or of an unallocated one)
+                    cur[2] += min(end, ((cluster + j) << cbits) + cs) - ((cluster + j) << cbits)
+                    prev = entry
+                    continue
+                prev = entry if bitmaps is None and (entry == 0 or flen_limit is not None) else -1
                 c_start = (cluster + j) << cbits
                 s = max(pos, c_start)
                 e = min(end, c_start + cs)
-                entry = res[0][l2_idx + j]
                 if bitmaps is not None and not entry & COMPRESSED:
                     cur = yield from self._ext_subclusters(cur, entry, bitmaps[l2_idx + j], c_start, s, e)
                     pos = e
@@ -357,6 +369,7 @@ class Qcow2Node(BlockNode):
                         yield tuple(cur)  # type: ignore[misc]
                     cur = [kind, s, e - s, host, entry]
                 pos = e
+            pos = min(end, (cluster + n_in_table) << cbits)
         if cur is not None:
             yield tuple(cur)  # type: ignore[misc]
 
@@ -406,6 +419,26 @@ class Qcow2Node(BlockNode):
             else:
                 parts.append(bytes(n))
         return b"".join(parts)
+
+    def read_plan(self, offset: int, length: int) -> List[Any]:
+        self.check_io(offset, length)
+        plan: List[Any] = []
+        for kind, goff, n, host, entry in self._extents(offset, length):
+            if kind == NORMAL:
+                plan.extend(self.data.read_plan(host, n))
+            elif kind == COMPRESSED_KIND:
+                s = goff & (self.cs - 1)
+                plan.append((None, self._read_compressed(entry)[s:s + n], n))
+            elif kind == UNALLOC and self.backing is not None:
+                blen = self.backing.length()
+                inside = max(0, min(n, blen - goff))
+                if inside:
+                    plan.extend(self.backing.read_plan(goff, inside))
+                if inside < n:
+                    plan.append((None, None, n - inside))
+            else:
+                plan.append((None, None, n))
+        return plan
 
     def _read_backing(self, offset: int, n: int) -> bytes:
         blen = self.backing.length()
@@ -475,10 +508,16 @@ class Qcow2Node(BlockNode):
             threshold = max(real * 10 // 9, real + 2)
             end = -(-self.file.length() // self.cs)
             count = 0
-            c = 0
-            while c < end and count <= threshold:
-                count += 1 if self.refcounts.get(c) else 0
-                c += 1
+            rc = self.refcounts
+            per = rc.per_block
+            # whole refcount blocks at a time: count() runs in C
+            for idx in range(-(-end // per)):
+                blk, _ = rc._block(idx)
+                if blk is not None:
+                    n = min(per, end - idx * per)
+                    count += n - (blk[:n].count(0) if n < per else blk.count(0))
+                if count > threshold:
+                    break
             self._prealloc_detected = count > threshold
         return self._prealloc_detected
 
@@ -515,6 +554,8 @@ class Qcow2Node(BlockNode):
 
     def _cluster_base(self, cluster: int, entry: int) -> bytes:
         """What the guest currently sees in a whole cluster (for copy-on-write)."""
+        if self.io_barrier is not None:
+            self.io_barrier()  # data writes still in flight may be part of it
         start = cluster << self.cluster_bits
         n = min(self.cs, self._size - start)
         kind = self._kind(entry)
@@ -531,6 +572,14 @@ class Qcow2Node(BlockNode):
         return data.ljust(self.cs, b"\0")[:self.cs]
 
     def pwrite(self, offset: int, data: bytes) -> None:
+        for node, host, bufs in self.write_plan(offset, data):
+            node.pwritev(host, bufs)
+
+    def write_plan(self, offset: int, data: Any) -> List[Any]:
+        """Allocate and map now; the data writes are returned (see pipeline.py).
+
+        Writes that replace clusters (whose old references are dropped once
+        the new mapping is on disk) are done here and now instead."""
         self._check_writable()
         self.check_io(offset, len(data))
         mv = memoryview(data)
@@ -538,52 +587,75 @@ class Qcow2Node(BlockNode):
         cbits = self.cluster_bits
         pos = offset
         end = offset + len(data)
-        # pending contiguous host write: (host_start, [chunks])
-        pend_host = -1
-        pend: List[Any] = []
-        pend_len = 0
+        # contiguous host writes: [node, host_start, [chunks], length]
+        out_ios: List[List[Any]] = []
         frees: List[int] = []
+        own_file = self.data is self.file
         while pos < end:
             cluster = pos >> cbits
             c_start = cluster << cbits
             s = pos - c_start
             n = min(end - pos, cs - s)
-            chunk = mv[pos - offset:pos - offset + n]
             entry = self._entry(cluster)
             kind = self._kind(entry)
             if kind == NORMAL and entry & COPIED:
                 host = (entry & L2_OFFSET_MASK) + s
-                out = chunk
+                chunk = mv[pos - offset:pos - offset + n]
+            elif s == 0 and n == cs and kind in (UNALLOC, ZERO_PLAIN) and own_file:
+                # a run of whole fresh clusters in this L2 table gets one contiguous allocation
+                table, l2_off = self._l2(cluster >> self.l2_bits, create=True)
+                idx = cluster & (self.l2_entries - 1)
+                limit = min(self.l2_entries - idx, (end - pos) >> cbits)
+                k = 1
+                if self.ext_l2:
+                    while k < limit and self._kind(self._entry(cluster + k)) in (UNALLOC, ZERO_PLAIN):
+                        k += 1
+                else:
+                    fresh = (0, ZERO_FLAG) if self.header.version >= 3 else (0,)
+                    while k < limit and table[idx + k] in fresh:
+                        k += 1
+                hbase = self.refcounts.alloc(k)
+                if self.ext_l2:
+                    for j in range(k):
+                        self._set_entry(cluster + j, (hbase + j * cs) | COPIED)
+                else:
+                    table[idx:idx + k] = range(hbase | COPIED, (hbase | COPIED) + k * cs, cs)
+                    self.l2_dirty[l2_off] = True
+                host = hbase
+                n = k * cs
+                chunk = mv[pos - offset:pos - offset + n]
             else:
                 if kind == ZERO_ALLOC and entry & COPIED:
                     hbase = entry & L2_OFFSET_MASK
                 else:
                     # the L2 table first, so that data clusters stay contiguous
                     self._l2(cluster >> self.l2_bits, create=True)
-                    hbase = self.refcounts.alloc(1) if self.data is self.file else c_start
+                    hbase = self.refcounts.alloc(1) if own_file else c_start
                     if kind in (NORMAL, ZERO_ALLOC, COMPRESSED_KIND):
                         frees.append(entry)
                 if n == cs:
-                    out = chunk
+                    chunk = mv[pos - offset:pos - offset + n]
                 else:
                     buf = bytearray(self._cluster_base(cluster, entry))
-                    buf[s:s + n] = chunk
-                    out = memoryview(bytes(buf))
+                    buf[s:s + n] = mv[pos - offset:pos - offset + n]
+                    chunk = memoryview(buf)
                     s = 0  # the whole cluster is written
                 host = hbase + s
                 self._set_entry(cluster, hbase | COPIED)
-            if pend_host >= 0 and pend_host + pend_len == host:
-                pend.append(out)
-                pend_len += len(out)
+            last = out_ios[-1] if out_ios else None
+            if last is not None and last[1] + last[3] == host:
+                last[2].append(chunk)
+                last[3] += len(chunk)
             else:
-                if pend:
-                    self.data.pwritev(pend_host, pend)
-                pend_host, pend, pend_len = host, [out], len(out)
+                out_ios.append([self.data, host, [chunk], len(chunk)])
             pos += n
-        if pend:
-            self.data.pwritev(pend_host, pend)
+        ios = [(node, host, bufs) for node, host, bufs, _ in out_ios]
         if frees:
+            for node, host, bufs in ios:
+                node.pwritev(host, bufs)
             self._free_entries(frees)
+            return []
+        return ios
 
     def _free_entries(self, entries: List[int]) -> None:
         """Drop references of replaced entries, after the L2 tables no longer point at them."""
@@ -828,6 +900,8 @@ class Qcow2Node(BlockNode):
         """Refcounts, then L2 tables, then L1: a crash in between only leaks clusters."""
         if self.read_only:
             return
+        if self.io_barrier is not None:
+            self.io_barrier()  # guest data first
         self.refcounts.flush()
         for off, d in list(self.l2_dirty.items()):
             if d:

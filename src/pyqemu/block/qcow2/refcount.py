@@ -184,13 +184,19 @@ class Refcounts:
             run = 0
             start = c
             while run < n:
-                if self.get(c):
-                    c += 1
+                # a refcount block's worth at a time: list slices and any() run in C
+                idx, i = divmod(c, per)
+                blk, _ = self._block(idx)
+                take = min(per - i, n - run)
+                seg = blk[i:i + take] if blk is not None else None
+                if seg is not None and any(seg):
+                    used = max(k for k, v in enumerate(seg) if v)
+                    c += used + 1
                     start = c
                     run = 0
                 else:
-                    c += 1
-                    run += 1
+                    c += take
+                    run += take
             # blocks describing the run must exist; a new one lands at its range start
             restart = False
             for k in range(start // per, (start + n - 1) // per + 1):
@@ -202,8 +208,14 @@ class Refcounts:
                 c = start
                 continue
             break
-        for x in range(start, start + n):
-            self.set(x, 1)
+        c = start
+        while c < start + n:
+            idx, i = divmod(c, per)
+            blk, off = self._block(idx, create=True)
+            take = min(per - i, start + n - c)
+            blk[i:i + take] = [1] * take
+            self.dirty[off] = True
+            c += take
         if n == 1 or start == self.free_hint:
             self.free_hint = start + n
         self.alloc_end = max(self.alloc_end, start + n)
