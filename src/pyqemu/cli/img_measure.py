@@ -82,7 +82,7 @@ def main(argv: List[str]) -> int:
     if size is None and len(args) != 1:
         raise QemuError("Either --size N or one filename must be specified.")
     o = parse_o(o_values)
-    if out_fmt not in ("raw", "qcow2"):
+    if out_fmt not in ("raw", "qcow2", "luks"):
         raise QemuError("Unknown file format '%s'" % out_fmt)
     node = img_open(args[0], fmt, image_opts, readonly=True, force_share=force) if args else None
     try:
@@ -101,6 +101,18 @@ def main(argv: List[str]) -> int:
 
 
 def _measure(out_fmt: str, o: dict, node, size: Optional[int]) -> dict:
+    from pyqemu.block.crypto.luks import header_bytes
+    if out_fmt == "luks":  # header and key slots, then the whole payload
+        req = header_bytes(o) + (node.length() if node is not None else -(-(size or 0) // 512) * 512)
+        return {"required": req, "fully-allocated": req}
+    if out_fmt == "qcow2" and o.get("encrypt.format") == "luks":
+        enc = {k[8:]: v for k, v in o.items() if k.startswith("encrypt.") and k != "encrypt.format"}
+        cs = strtosz(o.get("cluster_size", "65536"), "B")
+        extra = -(-header_bytes(enc, "encrypt.") // cs) * cs
+        info = _measure(out_fmt, {k: v for k, v in o.items() if not k.startswith("encrypt.")}, node, size)
+        info["required"] += extra
+        info["fully-allocated"] += extra
+        return info
     if out_fmt == "raw":
         req = node.length() if node is not None else -(-(size or 0) // 512) * 512
         return {"required": req, "fully-allocated": req}

@@ -114,3 +114,22 @@ def test_resize_and_check(tmp_path):
     for prog in (QEMU_IMG, PYQEMU_IMG):
         c = run(prog, "check", "--object", SECRET, "--image-opts", OPTS % img, check=False)
         assert c.returncode == 63 and "This image format does not support checks" in c.stderr
+
+
+@pytest.mark.slow  # real qemu-img measure benchmarks PBKDF2 for LUKS
+def test_measure_matches(tmp_path):
+    raw = str(tmp_path / "m.raw")
+    run(QEMU_IMG, "create", "-q", "-f", "raw", raw, "3M")
+    for args in (["--size", "16M", "-O", "luks", "-o", "key-secret=sec0"],
+                 ["--size", "16M", "-O", "luks"],
+                 ["--size", "1G", "-O", "luks", "-o", "key-secret=nope"],
+                 ["--size", "16M", "-O", "luks", "-o", "key-secret=sec0,cipher-alg=bogus"],
+                 ["-O", "luks", "-o", "key-secret=sec0", "--output=json", raw],
+                 ["--size", "16M", "-O", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0"],
+                 ["--size", "16M", "-O", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0,"
+                  "encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,cluster_size=4k", "--output=json"],
+                 ["--size", "16M", "-O", "qcow2", "-o", "encrypt.format=luks"]):
+        q = run(QEMU_IMG, "measure", "--object", SECRET, *args, check=False)
+        p = run(PYQEMU_IMG, "measure", "--object", SECRET, *args, check=False)
+        assert (p.returncode, p.stdout, p.stderr.replace("pyqemu-img", "qemu-img")) == \
+            (q.returncode, q.stdout, q.stderr), args

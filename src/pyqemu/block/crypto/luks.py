@@ -313,3 +313,19 @@ def create(o: Dict[str, Any], password: bytes) -> "tuple[LuksHeader, bytes, Sect
     material = h._crypto_for(slot_key).encrypt(0, split + bytes(pad))[:split_len]
     h.payload_offset = base + slot_sectors * NUM_SLOTS
     return h, material, payload
+
+
+def header_bytes(opts: Dict[str, Any], prefix: str = "") -> int:
+    """Bytes the LUKS header and key slots take for these create options (``measure``).
+
+    As QEMU, the options are checked and the secret must exist, but no key is derived.
+    """
+    o = parse_create_options(opts)
+    secret_password(o["key-secret"], prefix)
+    alg = o["cipher-alg"]
+    if CIPHER_ALGS[alg][0] is None:
+        raise QemuError("Algorithm '%s' not supported" % alg)
+    key_bytes = key_len(alg) * (2 if o["cipher-mode"] == "xts" else 1)
+    align = SLOT_ALIGN // SECTOR
+    slot_sectors = -(-(-(-(key_bytes * STRIPES) // SECTOR)) // align) * align
+    return (align + slot_sectors * NUM_SLOTS) * SECTOR
