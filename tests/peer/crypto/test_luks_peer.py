@@ -133,3 +133,31 @@ def test_measure_matches(tmp_path):
         p = run(PYQEMU_IMG, "measure", "--object", SECRET, *args, check=False)
         assert (p.returncode, p.stdout, p.stderr.replace("pyqemu-img", "qemu-img")) == \
             (q.returncode, q.stdout, q.stderr), args
+
+
+@pytest.mark.slow
+def test_secret_forms(tmp_path):
+    """The passphrase given as base64, in a file, and AES-256-CBC-encrypted with another secret."""
+    import base64
+    import os as _os
+
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    img = str(tmp_path / "s.luks")
+    run(PYQEMU_IMG, "create", "-q", "-f", "luks", "--object", "secret,id=sec0,data=MTIzNDU2,format=base64",
+        "-o", "key-secret=sec0," + OUR_ITER, img, "1M")
+    (tmp_path / "pw").write_bytes(b"123456")
+    master = bytes(range(32))
+    iv = _os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(master), modes.CBC(iv)).encryptor()
+    ct = enc.update(padder.update(b"123456") + padder.finalize()) + enc.finalize()
+    forms = [["--object", "secret,id=sec0,file=%s" % (tmp_path / "pw")],
+             ["--object", "secret,id=master,data=%s,format=base64" % base64.b64encode(master).decode(),
+              "--object", "secret,id=sec0,keyid=master,iv=%s,data=%s,format=base64"
+              % (base64.b64encode(iv).decode(), base64.b64encode(ct).decode())]]
+    for objs in forms:
+        for prog in (QEMU_IO, PYQEMU_IO):
+            p = run(prog, *objs, "--image-opts", OPTS % img, "-c", "write -P 0x5 0 4096", "-c",
+                    "read -P 0x5 0 4096", check=False)
+            assert p.returncode == 0 and "failed" not in p.stdout, (prog, objs, p.stdout + p.stderr)
