@@ -66,6 +66,7 @@ class VhdxNode(BlockNode):
         regions = self._regions()
         if GUID_BAT not in regions or GUID_META not in regions:
             raise QemuError("Invalid argument", errno=22)
+        self._check_regions(regions)
         self._parse_log()
         self._read_metadata(*regions[GUID_META])
         bat_off, bat_len = regions[GUID_BAT]
@@ -115,6 +116,20 @@ class VhdxNode(BlockNode):
             self.file.pwrite(HEADER_OFFSETS[target], h.pack())
             self.file.flush()
             self.header, self.header_index = h, target
+
+    def _check_regions(self, regions: Dict[bytes, tuple]) -> None:
+        """The log, BAT and metadata may not overlap each other or the header section."""
+        h = self.header
+        spans = [(h.log_offset, h.log_length)] + [regions[g] for g in (GUID_BAT, GUID_META)]
+        spans = [(o, n) for o, n in spans if n]
+        if h.log_length and (h.log_offset % MiB or h.log_length % MiB):
+            raise QemuError("Invalid argument", errno=22)
+        for i, (o, n) in enumerate(spans):
+            if o < MiB:
+                raise QemuError("Invalid argument", errno=22)
+            for o2, n2 in spans[i + 1:]:
+                if o < o2 + n2 and o2 < o + n:
+                    raise QemuError("Invalid argument", errno=22)
 
     # --- the log --------------------------------------------------------------------
     def _parse_log(self) -> None:

@@ -83,6 +83,7 @@ def test_zero_descriptor_and_file_growth(tmp_path):
     assert data[6 << 20:(6 << 20) + 8192] == bytes(8192)
 
 
+@pytest.mark.slow
 def test_fuzzed_log_gives_clean_errors_or_a_working_image(tmp_path):
     img = tmp_path / "f.vhdx"
     _dirty_image(img, lambda g: [(0, build_entry(1, g, 0, 10 << 20, [(6 << 20, b"\x33" * 4096)])),
@@ -116,5 +117,47 @@ def test_fuzzed_log_gives_clean_errors_or_a_working_image(tmp_path):
         with n:
             assert len(n.pread(0, 8192)) == 8192
             n.pwrite(3 << 20, b"\x55" * 512)
+
+    check()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opts", [{"block_size": "1M"}, {"subformat": "fixed", "block_size": "1M",
+                                                         "block_state_zero": "off"}])
+def test_fuzzed_metadata_of_created_images(tmp_path, opts):
+    """Headers, region table, BAT and metadata items mutated (checksums recomputed)."""
+    img = tmp_path / "m.vhdx"
+    create_image("vhdx", str(img), 20 << 20, dict(opts))
+    with open_image(str(img), "vhdx", readonly=False) as n:
+        n.pwrite(0, b"\x07" * (1 << 20))
+    base = img.read_bytes()
+    spots = [(64 << 10, 80), (128 << 10, 80), (192 << 10, 80), (2 << 20, 64), (3 << 20, 224),
+             ((3 << 20) + 65536, 48)]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(0, len(spots) - 1), st.integers(0, 223), st.integers(0, 255)),
+                    min_size=1, max_size=6))
+    def check(edits):
+        b = bytearray(base[:4 * MiB])
+        for spot, pos, val in edits:
+            start, size = spots[spot]
+            b[start + pos % size] = val
+        for off, size in ((64 << 10, 4096), (128 << 10, 4096), (192 << 10, 65536)):
+            b[off:off + size] = with_checksum(bytearray(b[off:off + size]), 4)
+        with open(img, "r+b") as f:
+            f.write(b)
+            f.truncate(len(base))
+        try:
+            n = open_image(str(img), "vhdx", readonly=False)
+        except QemuError:
+            return
+        with n:
+            size = n.length()
+            for off in (0, size // 2, max(0, size - 4096)):
+                try:
+                    assert len(n.pread(off, min(4096, size - off))) == min(4096, size - off)
+                    n.pwrite(off, b"\x01" * min(4096, size - off))
+                except QemuError:
+                    pass
 
     check()
