@@ -376,6 +376,8 @@ class VvfatNode(BlockNode):
         self._fat_set(0, self.max_fat_value)
         self._fat_set(1, self.max_fat_value)
         self._begins = [m.begin for m in self.mappings]
+        # past the last cluster in use every sector reads as zeroes
+        self._data_end = (self.offset_to_root_dir + cluster * SECTORS_PER_CLUSTER) * SECTOR
 
         bs = self.offset_to_bootsector * SECTOR
         media = 0xF8 if self.offset_to_bootsector > 0 else 0xF0
@@ -468,6 +470,8 @@ class VvfatNode(BlockNode):
 
     def pread(self, offset: int, length: int) -> bytes:
         self.check_io(offset, length)
+        if offset >= self._data_end:
+            return bytes(length)
         first = offset // SECTOR
         last = (offset + length + SECTOR - 1) // SECTOR
         out = []
