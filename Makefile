@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYPY_VENV := .venv-pypy
 PEER_PACKAGES := qemu-utils qemu-system-x86 qemu-user libnbd-bin gdb-multiarch \
                  busybox-static gcc-multilib pypy3 qemu-guest-agent nbdkit fdisk cpio \
-                 bximage cloop-utils cryptsetup-bin mtools
+                 bximage cloop-utils cryptsetup-bin mtools dmg2img
 # The translator and user-mode core must also pass under PyPy 3.9.
 PYPY_TEST_DIRS := $(wildcard tests/unit/tcg tests/unit/target tests/unit/linux_user tests/system/linux_user tests/unit/sysemu)
 
