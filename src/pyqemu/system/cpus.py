@@ -42,7 +42,8 @@ def cpu_help() -> str:
 
 def create_cpu(machine: Any, model: str, index: int) -> Any:
     _ensure_models()
-    entry = _models.get(model)
+    # '-cpu NAME,feature,...': the factory reads the features from machine.cpu_type
+    entry = _models.get(model.split(",", 1)[0])
     if entry is None:
         raise QemuError("unable to find CPU model '%s'" % model)
     return entry[0](machine, index)
@@ -50,8 +51,9 @@ def create_cpu(machine: Any, model: str, index: int) -> Any:
 
 def check_cpu_model(model: str) -> None:
     _ensure_models()
-    if model not in _models:
-        raise QemuError("unable to find CPU model '%s'" % model)
+    name = model.split(",", 1)[0]
+    if name not in _models:
+        raise QemuError("unable to find CPU model '%s'" % name)
 
 
 # -- x86 models until the CPU-model table (target/i386/cpu_models.py) exists ----------

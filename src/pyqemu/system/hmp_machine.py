@@ -120,15 +120,21 @@ def _mon_cpu() -> Any:
 
 
 def hmp_info_registers(mon: Any, args: Args) -> None:
-    cpu = _mon_cpu()
-    if cpu is None:
+    from pyqemu.system import qmp_machine
+    vm = qmp_machine.current
+    cpus = list(vm.machine.cpus) if vm is not None else []
+    if not args.get("cpustate_all"):
+        cpus = cpus[:1]
+    if not cpus:
         mon.printf("No CPU available\n")
         return
-    dump = getattr(cpu, "dump_state", None)
-    if dump is None:
-        mon.printf("No CPU available\n")
-        return
-    mon.printf(dump())
+    for index, cpu in enumerate(cpus):
+        dump = getattr(cpu, "dump_state", None)
+        if dump is None:
+            mon.printf("No CPU available\n")
+            return
+        mon.printf("\nCPU#%d\n" % getattr(cpu, "cpu_index", index))
+        mon.printf(dump())
 
 
 def hmp_info_memdev(mon: Any, args: Args) -> None:

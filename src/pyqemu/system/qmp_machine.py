@@ -79,14 +79,29 @@ def qmp_query_kvm() -> Dict[str, Any]:
 
 def qmp_query_cpus_fast() -> List[Dict[str, Any]]:
     out = []
-    for i, cpu in enumerate(current.machine.cpus if current is not None else []):
-        info = {"cpu-index": i, "qom-path": cpu.path() if isinstance(cpu, qom.Object) else "",
-                "thread-id": _thread_id(), "props": {}, "target": current.config.target}
+    machine = current.machine if current is not None else None
+    for i, cpu in enumerate(machine.cpus if machine is not None else []):
+        # QEMU's member order; the topology IDs of an x86 CPU from -smp
+        info = {"thread-id": _thread_id(), "props": _cpu_props(machine, i),
+                "qom-path": cpu.path() if isinstance(cpu, qom.Object) else "",
+                "cpu-index": i, "target": current.config.target}
         extra = getattr(cpu, "query_info", None)
         if extra is not None:
             info.update(extra())
         out.append(info)
     return out
+
+
+def _cpu_props(machine: Any, index: int) -> Dict[str, int]:
+    smp = getattr(machine, "smp", {}) or {}
+    threads = smp.get("threads", 1) or 1
+    cores = smp.get("cores", 1) or 1
+    dies = smp.get("dies", 1) or 1
+    props = {"core-id": (index // threads) % cores, "thread-id": index % threads}
+    if dies > 1:
+        props["die-id"] = (index // (threads * cores)) % dies
+    props["socket-id"] = index // (threads * cores * dies)
+    return props
 
 
 def _thread_id() -> int:
