@@ -96,6 +96,10 @@ def test_cpuid_of_every_model_matches_qemu_tcg(dumpers):
             prog[0] = shutil.which("qemu-i386")
         r = subprocess.run(prog, capture_output=True, text=True, timeout=60)
         theirs_warn = [line.split("warning: ", 1)[1] for line in r.stderr.splitlines() if "warning: " in line]
+        if "svm" in drop:
+            # '-svm' makes QEMU clear the SVM leaf quietly; pyqemu, like plain QEMU
+            # (test_cpu_option_messages_match), reports the bits QEMU's TCG lacks there
+            warnings = [w for w in warnings if "CPUID.8000000AH:" not in w]
         if r.stdout.splitlines() != _expected(cpu) or theirs_warn != warnings:
             failures.append((name, r.stderr[-300:]))
     assert failures == []
