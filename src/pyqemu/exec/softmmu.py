@@ -203,6 +203,9 @@ class SoftMMU:
         if e.ppage in self.code_pages and self.code_write_hook is not None:
             self.code_write_hook(paddr, size)
         self.as_.write(paddr, size, value)
+        if e.mem is None:
+            # an MMIO write may have remapped memory (PAM, PCI BARs)
+            self.check_topology()
 
     def read_bytes(self, vaddr: int, length: int, mmu_idx: int) -> bytes:
         out = bytearray()
@@ -315,8 +318,6 @@ class MMUView:
             tlb.st(addr + 8, 8, value >> 64, self.mmu_idx)
             return
         tlb.st(addr, size, value, self.mmu_idx)
-        # an MMIO write may have remapped memory (PAM, PCI BARs)
-        tlb.check_topology()
 
     def read(self, addr: int, length: int) -> bytes:
         return self.tlb.read_bytes(addr, length, self.mmu_idx)

@@ -156,16 +156,23 @@ def string_op(env, kind: int, size: int, rep: int, amask: int, seg_base: int, as
         if kind == 0:       # movs
             count = regs[1] & cmask if rep else 1
             src = (seg_base + si) & wrap
-            if step > 0 and count > 1 and (di >= src + size * count or di + size * count <= src):
-                # bulk copy within one page of each side (and one 64 KiB offset range)
-                n = min(count, (PAGE_SIZE - (src & 0xfff)) // size,
-                        (PAGE_SIZE - (di & 0xfff)) // size,
-                        (amask + 1 - si) // size, (amask + 1 - di0) // size)
+            # A block read then write equals the element-wise copy unless the
+            # copy runs into its own not-yet-read source (the memset-like trick).
+            if count > 1 and (step > 0 and (di <= src or di >= src + size * count) or
+                              step < 0 and (di >= src or di + size <= src - size * (count - 1))):
+                if step > 0:
+                    n = min(count, (PAGE_SIZE - (src & 0xfff)) // size,
+                            (PAGE_SIZE - (di & 0xfff)) // size,
+                            (amask + 1 - si) // size, (amask + 1 - di0) // size)
+                    lo_src, lo_dst = src, di
+                else:
+                    n = min(count, (src & 0xfff) // size + 1, (di & 0xfff) // size + 1,
+                            si // size + 1, di0 // size + 1)
+                    lo_src, lo_dst = src - (n - 1) * size, di - (n - 1) * size
                 if n > 1:
-                    data = mem.read((seg_base + si) & wrap, n * size)
-                    mem.write(di, data)
-                    setr(6, si + n * size)
-                    setr(7, di0 + n * size)
+                    mem.write(lo_dst, mem.read(lo_src, n * size))
+                    setr(6, si + n * step)
+                    setr(7, di0 + n * step)
                     setr(1, (regs[1] & cmask) - n)
                     if not regs[1] & cmask:
                         return

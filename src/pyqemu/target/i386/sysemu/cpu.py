@@ -158,6 +158,11 @@ class X86SysCPU(X86CPU):
         self.tlb.flush()
         self.mem = self.views[MMU_KERNEL_IDX]
 
+    def dump_state(self) -> str:
+        """``info registers`` / ``-d cpu``: QEMU's system-mode register dump."""
+        from pyqemu.target.i386.sysemu.dump import dump_state
+        return dump_state(self)
+
     # -- derived mode state -------------------------------------------------------
     def update_mode(self) -> None:
         """Recompute the mode bits the translator keys blocks on (QEMU's hflags)."""
