@@ -104,6 +104,28 @@ def _cpu_props(machine: Any, index: int) -> Dict[str, int]:
     return props
 
 
+def _x86_models():
+    from pyqemu.target.i386 import cpu_models
+    return cpu_models
+
+
+def qmp_query_cpu_definitions() -> List[Dict[str, Any]]:
+    target = current.config.target if current is not None else "x86_64"
+    return _x86_models().cpu_definitions(target)
+
+
+def qmp_query_cpu_model_expansion(type: str, model: Dict[str, Any]) -> Dict[str, Any]:
+    name = model.get("name")
+    if not isinstance(name, str):
+        raise QemuError("Parameter 'model.name' is missing" if name is None
+                        else "Invalid parameter type for 'model.name', expected: string")
+    props = model.get("props")
+    if props is not None and not isinstance(props, dict):
+        raise QemuError("Invalid parameter type for 'model.props', expected: object")
+    target = current.config.target if current is not None else "x86_64"
+    return _x86_models().model_expansion(name, props, type, target)
+
+
 def _thread_id() -> int:
     import threading
     return threading.get_native_id()
@@ -280,6 +302,9 @@ def install(vm: Any) -> None:
     register("query-kvm", qmp_query_kvm, allow_preconfig=True, args={})
     register("query-cpus-fast", qmp_query_cpus_fast, allow_preconfig=True, args={})
     register("query-memdev", qmp_query_memdev, allow_preconfig=True, args={})
+    register("query-cpu-definitions", qmp_query_cpu_definitions, allow_preconfig=True, args={})
+    register("query-cpu-model-expansion", qmp_query_cpu_model_expansion, allow_preconfig=True,
+             args={"type": "enum:static|full", "model": "dict"})
     register("query-iothreads", qmp_query_iothreads, allow_preconfig=True, args={})
     register("qom-list", qmp_qom_list, allow_preconfig=True, args={"path": "str"})
     register("qom-get", qmp_qom_get, allow_preconfig=True, args={"path": "str", "property": "str"})

@@ -143,5 +143,8 @@ def test_definitions_and_expansion():
     assert "svm" in by_name["qemu64"]["unavailable-features"]
     missing = by_name["Haswell-v1"]["unavailable-features"]
     assert missing.index("pcid") < missing.index("avx") < missing.index("rtm")
-    name, props = cm.model_expansion("Haswell", "static")
-    assert name == "base" and props["avx2"] is True and props["model-id"] == "Intel Core Processor (Haswell)"
+    model = cm.model_expansion("Haswell", {"avx2": False, "family": 7}, "static")["model"]
+    assert model["name"] == "base" and model["props"]["avx2"] is False and model["props"]["avx"] is True
+    assert model["props"]["family"] == 7 and model["props"]["model-id"] == "Intel Core Processor (Haswell)"
+    with pytest.raises(QemuError, match="expected: boolean"):
+        cm.model_expansion("qemu64", {"vmx": "x"}, "static")

@@ -874,6 +874,8 @@ class X86CPUDef:
             xlevel2 = max(xlevel2, 0xC0000001)
         if f["7_1_EAX"]:
             self.level_func7 = 1
+        # QEMU raises the minimums themselves (query-cpu-model-expansion shows them)
+        self.min_level, self.min_xlevel, self.min_xlevel2 = level, xlevel, xlevel2
         if self.level is None:
             self.level = level
         if self.xlevel is None:
@@ -1098,23 +1100,61 @@ def finish(cpu: X86CPUDef, warn: Callable[[str], None]) -> None:
         raise QemuError("CPU model 'host' requires KVM or HVF")
 
 
-def model_expansion(option: str, kind: str) -> Tuple[str, Dict[str, object]]:
-    """query-cpu-model-expansion for one model: (model name, props)."""
-    cpu = resolve(option, lambda msg: None, realize=False)
-    props: Dict[str, object] = {}
-    for w in FEATURE_WORDS:
-        for bit, name in enumerate(w.names):
-            if name:
-                props[name] = bool(props.get(name)) or bool(cpu.features[w.key] >> bit & 1)
+def model_expansion(name: str, props: Optional[Dict[str, object]], kind: str,
+                    target: str = "x86_64") -> Dict[str, object]:
+    """query-cpu-model-expansion: ``static`` is ``base`` plus every feature
+    and the identity properties; ``full`` keeps the name and adds the levels."""
+    base = _lookup(name)
+    if base is None or name == "host":
+        raise QemuError("CPU model '%s' not found" % name)
+    typename = "%s-%s-cpu" % (name, target)
+    cpu = X86CPUDef(base, typename)
+    for prop, value in (props or {}).items():
+        _apply_typed(cpu, prop, value)
     cpu._auto_levels()
-    props.update({"family": cpu.family, "model": cpu.model, "stepping": cpu.stepping,
-                  "vendor": cpu.vendor, "model-id": cpu.model_id,
-                  "min-level": cpu.min_level, "min-xlevel": cpu.min_xlevel})
+    out: Dict[str, object] = {}
+    for w in FEATURE_WORDS:
+        for bit, flag in enumerate(w.names):
+            if flag:
+                out[flag] = bool(out.get(flag)) or bool(cpu.features[w.key] >> bit & 1)
+    out.update({"family": cpu.family, "model": cpu.model, "stepping": cpu.stepping,
+                "vendor": cpu.vendor, "model-id": cpu.model_id,
+                "min-level": cpu.min_level, "min-xlevel": cpu.min_xlevel,
+                "lmce": False})          # local machine-check: not offered
     if kind == "static":
-        return "base", props
-    props.update({"level": cpu.level, "xlevel": cpu.xlevel, "xlevel2": cpu.xlevel2,
-                  "min-xlevel2": cpu.min_xlevel2, "check": cpu.check, "enforce": cpu.enforce})
-    return option.split(",")[0], props
+        return {"model": {"name": "base", "props": out}}
+    out.update({"level": cpu.level, "xlevel": cpu.xlevel, "xlevel2": cpu.xlevel2,
+                "min-xlevel2": cpu.min_xlevel2, "check": cpu.check, "enforce": cpu.enforce})
+    return {"model": {"name": name, "props": out}}
+
+
+def _apply_typed(cpu: X86CPUDef, prop: str, value: object) -> None:
+    """One property of a QMP CpuModelInfo (typed JSON values, not strings)."""
+    if _feature_bits(prop) or prop in _BOOL_PROPS:
+        if not isinstance(value, bool):
+            raise QemuError("Invalid parameter type for '%s', expected: boolean" % prop)
+        if _feature_bits(prop):
+            cpu.set_feature(prop, value, user=True)
+        elif prop in ("check", "enforce"):
+            setattr(cpu, prop, value)
+    elif prop in _INT_PROPS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise QemuError("Invalid parameter type for '%s', expected: integer" % prop)
+        if prop in ("family", "model", "stepping"):
+            setattr(cpu, prop, value)
+        else:
+            setattr(cpu, prop.replace("-", "_"), value & 0xffffffff)
+    elif prop in _STR_PROPS:
+        if not isinstance(value, str):
+            raise QemuError("Invalid parameter type for '%s', expected: string" % prop)
+        if prop == "vendor":
+            if len(value) != 12:
+                raise QemuError("Property '.vendor' doesn't take value '%s'" % value)
+            cpu.vendor = value
+        else:
+            cpu.model_id = value
+    else:
+        raise QemuError("Property '%s.%s' not found" % (cpu.typename, prop))
 
 
 def cpu_definitions(target: str = "x86_64") -> List[Dict[str, object]]:
