@@ -16,7 +16,9 @@ the previous file cluster it read, so bytes past the end of a file repeat
 earlier data; this driver keeps such a buffer too, which makes whole-disk
 reads in the same order byte-identical.
 
-Not done: ``rw`` (writing back to the directory).
+With ``rw`` the guest's writes go to a temporary overlay and, whenever the
+file system they leave is consistent, are committed to the host directory
+(vvfat_commit.py).
 """
 from __future__ import annotations
 
@@ -142,17 +144,16 @@ class VvfatNode(BlockNode):
             sys.stderr.flush()
         elif self.fat_type not in (12, 16):
             raise QemuError("Valid FAT types are only 12, 16 and 32")
-        if _bool(options.get("rw", False)):
-            if read_only:
-                raise QemuError("Unable to set VVFAT to 'rw' when drive is read-only", errno=1)
-            raise QemuError("vvfat 'rw' (writing back to the directory) is not supported by pyqemu yet")
-        if not read_only:
+        self.rw = _bool(options.get("rw", False))
+        if self.rw and read_only:
+            raise QemuError("Unable to set VVFAT to 'rw' when drive is read-only", errno=1)
+        if not self.rw and not read_only:
             raise QemuError("Image is read-only", errno=30)
         self.total_sectors = cyls * heads * secs
         self.sector_count = self.total_sectors - self.offset_to_bootsector
         self.filename = 'json:' + json.dumps({"driver": "raw", "file": {
             "fat-type": int(options.get("fat-type", 0)), "dir": self.dirname, "driver": "vvfat",
-            "floppy": floppy, "rw": False}})
+            "floppy": floppy, "rw": self.rw}})
         self._build(heads, secs)
         if self.offset_to_bootsector > 0:
             self._init_mbr(cyls, heads, secs)
@@ -162,6 +163,8 @@ class VvfatNode(BlockNode):
         self._current_cluster = -1
         self._current_mapping: Optional[_Mapping] = None
         self._cluster_view: bytes = b""
+        if self.rw:
+            self._start_write_target()
 
     # --- building the disk ----------------------------------------------------------
     def _fat_set(self, cluster: int, value: int) -> None:
@@ -468,8 +471,7 @@ class VvfatNode(BlockNode):
             return bytes(SECTOR)
         return self._cluster_view[within * SECTOR:(within + 1) * SECTOR]
 
-    def pread(self, offset: int, length: int) -> bytes:
-        self.check_io(offset, length)
+    def _base_pread(self, offset: int, length: int) -> bytes:
         if offset >= self._data_end:
             return bytes(length)
         first = offset // SECTOR
@@ -492,6 +494,115 @@ class VvfatNode(BlockNode):
         data = b"".join(out)
         skip = offset - first * SECTOR
         return data[skip:skip + length]
+
+    def pread(self, offset: int, length: int) -> bytes:
+        self.check_io(offset, length)
+        if not self.rw:
+            return self._base_pread(offset, length)
+        first = offset // SECTOR
+        last = (offset + length + SECTOR - 1) // SECTOR
+        data = bytearray(self._base_pread(first * SECTOR, (last - first) * SECTOR))
+        bitmap = self._written
+        for s in range(first, last):
+            if bitmap[s >> 3] & (1 << (s & 7)):
+                at = (s - first) * SECTOR
+                data[at:at + SECTOR] = os.pread(self._overlay.fileno(), SECTOR, s * SECTOR)
+        skip = offset - first * SECTOR
+        return bytes(data[skip:skip + length])
+
+    # --- rw: guest writes kept in a temporary overlay, committed to the directory -----
+    def _start_write_target(self) -> None:
+        import tempfile
+        from pyqemu.block import vvfat_commit
+        self._overlay = tempfile.TemporaryFile(prefix="vvfat.")
+        self._written = bytearray((self.total_sectors + 7) // 8)
+        self._dirty_clusters: set = set()
+        self._commit = vvfat_commit
+        try:
+            self._tree = self._read_tree()
+        except vvfat_commit.Inconsistent:
+            self._tree = {}
+
+    def _mark(self, sector: int) -> None:
+        self._written[sector >> 3] |= 1 << (sector & 7)
+        if sector >= self.offset_to_root_dir:
+            self._dirty_clusters.add((sector - self.offset_to_root_dir) // SECTORS_PER_CLUSTER)
+
+    def pwrite(self, offset: int, data: bytes) -> None:
+        if not self.rw:
+            raise QemuError("Permission denied", errno=13)
+        self.check_io(offset, len(data))
+        first = offset // SECTOR
+        last = (offset + len(data) + SECTOR - 1) // SECTOR
+        buf = bytearray(self.pread(first * SECTOR, (last - first) * SECTOR))
+        skip = offset - first * SECTOR
+        buf[skip:skip + len(data)] = data
+        os.pwrite(self._overlay.fileno(), bytes(buf), first * SECTOR)
+        for s in range(first, last):
+            self._mark(s)
+        self._try_commit()
+
+    def _cluster_bytes(self, cluster: int) -> bytes:
+        return self.pread((self.offset_to_root_dir + cluster * SECTORS_PER_CLUSTER) * SECTOR, CLUSTER)
+
+    def _read_tree(self) -> Dict[str, Any]:
+        fat = self.pread(self.offset_to_fat * SECTOR, self.sectors_per_fat * SECTOR)
+        ft = self.fat_type
+
+        def fat_next(c: int) -> int:
+            if ft == 32:
+                return struct.unpack_from("<I", fat, c * 4)[0] & 0x0FFFFFFF if c * 4 + 4 <= len(fat) else 0
+            if ft == 16:
+                return struct.unpack_from("<H", fat, c * 2)[0] if c * 2 + 2 <= len(fat) else 0
+            off = c * 3 // 2
+            if off + 2 > len(fat):
+                return 0
+            v = fat[off] | fat[off + 1] << 8
+            return v >> 4 if c & 1 else v & 0xFFF
+
+        root_clusters = self.mappings[0].end
+        root = b"".join(self._cluster_bytes(c) for c in range(root_clusters))
+        eof = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}[ft]
+        return self._commit.read_tree(self._cluster_bytes, fat_next, root, CLUSTER,
+                                      self.cluster_count, eof)
+
+    def _try_commit(self) -> None:
+        try:
+            new = self._read_tree()
+        except self._commit.Inconsistent:
+            return   # the guest is half way through an update
+        old = self._tree
+        changing = [n for p, n in old.items() if not n.is_dir and
+                    (new.get(p) != n or self._dirty_clusters.intersection(n.clusters))]
+        for n in changing:
+            # keep the guest's view of these clusters once the host file changes under them
+            for c in n.clusters:
+                self._materialize(c)
+        root = self.mappings[0].path
+
+        def copy_out(node: Any, host: str) -> None:
+            self._commit.write_file(host, (self._cluster_bytes(c) for c in node.clusters), node.size)
+
+        try:
+            self._commit.apply(root, old, new, self._dirty_clusters, copy_out)
+        except OSError as exc:
+            raise QemuError("vvfat: could not commit to '%s': %s" % (root, os.strerror(exc.errno or 5)),
+                            errno=exc.errno) from None
+        self._tree = new
+        self._dirty_clusters = set()
+
+    def _materialize(self, cluster: int) -> None:
+        start = self.offset_to_root_dir + cluster * SECTORS_PER_CLUSTER
+        data = self._base_pread(start * SECTOR, CLUSTER)
+        for i in range(SECTORS_PER_CLUSTER):
+            s = start + i
+            if not self._written[s >> 3] & (1 << (s & 7)):
+                os.pwrite(self._overlay.fileno(), data[i * SECTOR:(i + 1) * SECTOR], s * SECTOR)
+                self._written[s >> 3] |= 1 << (s & 7)
+
+    def _close(self) -> None:
+        if self.rw:
+            self._overlay.close()
 
     def block_status(self, offset: int, length: int) -> BlockStatus:
         # QEMU's vvfat has no block status: all data, without a host offset

@@ -94,3 +94,70 @@ def test_label_option(tmp_path):
     run(QEMU_IMG, "convert", "-O", "raw", name, "q.raw", cwd=tmp_path)
     run(PYQEMU_IMG, "convert", "-O", "raw", name, "p.raw", cwd=tmp_path)
     assert (tmp_path / "p.raw").read_bytes() == (tmp_path / "q.raw").read_bytes()
+
+
+def _host_tree(root):
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirnames:
+            out[os.path.normpath(os.path.join(rel, d))] = None
+        for f in filenames:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                out[os.path.normpath(os.path.join(rel, f))] = fh.read()
+    return out
+
+
+def _guest_changes(tmp_path, spec):
+    """The sector writes a guest makes: mtools edits a copy of the exported disk, we diff it."""
+    run(QEMU_IMG, "convert", "-O", "raw", spec.format(d="d"), "base.img", cwd=tmp_path)
+    mod = tmp_path / "mod.img"
+    mod.write_bytes((tmp_path / "base.img").read_bytes())
+    (tmp_path / "New Long Name.txt").write_bytes(b"brand new\n" * 500)
+    (tmp_path / "inner.bin").write_bytes(bytes(range(256)) * 90)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLS_NO_VFAT="0")
+    for cmd in (["mcopy", "-i", "mod.img", "New Long Name.txt", "::/"],
+                ["mmd", "-i", "mod.img", "::/made_by_guest"],
+                ["mcopy", "-i", "mod.img", "inner.bin", "::/made_by_guest/"],
+                ["mdel", "-i", "mod.img", "::/README"],
+                ["mren", "-i", "mod.img", "::/sub/b.txt", "::/sub/renamed.txt"],
+                ):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
+    a, b = (tmp_path / "base.img").read_bytes(), mod.read_bytes()
+    cmds = []
+    s = 0
+    while s < len(a):
+        if a[s:s + 512] == b[s:s + 512]:
+            s += 512
+            continue
+        e = s
+        while e < len(a) and a[e:e + 512] != b[e:e + 512]:
+            e += 512
+        chunk = tmp_path / ("w%d" % s)
+        chunk.write_bytes(b[s:e])
+        cmds += ["-c", "write -s %s %d %d" % (chunk, s, e - s)]
+        s = e
+    out = tmp_path / "expected"
+    subprocess.run(["mcopy", "-s", "-i", "mod.img", "::/*", str(out)], cwd=tmp_path, env=env,
+                   check=True, capture_output=True, timeout=60)
+    return cmds
+
+
+def test_rw_writes_reach_the_directory_as_with_qemu(tmp_path):
+    import shutil
+    _tree(tmp_path / "d")
+    (tmp_path / "expected").mkdir()
+    cmds = _guest_changes(tmp_path, "fat:floppy:{d}")
+    shutil.copytree(tmp_path / "d", tmp_path / "q", symlinks=True)
+    shutil.copytree(tmp_path / "d", tmp_path / "p", symlinks=True)
+    pyio = os.path.join(os.path.dirname(PYQEMU_IMG), "pyqemu-io")
+    q = run("/usr/bin/qemu-io", "-f", "raw", *cmds, "fat:floppy:rw:q", cwd=tmp_path)
+    p = run(pyio, "-f", "raw", *cmds, "fat:floppy:rw:p", cwd=tmp_path)
+    assert p.returncode == q.returncode == 0
+    theirs, ours = _host_tree(tmp_path / "q"), _host_tree(tmp_path / "p")
+    assert sorted(ours) == sorted(theirs)
+    assert ours == theirs
+    assert ours["New Long Name.txt"] == b"brand new\n" * 500
+    assert ours["made_by_guest/inner.bin"] == bytes(range(256)) * 90
+    assert "sub/renamed.txt" in ours and "sub/b.txt" not in ours
+    assert "README" in ours      # deletions are not written back, by QEMU either

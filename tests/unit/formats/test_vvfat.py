@@ -61,3 +61,30 @@ def test_refusals(tmp_path):
         open_image({"driver": "raw", "file": {"driver": "vvfat", "dir": str(tmp_path), "fat-type": 13}})
     with pytest.raises(QemuError, match="Could not read directory"):
         open_image("fat:%s/missing" % tmp_path)
+
+
+def test_rw_commits_consistent_writes_to_the_directory(tmp_path):
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "hello.txt").write_bytes(b"hello world\n")
+    (d / "keep.bin").write_bytes(b"k" * 9000)
+    with open_image("fat:floppy:rw:%s" % d, "raw", readonly=False) as node:
+        files, spc, data_at, fat_at = _files(node, 0)
+        c, size = files["HELLO.TXT"]
+        where = data_at + (c - 2) * spc * 512
+        node.pwrite(where, b"HELLO")               # same size, new bytes: the host file follows
+        assert (d / "hello.txt").read_bytes() == b"HELLO world\n"
+        assert node.pread(where, 12) == b"HELLO world\n"
+        # a FAT entry pointing at a free cluster makes the tree inconsistent: nothing is committed
+        c2, _ = files["KEEP.BIN"]
+        fat = bytearray(node.pread(fat_at, 512))
+        off = c2 * 3 // 2
+        v = fat[off] | fat[off + 1] << 8
+        v = (v & 0x000F) | (0x100 << 4) if c2 & 1 else (v & 0xF000) | 0x100
+        fat[off], fat[off + 1] = v & 0xFF, v >> 8
+        node.pwrite(fat_at, bytes(fat))
+        node.pwrite(where, b"J")
+        assert (d / "hello.txt").read_bytes() == b"HELLO world\n"
+        assert (d / "keep.bin").read_bytes() == b"k" * 9000
+    with pytest.raises(QemuError, match="when drive is read-only"):
+        open_image("fat:rw:%s" % d)
