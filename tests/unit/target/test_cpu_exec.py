@@ -143,7 +143,7 @@ def test_d_logging_items(tmp_path):
         log.set_mask(old)
         log.set_file(None)
     text = path.read_text()
-    assert "IN: \n0x0000000000400000:  48 c7 c0 01 00 00 00" in text
+    assert "IN: \n0x00400000:  48 c7 c0 01 00 00 00     movq     $1, %rax\n" in text
     assert "OP:\n insn_start $0x400000" in text
     assert "OP after optimization and liveness analysis:" in text
     assert "OUT: [size=" in text and "def tb(env" in text
