@@ -5,8 +5,9 @@ the resource fork and the XML property list (all big-endian).  The block
 tables ("mish" blocks) come from the resource fork when it is present,
 else from every ``<data>`` element of the property list (base64).  Each
 table maps runs of 512-byte sectors to chunks of the data fork: zeroes,
-ignored (read as zeroes), raw, zlib or bzip2; lzfse chunks are not
-decoded yet (QEMU without its dmg-lzfse module behaves the same).  Sectors no chunk covers, and chunks of types QEMU
+ignored (read as zeroes), raw, zlib, bzip2 or lzfse (with the optional
+``lzfse`` package; without it such chunks fail as in a QEMU without its
+dmg-lzfse module).  Sectors no chunk covers, and chunks of types QEMU
 does not know (ADC among them), fail to read with an I/O error.
 
 Chunks are limited as in QEMU (64 MiB of compressed data, 64 MiB
@@ -34,6 +35,15 @@ UDCO, UDZO, UDBZ, ULFO = 0x80000004, 0x80000005, 0x80000006, 0x80000007
 UDCM, UDLE = 0x7FFFFFFE, 0xFFFFFFFF
 CHUNK = struct.Struct(">IIQQQQ")
 
+try:  # optional (pyqemu[dmg]): QEMU too decodes lzfse only with its dmg-lzfse module
+    import lzfse as _lzfse  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the installation
+    _lzfse = None
+
+
+
+_DECODE_ERRORS = (ValueError, OSError, zlib.error, EOFError, MemoryError, TypeError, struct.error) + \
+    ((_lzfse.error,) if _lzfse is not None else ())
 
 
 def _einval() -> QemuError:
@@ -41,8 +51,10 @@ def _einval() -> QemuError:
 
 
 def _known(kind: int) -> bool:
-    # lzfse is not decoded yet: such chunks behave as in a QEMU built without dmg-lzfse
-    return kind in (UDZE, UDRW, UDIG, UDZO, UDBZ)
+    if kind in (UDZE, UDRW, UDIG, UDZO, UDBZ):
+        return True
+    # without the lzfse package such chunks behave as in a QEMU built without dmg-lzfse
+    return kind == ULFO and _lzfse is not None
 
 
 def _b64decode(text: bytes) -> bytes:
@@ -228,9 +240,11 @@ class DmgNode(BlockNode):
                     raise ValueError("short zlib chunk")
             elif kind == UDBZ:
                 out = _bz2_bounded(raw, want)
+            elif kind == ULFO:
+                out = _lzfse_bounded(raw, want)
             else:  # UDRW: the chunk's bytes, whole sectors
                 out = raw.ljust(-(-length // SECTOR) * SECTOR, b"\0")
-        except (ValueError, OSError, zlib.error, EOFError, MemoryError, TypeError) as exc:
+        except _DECODE_ERRORS as exc:
             raise QemuError("Input/output error", errno=5) from exc
         self._cache = (index, out)
         return out
@@ -270,6 +284,46 @@ def _bz2_bounded(raw: bytes, want: int) -> bytes:
     if len(out) < want:
         raise ValueError("short bzip2 chunk")
     return out
+
+
+def _lzfse_bounded(raw: bytes, want: int) -> bytes:
+    """Decode an LZFSE stream whose blocks declare no more than ``want`` bytes in all.
+
+    The decoder grows its output as needed, so the block headers are walked
+    first: a stream claiming more than its chunk's sectors is refused before
+    anything is allocated for it.
+    """
+    total = pos = 0
+    while True:
+        if pos + 4 > len(raw):
+            raise ValueError("truncated lzfse stream")
+        magic = raw[pos:pos + 4]
+        if magic == b"bvx$":
+            break
+        if pos + 32 > len(raw) and magic == b"bvx2" or pos + 12 > len(raw):
+            raise ValueError("truncated lzfse block")
+        n_raw = struct.unpack_from("<I", raw, pos + 4)[0]
+        if magic == b"bvx-":
+            size = 8 + n_raw
+        elif magic == b"bvxn":
+            size = 12 + struct.unpack_from("<I", raw, pos + 8)[0]
+        elif magic == b"bvx1":
+            if pos + 28 > len(raw):
+                raise ValueError("truncated lzfse block")
+            size = 770 + sum(struct.unpack_from("<II", raw, pos + 20))
+        elif magic == b"bvx2":
+            f0, f1, f2 = struct.unpack_from("<QQQ", raw, pos + 8)
+            size = (f2 & 0xFFFFFFFF) + ((f0 >> 20) & 0xFFFFF) + ((f1 >> 40) & 0xFFFFF)
+        else:
+            raise ValueError("bad lzfse block")
+        total += n_raw
+        if total > want or size <= 0:
+            raise ValueError("lzfse chunk larger than its sectors")
+        pos += size
+    out = _lzfse.decompress(bytes(raw[:pos + 4]))
+    if len(out) < want:
+        raise ValueError("short lzfse chunk")
+    return out[:want]
 
 
 def validate_create_options(options: Dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import zlib
 from typing import List, Sequence, Tuple
 
 SECTOR = 512
-UDZE, UDRW, UDIG, UDCO, UDZO, UDBZ = 0, 1, 2, 0x80000004, 0x80000005, 0x80000006
+UDZE, UDRW, UDIG, UDCO, UDZO, UDBZ, ULFO = 0, 1, 2, 0x80000004, 0x80000005, 0x80000006, 0x80000007
 UDCM, UDLE = 0x7FFFFFFE, 0xFFFFFFFF
 
 
@@ -52,6 +52,9 @@ def build(runs: Sequence[Tuple[int, bytes]], mode: str = "xml", tables: int = 1,
             payload = zlib.compress(bytes(data))
         elif kind == UDBZ:
             payload = bz2.compress(bytes(data))
+        elif kind == ULFO:
+            import lzfse   # the reference LZFSE implementation's Python binding
+            payload = lzfse.compress(bytes(data))
         elif kind == UDRW:
             payload = bytes(data)
         else:

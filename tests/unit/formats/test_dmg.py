@@ -4,14 +4,14 @@ from __future__ import annotations
 import struct
 
 import pytest
-from dmg_images import UDIG, UDRW, UDZE, UDZO, build
+from dmg_images import UDIG, UDRW, UDZE, UDZO, ULFO, build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyqemu.block import open_image
 from pyqemu.util.error import QemuError
 
-RUNS = [(UDZO, bytes(range(256)) * 32), (UDZE, bytes(4096)), (UDRW, b"\x07" * 1536),
+RUNS = [(UDZO, bytes(range(256)) * 32), (UDZE, bytes(4096)), (UDRW, b"\x07" * 1536), (ULFO, b"lz" * 1024),
         (UDIG, bytes(512)), (UDZO, b"\x09" * 2048)]
 
 
@@ -69,3 +69,19 @@ def test_mutated_images(tmp_path, mode):
                     pass
 
     check()
+
+
+def test_lzfse_chunks(tmp_path):
+    runs = [(ULFO, bytes(range(256)) * 64), (UDZO, b"\x05" * 1024), (ULFO, b"\x06" * 4096)]
+    img, disk = build(runs)
+    (tmp_path / "l.dmg").write_bytes(img)
+    with open_image(str(tmp_path / "l.dmg")) as n:
+        assert n.pread(0, len(disk)) == disk
+    # a chunk whose LZFSE blocks declare more than the chunk's sectors is an I/O error, not a bomb
+    b = bytearray(img)
+    at = b.index(b"bvx")
+    struct.pack_into("<I", b, at + 4, 1 << 30)
+    (tmp_path / "bomb.dmg").write_bytes(bytes(b))
+    with open_image(str(tmp_path / "bomb.dmg")) as n:
+        with pytest.raises(QemuError, match="Input/output error"):
+            n.pread(0, 512)
