@@ -37,7 +37,7 @@ from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_
                                      FW_CFG_RAM_SIZE, FWCfgIO, e820_table)
 from pyqemu.hw.pci.pci import install_info_pci
 from pyqemu.hw.pci_host.i440fx import PIIX3, I440FX, I440FXPCIHost
-from pyqemu.hw.i386.x86_linux import LINUXBOOT_ROM, load_linux
+from pyqemu.hw.i386.x86_linux import load_kernel
 from pyqemu.hw.rtc.mc146818rtc import RTC
 from pyqemu.hw.timer.hpet import HPET
 from pyqemu.hw.timer.i8254 import PIT
@@ -222,12 +222,14 @@ class PCMachine(MachineState):
         fw.files_pending = [("etc/e820", e820_table(self.below_4g, self.above_4g))]
         self._user_fw_cfg(fw)
         if self.kernel is not None:
-            rom = find_firmware(LINUXBOOT_ROM, list(getattr(self, "firmware_dirs", [])))
-            if rom is None:
-                raise QemuError("Option ROM '%s' not found" % LINUXBOOT_ROM)
-            with open(rom, "rb") as f:
-                rom_data = f.read()
-            load_linux(fw, self.kernel, self.initrd, self.append or "", self.below_4g, rom_data)
+            load_kernel(fw, self.kernel, self.initrd, self.append or "", self.below_4g, self._option_rom)
+
+    def _option_rom(self, name: str) -> bytes:
+        path = find_firmware(name, list(getattr(self, "firmware_dirs", [])))
+        if path is None:
+            raise QemuError("Option ROM '%s' not found" % name)
+        with open(path, "rb") as f:
+            return f.read()
 
     @staticmethod
     def _user_fw_cfg(fw: Any) -> None:

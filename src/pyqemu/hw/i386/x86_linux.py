@@ -9,12 +9,14 @@ boot loader to (type_of_loader, CAN_USE_HEAP, heap_end_ptr, cmd_line_ptr,
 ramdisk_image/size) and everything is handed to the firmware as fw_cfg items;
 the option ROM ``linuxboot_dma.bin`` copies it into place and jumps to the
 kernel.  Only protocol 2.02+ kernels loaded high (every bzImage since 2002)
-are supported here; multiboot and uncompressed ELF kernels are not yet.
+are supported here. ``load_kernel`` also recognises multiboot kernels
+(hw/i386/multiboot.py), as QEMU tries them when there is no setup header;
+uncompressed ELF kernels (PVH) are not supported yet.
 """
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from pyqemu.hw.nvram import fw_cfg as F
 from pyqemu.util.error import QemuError
@@ -34,13 +36,41 @@ def _read(path: str, what: str) -> bytes:
         raise QemuError("could not open %s file '%s': %s" % (what, path, e.strerror)) from None
 
 
-def load_linux(fw: Any, kernel_path: str, initrd_path: Optional[str], cmdline: str,
-               below_4g: int, rom_data: bytes) -> None:
-    """Fill ``fw`` (a fw_cfg device) with the kernel, initrd and command line."""
+def load_kernel(fw: Any, kernel_path: str, initrd: Optional[str], cmdline: str,
+                below_4g: int, find_rom: Callable[[str], bytes]) -> str:
+    """-kernel for the PC: a bzImage, else a multiboot kernel, in QEMU's order.
+    ``find_rom(name)`` returns an option ROM's bytes. Returns "linux" or
+    "multiboot"."""
+    from pyqemu.hw.i386 import multiboot
     kernel = _read(kernel_path, "kernel")
+    if kernel[0x202:0x206] == b"HdrS":
+        load_linux(fw, kernel_path, initrd, cmdline, below_4g, find_rom(LINUXBOOT_ROM), kernel)
+        return "linux"
+    if multiboot.load_multiboot(fw, kernel_path, kernel, initrd, cmdline,
+                                lambda: find_rom(multiboot.MULTIBOOT_ROM)):
+        return "multiboot"
+    if multiboot.is_elf(kernel):
+        # QEMU boots an ELF kernel only through its PVH entry note
+        if not multiboot.elf_loadable(kernel):
+            raise QemuError("Error while loading elf kernel")
+        raise QemuError("Error loading uncompressed kernel without PVH ELF Note"
+                        if not multiboot.has_pvh_note(kernel) else
+                        "uncompressed ELF kernels with a PVH note are not supported yet")
+    setup_sects = (kernel[0x1F1] if len(kernel) > 0x1F1 else 0) or 4
+    if (setup_sects + 1) * 512 > len(kernel):
+        raise QemuError("invalid kernel header")
+    # QEMU would start this as a pre-2.00 zImage; pyqemu says what it is instead
+    raise QemuError("linux kernel '%s' is neither a bzImage (no 'HdrS' setup header) "
+                    "nor a multiboot kernel" % kernel_path)
+
+
+def load_linux(fw: Any, kernel_path: str, initrd_path: Optional[str], cmdline: str,
+               below_4g: int, rom_data: bytes, kernel: Optional[bytes] = None) -> None:
+    """Fill ``fw`` (a fw_cfg device) with the kernel, initrd and command line."""
+    if kernel is None:
+        kernel = _read(kernel_path, "kernel")
     if len(kernel) < 0x300 or kernel[0x202:0x206] != b"HdrS":
-        raise QemuError("linux kernel '%s' is not a bzImage (no 'HdrS' setup header); "
-                        "multiboot and ELF kernels are not supported yet" % kernel_path)
+        raise QemuError("linux kernel '%s' is not a bzImage (no 'HdrS' setup header)" % kernel_path)
     protocol = struct.unpack_from("<H", kernel, 0x206)[0]
     if protocol < 0x202 or not kernel[0x211] & 0x01:
         raise QemuError("linux kernel '%s' uses boot protocol %d.%02d without LOADED_HIGH; "
