@@ -173,42 +173,46 @@ def cpu_exec_sys(cpu, budget: int) -> int:
         icount = 0
         try:
             tb = lookup(cpu.rip) or find(cpu.rip, flags)
-            while True:
+            if one:
                 if trace:
                     _trace_sys(cpu, tb, flags)
                 r = tb.fn(cpu)
-                icount += tb.ninsns
-                if r < 2:
-                    nxt = tb.jmp[r]
-                    if nxt is None:
+                icount = tb.ninsns
+                if r > 2 and r - EXIT_EXCP < 32:
+                    _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
+            else:
+                limit = end - cpu.insn_count
+                while True:
+                    r = tb.fn(cpu)
+                    icount += tb.ninsns
+                    if r < 2:
+                        nxt = tb.jmp[r]
+                        if nxt is None:
+                            nxt = lookup(cpu.rip) or find(cpu.rip, flags)
+                            if not nochain and tb.valid and \
+                                    (tb.cs_base + tb.pc) >> 12 == (nxt.cs_base + nxt.pc) >> 12:
+                                cache.chain(tb, r, nxt)
+                    elif r == 2:
                         nxt = lookup(cpu.rip) or find(cpu.rip, flags)
-                        if not nochain and tb.valid and \
-                                (tb.cs_base + tb.pc) >> 12 == (nxt.cs_base + nxt.pc) >> 12:
-                            cache.chain(tb, r, nxt)
-                elif r == 2:
-                    nxt = lookup(cpu.rip) or find(cpu.rip, flags)
-                else:
-                    excp = r - EXIT_EXCP
-                    if excp < 32:
-                        # a fault the decoder raised (#UD, #GP of the user-mode table ...)
-                        _deliver(cpu, interrupt, excp, 0, False)
-                    break
-                if one or cpu.interrupt_request or cpu.exit_request or \
-                        cpu.insn_count + icount >= end:
-                    break
-                tb = nxt
+                    else:
+                        if r - EXIT_EXCP < 32:
+                            # a fault the decoder raised (#UD, #GP of the user-mode table ...)
+                            _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
+                        break
+                    # devices raise interrupt_request (io_out too, with exit_request)
+                    if cpu.interrupt_request or icount >= limit:
+                        break
+                    tb = nxt
         except GuestException as e:
-            cpu.insn_count += icount
-            icount = 0
             try:
                 _deliver(cpu, interrupt, e.excp, getattr(e, "error_code", 0), False)
             except TripleFault:
+                cpu.insn_count += icount
                 return _triple_fault(cpu)
         except TripleFault:
             cpu.insn_count += icount
             return _triple_fault(cpu)
-        finally:
-            cpu.insn_count += icount
+        cpu.insn_count += icount
         if one and cpu.inhibit_irq:
             cpu.inhibit_irq = False
         if cpu.irq_blocked:

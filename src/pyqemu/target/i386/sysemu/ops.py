@@ -146,7 +146,7 @@ def io_out(cpu, port: int, size: int, value: int) -> None:
     cpu.io_as.write(port, size, value & ((1 << (8 * size)) - 1))
     # a device may have remapped memory (PAM via PCI config) or changed A20
     cpu.tlb.check_topology()
-    cpu.exit_request = True
+    cpu.exit_request = cpu.interrupt_request = True
 
 
 def io_string(cpu, out: int, size: int, rep: int, amask: int, seg_base: int, es_base: int) -> None:
@@ -176,7 +176,7 @@ def io_string(cpu, out: int, size: int, rep: int, amask: int, seg_base: int, es_
         regs[1] = _set_masked(regs[1], (regs[1] & amask) - 1, amask)
     if out:
         cpu.tlb.check_topology()
-        cpu.exit_request = True
+        cpu.exit_request = cpu.interrupt_request = True
 
 
 def _set_masked(reg: int, value: int, amask: int) -> int:
