@@ -98,12 +98,17 @@ def _display(c: Any, v: str) -> None:
 
 def _serial(c: Any, v: str) -> None:
     c.default_serial = False
+    if v.startswith("mon:"):
+        # a port that carries the monitor replaces QEMU's default monitor
+        c.default_monitor = False
     if v != "none":
         c.serials.append((v, c.loc))
 
 
 def _parallel(c: Any, v: str) -> None:
     c.default_parallel = False
+    if v.startswith("mon:"):
+        c.default_monitor = False
     if v != "none":
         c.parallels.append((v, c.loc))
 

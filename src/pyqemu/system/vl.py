@@ -615,11 +615,15 @@ def _open_ports(config: Config) -> None:
                 serials.append(("stdio", ""))
             if config.default_monitor:
                 config.monitors.append((_mon_opts("stdio", "readline", False), ""))
-    elif config.default_monitor:
-        config.monitors.append((_mon_opts("vc:80Cx24C", "readline", False), ""))
     else:
+        # without -nographic every default goes to a virtual console (a null
+        # one without a display), each independently of the others, as QEMU
         if config.default_serial and _machine_wants("serial"):
             serials.append(("vc:80Cx24C", ""))
+        if config.default_parallel and _machine_wants("parallel"):
+            parallels.append(("vc:80Cx24C", ""))
+        if config.default_monitor:
+            config.monitors.append((_mon_opts("vc:80Cx24C", "readline", False), ""))
     del serial_hds[:]
     del parallel_hds[:]
     # Monitors come first, as in QEMU: with "-serial stdio -monitor stdio" it is
@@ -693,7 +697,8 @@ def _monitor(create: Any, opts: Opts, loc: str) -> None:
     mode = opts.get("mode") or "readline"
     pretty = opts.get_bool("pretty", False)
     if mode not in ("readline", "control"):
-        raise QemuError("unknown monitor mode \"%s\"" % mode, loc=loc or None)
+        # QEMU's MonitorOptions visitor: the enum is checked first
+        raise QemuError("Parameter 'mode' does not accept value '%s'" % mode, loc=loc or None)
     try:
         if spec is not None:
             label = "compat_monitor%d" % _mon_count[0]
@@ -711,11 +716,13 @@ def _monitor(create: Any, opts: Opts, loc: str) -> None:
         else:
             name = opts.get("chardev")
             if name is None:
-                raise QemuError("-mon: chardev is missing")
+                raise QemuError("Parameter 'chardev' is missing")
             from pyqemu.chardev.char import chardev_find
             chr = chardev_find(name)
             if chr is None:
                 raise QemuError("chardev \"%s\" not found" % name)
+        if pretty and mode == "readline":
+            raise QemuError("'pretty' is not compatible with HMP monitors")
     except QemuError as e:
         if e.loc is None and loc:
             e.loc = loc
