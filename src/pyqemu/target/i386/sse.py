@@ -7,16 +7,15 @@ Floating point: binary64 arithmetic is Python's; binary32 results are
 rounded once from the exact binary64 result (double rounding is harmless for
 + - * / sqrt of binary32 operands).  NaN propagation follows x86 (first
 operand's NaN, quietened; the default NaN for invalid operations).
-Directed MXCSR rounding modes go through exact arithmetic (softfloat.py).
-Not implemented yet: MXCSR exception flags.
+MXCSR (rounding, DAZ, FTZ, exception flags) is honoured by sse_float.py,
+which every floating-point helper here goes through.
 """
 from __future__ import annotations
 
-import math
 import struct
 from typing import Callable, Dict
 
-from pyqemu.target.i386 import softfloat as sf
+from pyqemu.target.i386 import sse_float as SF
 from pyqemu.tcg.ir import CALL_MAY_RAISE, CALL_READS_STATE, CALL_SIDE_EFFECTS, CALL_WRITES_STATE, Helper
 
 M128 = (1 << 128) - 1
@@ -84,80 +83,28 @@ DEFAULT_NAN64 = 0xfff8000000000000
 DEFAULT_NAN32 = 0xffc00000
 
 
-def _fop(bits: int, kind: str) -> Callable[[int, int], int]:
-    conv, back = (f64, b64) if bits == 64 else (f32, b32)
-    qbit = 1 << (51 if bits == 64 else 22)
-    dnan = DEFAULT_NAN64 if bits == 64 else DEFAULT_NAN32
-    expm = (0x7ff << 52) if bits == 64 else (0xff << 23)
-    mant = qbit * 2 - 1
+def _fop(bits: int, kind: str) -> Callable[[int, int, list], int]:
+    """One binary32/64 operation on bit patterns, under the MXCSR context ``c``."""
+    if kind in ("min", "max"):
+        def mm(a: int, b: int, c: list) -> int:
+            return SF.minmax(kind, a, b, bits, c)
+        return mm
+    arith = SF.arith
 
-    def isnan(v: int) -> bool:
-        return (v & expm) == expm and (v & mant) != 0
-
-    fmt = sf.F64 if bits == 64 else sf.F32
-    prec = 53 if bits == 64 else 24
-
-    def f(a: int, b: int, rc: int = 0) -> int:
-        if kind in ("min", "max"):
-            x, y = conv(a), conv(b)
-            if isnan(a) or isnan(b):
-                return b
-            if kind == "min":
-                return a if x < y else b
-            return a if x > y else b
-        if isnan(a) or isnan(b):
-            if kind == "sqrt":
-                return b | qbit if isnan(b) else a
-            return (a if isnan(a) else b) | qbit
-        if rc:
-            return _directed(kind, a, b, rc, fmt, prec)
-        x, y = conv(a), conv(b)
-        try:
-            if kind == "add":
-                r = x + y
-            elif kind == "sub":
-                r = x - y
-            elif kind == "mul":
-                r = x * y
-            elif kind == "div":
-                r = x / y
-            else:
-                r = math.sqrt(y)
-        except ZeroDivisionError:
-            if x == 0 or x != x:
-                return dnan
-            neg = (math.copysign(1, x) < 0) != (math.copysign(1, y) < 0)
-            return back(-math.inf if neg else math.inf)
-        except ValueError:
-            return dnan
-        if r != r:
-            return dnan
-        return back(r)
+    def f(a: int, b: int, c: list) -> int:
+        return arith(kind, a, b, bits, c)
     return f
-
-
-def _directed(kind: str, a: int, b: int, rc: int, fmt, prec: int) -> int:
-    """A binary32/64 operation under a directed rounding mode, via exact arithmetic."""
-    xa, xb = sf.from_ieee_to80(a, fmt), sf.from_ieee_to80(b, fmt)
-    if kind == "sqrt":
-        r, _ = sf.sqrt80(xb, rc, prec)
-    else:
-        r, _ = sf.arith80(kind, xa, xb, rc, prec)
-    v = sf.unpack80(r)
-    if v.kind == "nan":
-        return DEFAULT_NAN64 if fmt is sf.F64 else DEFAULT_NAN32
-    return sf.from80_to_ieee(r, fmt, rc)[0]
 
 
 def _packed(bits: int, fn) -> Callable[[int, int, int], int]:
     size = bits // 8
     m = (1 << bits) - 1
 
-    def f(a: int, b: int, rc: int = 0) -> int:
+    def f(a: int, b: int, c: list) -> int:
         r = 0
         for i in range(16 // size):
             sh = i * bits
-            r |= fn((a >> sh) & m, (b >> sh) & m, rc) << sh
+            r |= fn((a >> sh) & m, (b >> sh) & m, c) << sh
         return r
     return f
 
@@ -165,8 +112,8 @@ def _packed(bits: int, fn) -> Callable[[int, int, int], int]:
 def _scalar(bits: int, fn) -> Callable[[int, int, int], int]:
     m = (1 << bits) - 1
 
-    def f(a: int, b: int, rc: int = 0) -> int:
-        return (a & ~m & M128) | fn(a & m, b & m, rc)
+    def f(a: int, b: int, c: list) -> int:
+        return (a & ~m & M128) | fn(a & m, b & m, c)
     return f
 
 
@@ -350,42 +297,14 @@ def _apply(fn):
 
 
 def _apply_rc(fn):
-    """Like _apply for operations that round: passes MXCSR.RC."""
+    """Like _apply for floating-point operations: passes the MXCSR context and
+    records the exception flags the operation raised."""
     def run(env, d: int, v: int) -> None:
         x = env.xmm
-        x[d] = fn(x[d], v, (env.mxcsr >> 13) & 3) & M128
-    return run
-
-
-_NOT_LOW64 = M128 ^ M64
-_OPF = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
-        "div": lambda x, y: x / y}
-
-
-def _fast_sd(kind: str, general):
-    """addsd/subsd/mulsd/divsd: plain binary64 arithmetic when nothing special happens.
-
-    Falls back to the general path for a NaN result (propagation rules), a
-    division by zero, or a directed rounding mode.
-    """
-    opf = _OPF[kind]
-    unpack_d = _pd.unpack
-    pack_q = _pq.pack
-    unpack_q = _pq.unpack
-    pack_d = _pd.pack
-
-    def run(env, d: int, v: int) -> None:
-        x = env.xmm
-        a = x[d]
-        if not env.mxcsr & 0x6000:
-            try:
-                r = opf(unpack_d(pack_q(a & M64))[0], unpack_d(pack_q(v & M64))[0])
-            except ZeroDivisionError:
-                r = None
-            if r is not None and r == r:
-                x[d] = (a & _NOT_LOW64) | unpack_q(pack_d(r))[0]
-                return
-        x[d] = general(a, v, (env.mxcsr >> 13) & 3) & M128
+        c = [env.mxcsr, 0]
+        x[d] = fn(x[d], v, c) & M128
+        if c[1]:
+            env.mxcsr |= c[1]
     return run
 
 
@@ -473,35 +392,28 @@ def _shufp(a: int, b: int, imm: int, size: int) -> int:
     return _join([la[imm & 1], lb[(imm >> 1) & 1]], 8)
 
 
-def _ucomi(env, a: int, b: int, bits: int) -> None:
-    conv = f64 if bits == 64 else f32
-    x, y = conv(a), conv(b)
-    if x != x or y != y:
-        f = 0x45
-    elif x < y:
-        f = 0x01
-    elif x == y:
-        f = 0x40
-    else:
-        f = 0
+def _ucomi(env, a: int, b: int, bits: int, signalling: bool) -> None:
+    c = [env.mxcsr, 0]
+    f = SF.ucomi_flags(a & ((1 << bits) - 1), b & ((1 << bits) - 1), bits, c, signalling)
+    env.mxcsr |= c[1]
     env.cc_op = 0
     env.cc_src = f
 
 
-def _cvt_int_to_float(v: int, size: int, bits: int, rc: int = 0) -> int:
-    n = _sx(v, size * 8)
-    fmt = sf.F64 if bits == 64 else sf.F32
-    if n == 0:
-        return 0
-    # exact integer -> one rounding to the destination format
-    biased, mant, _ = sf.round_fmt(1 if n < 0 else 0, abs(n), 0, False, fmt, rc)
-    return sf.pack_ieee(1 if n < 0 else 0, biased, mant, fmt)
+def _cvt_int_to_float(v: int, size: int, bits: int, c: list) -> int:
+    return SF.from_int(_sx(v, size * 8), bits, c)
 
 
-def _cvt_float_to_int(v: int, bits: int, size: int, rc: int) -> int:
-    """cvt(t)sd2si/cvt(t)ss2si; rc 3 truncates (the cvtt forms)."""
-    x80 = sf.from_ieee_to80(v, sf.F64 if bits == 64 else sf.F32)
-    return sf.to_int(x80, rc, size * 8)[0]
+def _cvt_float_to_int(v: int, bits: int, size: int, c: list, truncate: bool) -> int:
+    """cvt(t)sd2si/cvt(t)ss2si and the packed forms."""
+    return SF.to_int(v & ((1 << bits) - 1), bits, size, c, truncate)
+
+
+def _cvt2si(env, x: int, bits: int, size: int, truncate: bool) -> int:
+    c = [env.mxcsr, 0]
+    r = _cvt_float_to_int(x, bits, size, c, truncate)
+    env.mxcsr |= c[1]
+    return r
 
 
 def handles(d, c: int) -> bool:
@@ -511,6 +423,8 @@ def handles(d, c: int) -> bool:
     env = d.g.env
     if c < 0x100 or c >= 0x200:
         return _handles_ext(d, c, pfx)
+    if _mmx_conversions(d, lo, pfx):
+        return True
     if pfx in (0xf2, 0xf3, 0x66) and _sse3(d, lo, pfx):
         return True
     if _more_sse2(d, lo, pfx):
@@ -635,10 +549,7 @@ def handles(d, c: int) -> bool:
         else:
             fn, size = _packed(32, _fop(32, kind)), 16
         v = _src(d, size)
-        if pfx == 0xf2 and kind in _OPF:
-            run = _fast_sd(kind, fn)
-        else:
-            run = _apply_rc(fn)
+        run = _apply_rc(fn)
         b.call(_h(("f", lo, pfx), run), [env, b.const(d.reg), v])
         return True
     if lo in (0x2e, 0x2f) and pfx in (0, 0x66):
@@ -646,7 +557,8 @@ def handles(d, c: int) -> bool:
         bits = 32 if pfx == 0 else 64
         v = _src(d, bits // 8)
         a = b.call(h_get, [env, b.const(d.reg)])[0]
-        b.call(_h(("ucomi", bits), lambda e, x, y, bits=bits: _ucomi(e, x, y, bits),
+        b.call(_h(("ucomi", bits, lo), lambda e, x, y, bits=bits, sig=(lo == 0x2f):
+                  _ucomi(e, x, y, bits, sig),
                   CALL_SIDE_EFFECTS | CALL_WRITES_STATE | CALL_READS_STATE), [env, a, v])
         from pyqemu.target.i386 import cc as C
         d.cc_op = C.CC_OP_EFLAGS
@@ -657,8 +569,8 @@ def handles(d, c: int) -> bool:
         v = d.ld_rm(size)
         bits = 64 if pfx == 0xf2 else 32
         m = (1 << bits) - 1
-        fn = (lambda a, x, rc, s=size, bits=bits, m=m:
-              (a & ~m & M128) | _cvt_int_to_float(x, s, bits, rc))
+        fn = (lambda a, x, c, s=size, bits=bits, m=m:
+              (a & ~m & M128) | _cvt_int_to_float(x, s, bits, c))
         b.call(_h(("cvtsi2", size, bits), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
     if lo in (0x2c, 0x2d) and pfx in (0xf2, 0xf3):
@@ -668,17 +580,17 @@ def handles(d, c: int) -> bool:
         v = _src(d, bits // 8)
         r = b.call(_h(("cvt2si", bits, size, lo),
                       lambda e, x, bits=bits, s=size, t=(lo == 0x2c):
-                      _cvt_float_to_int(x, bits, s, 3 if t else (e.mxcsr >> 13) & 3), _SE, 1),
+                      _cvt2si(e, x, bits, s, t), _SE, 1),
                    [env, v])[0]
         d.sreg(size, d.reg, r)
         return True
     if lo == 0x5a and pfx in (0xf2, 0xf3):
         d.modrm()
         if pfx == 0xf2:     # cvtsd2ss
-            fn = (lambda a, x, rc: (a & ~0xffffffff & M128) | _cvt_f64_f32(x & M64, rc))
+            fn = (lambda a, x, c: (a & ~0xffffffff & M128) | _cvt_f64_f32(x & M64, c))
             v = _src(d, 8)
         else:               # cvtss2sd
-            fn = (lambda a, x, rc: (a & ~M64 & M128) | _cvt_f32_f64(x & 0xffffffff))
+            fn = (lambda a, x, c: (a & ~M64 & M128) | _cvt_f32_f64(x & 0xffffffff, c))
             v = _src(d, 4)
         b.call(_h(("cvtsd", pfx), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
@@ -697,20 +609,12 @@ def handles(d, c: int) -> bool:
     return False
 
 
-def _cvt_f64_f32(x: int, rc: int = 0) -> int:
-    v = f64(x)
-    if v != v:
-        return ((x >> 32) & 0x80000000) | 0x7fc00000 | ((x >> 29) & 0x3fffff)
-    if rc:
-        return sf.from80_to_ieee(sf.from_ieee_to80(x, sf.F64), sf.F32, rc)[0]
-    return b32(v)
+def _cvt_f64_f32(x: int, c: list) -> int:
+    return SF.convert(x, 64, 32, c)
 
 
-def _cvt_f32_f64(x: int) -> int:
-    v = f32(x)
-    if v != v:
-        return ((x & 0x80000000) << 32) | 0x7ff8000000000000 | ((x & 0x3fffff) << 29)
-    return b64(v)
+def _cvt_f32_f64(x: int, c: list) -> int:
+    return SF.convert(x, 32, 64, c)
 
 
 def _handles_ext(d, c: int, pfx: int) -> bool:
@@ -722,8 +626,12 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         if pfx == 0xf2:
             return _crc32(d, c)
         return _movbe(d, c)
+    if pfx == 0:
+        return _ssse3_mmx(d, c)
     if pfx != 0x66:
         return False
+    if _sse41_more(d, c):
+        return True
     if c < 0x300:
         fn = _OPS_38.get(lo)
         if fn is None:
@@ -770,8 +678,9 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         lb = b.const(0)
         if lo in (0x60, 0x61):
             la, lb = d.greg(8 if d.rex_w else 4, 0), d.greg(8 if d.rex_w else 4, 2)
-        b.call(_h(("pcmpstr", lo, imm), lambda e, x, y, p, q, lo=lo, imm=imm:
-                  _pcmpstr(e, lo, imm, x, y, p, q), CALL_SIDE_EFFECTS | CALL_READS_STATE |
+        w = 64 if d.rex_w else 32
+        b.call(_h(("pcmpstr", lo, imm, w), lambda e, x, y, p, q, lo=lo, imm=imm, w=w:
+                  _pcmpstr(e, lo, imm, x, y, p, q, w), CALL_SIDE_EFFECTS | CALL_READS_STATE |
                   CALL_WRITES_STATE), [env, a, v, la, lb])
         from pyqemu.target.i386 import cc as C
         d.cc_op = C.CC_OP_EFLAGS
@@ -802,7 +711,7 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         bits = 32 if lo in (0x08, 0x0a) else 64
         scalar = lo >= 0x0a
         imm, v = _imm_then_src(d, bits // 8 if scalar else 16)
-        one = (lambda a, x, rc, imm=imm, bits=bits: _round_one(x, bits, (rc if imm & 4 else imm & 3)))
+        one = (lambda a, x, c, imm=imm, bits=bits: SF.round_to_integral(x, bits, imm, c))
         fn = _scalar(bits, one) if scalar else _packed(bits, one)
         b.call(_h(("round", lo, imm), _apply_rc(fn)), [env, b.const(d.reg), v])
         return True
@@ -815,17 +724,6 @@ def _handles_ext(d, c: int, pfx: int) -> bool:
         b.call(_h(("blend", lo, imm), _apply(fn)), [env, b.const(d.reg), v])
         return True
     return False
-
-
-def _round_one(x: int, bits: int, rc: int) -> int:
-    fmt = sf.F64 if bits == 64 else sf.F32
-    v = sf.unpack_ieee(x, fmt)
-    if v.kind == "nan":
-        return x | (1 << (fmt[0] - 2))
-    if v.kind != "fin":
-        return x
-    r, _ = sf.round_to_int80(sf.from_ieee_to80(x, fmt), rc)
-    return sf.from80_to_ieee(r, fmt)[0]
 
 
 def _movbe(d, c: int) -> bool:
@@ -886,7 +784,7 @@ def _blendv(env, d: int, v: int, size: int) -> None:
     x[d] = _join(out, size)
 
 
-def _pcmpstr(env, lo: int, imm: int, a: int, bv: int, la: int, lb: int) -> None:
+def _pcmpstr(env, lo: int, imm: int, a: int, bv: int, la: int, lb: int, w: int = 64) -> None:
     """pcmpestri/pcmpestrm/pcmpistri/pcmpistrm (SSE4.2)."""
     words = imm & 1
     signed = (imm >> 1) & 1
@@ -899,8 +797,8 @@ def _pcmpstr(env, lo: int, imm: int, a: int, bv: int, la: int, lb: int) -> None:
         A = [_sx(x, size * 8) for x in A]
         B = [_sx(x, size * 8) for x in B]
     if lo in (0x60, 0x61):      # explicit lengths in eax/edx
-        la = abs(_sx(la, 64)) if la >> 63 else la
-        lb = abs(_sx(lb, 64)) if lb >> 63 else lb
+        la = abs(_sx(la, w))
+        lb = abs(_sx(lb, w))
         na, nb = min(la, n), min(lb, n)
     else:
         na = next((i for i, x in enumerate(A) if x == 0), n)
@@ -1030,13 +928,13 @@ def _addsub(size: int):
     kind_sub = _fop(size * 8, "sub")
     kind_add = _fop(size * 8, "add")
 
-    def f(a: int, b: int, rc: int) -> int:
+    def f(a: int, b: int, c: list) -> int:
         bits = size * 8
         m = (1 << bits) - 1
         r = 0
         for i in range(16 // size):
             x, y = (a >> (i * bits)) & m, (b >> (i * bits)) & m
-            r |= (kind_sub if i % 2 == 0 else kind_add)(x, y, rc) << (i * bits)
+            r |= (kind_sub if i % 2 == 0 else kind_add)(x, y, c) << (i * bits)
         return r
     return f
 
@@ -1044,12 +942,12 @@ def _addsub(size: int):
 def _horizontal(size: int, kind: str):
     op = _fop(size * 8, kind)
 
-    def f(a: int, b: int, rc: int) -> int:
+    def f(a: int, b: int, c: list) -> int:
         bits = size * 8
         m = (1 << bits) - 1
         la = [(a >> (i * bits)) & m for i in range(16 // size)]
         lb = [(b >> (i * bits)) & m for i in range(16 // size)]
-        out = [op(x[j], x[j + 1], rc) for x in (la, lb) for j in range(0, len(x), 2)]
+        out = [op(x[j], x[j + 1], c) for x in (la, lb) for j in range(0, len(x), 2)]
         return _join(out, size)
     return f
 
@@ -1088,32 +986,26 @@ def _sse3(d, lo: int, pfx: int) -> bool:
 
 # -- compares, packed conversions, pextrw/pinsrw ---------------------------------------
 def _cmp_pred(bits: int, pred: int):
-    conv = f64 if bits == 64 else f32
     ones = (1 << bits) - 1
 
-    def f(x: int, y: int, rc: int = 0) -> int:
-        a, c = conv(x), conv(y)
-        unord = a != a or c != c
-        r = [a == c, a < c, a <= c, unord, a != c or unord, not a < c, not a <= c, not unord][pred & 7]
-        return ones if r else 0
+    def f(x: int, y: int, c: list) -> int:
+        return ones if SF.cmp_pred(pred, x, y, bits, c) else 0
     return f
 
 
 def _cvt_packed(kind: str):
-    def f(a: int, v: int, rc: int) -> int:
+    def f(a: int, v: int, c: list) -> int:
         if kind == "dq2pd":
-            return _join([_cvt_int_to_float(x, 4, 64) for x in _lanes(v, 4)[:2]], 8)
+            return _join([_cvt_int_to_float(x, 4, 64, c) for x in _lanes(v, 4)[:2]], 8)
         if kind == "ps2pd":
-            return _join([_cvt_f32_f64(x) for x in _lanes(v, 4)[:2]], 8)
+            return _join([_cvt_f32_f64(x, c) for x in _lanes(v, 4)[:2]], 8)
         if kind == "pd2ps":
-            return _join([_cvt_f64_f32(x, rc) for x in _lanes(v, 8)], 4)
+            return _join([_cvt_f64_f32(x, c) for x in _lanes(v, 8)], 4)
         if kind == "dq2ps":
-            return _join([_cvt_int_to_float(x, 4, 32, rc) for x in _lanes(v, 4)], 4)
+            return _join([_cvt_int_to_float(x, 4, 32, c) for x in _lanes(v, 4)], 4)
         if kind in ("ps2dq", "tps2dq"):
-            r = 3 if kind == "tps2dq" else rc
-            return _join([_cvt_float_to_int(x, 32, 4, r) for x in _lanes(v, 4)], 4)
-        r = 3 if kind == "tpd2dq" else rc       # pd2dq / tpd2dq
-        return _join([_cvt_float_to_int(x, 64, 4, r) for x in _lanes(v, 8)], 4)
+            return _join([_cvt_float_to_int(x, 32, 4, c, kind == "tps2dq") for x in _lanes(v, 4)], 4)
+        return _join([_cvt_float_to_int(x, 64, 4, c, kind == "tpd2dq") for x in _lanes(v, 8)], 4)
     return f
 
 
@@ -1295,3 +1187,198 @@ def grp15_mem(d, k: int) -> None:
     else:
         raise Unsupported()
 
+
+
+# -- MMX forms of SSSE3, the MMX <-> SSE conversions, SSE4.1 completions ----------------
+def _pshufb64(a: int, x: int) -> int:
+    r = 0
+    for i in range(8):
+        sel = (x >> (8 * i)) & 0xff
+        if not sel & 0x80:
+            r |= ((a >> (8 * (sel & 7))) & 0xff) << (8 * i)
+    return r
+
+
+def _mmx_args(d):
+    """(mm[reg] value, source value: mm[rm] or m64)."""
+    b = d.b
+    env = d.g.env
+    if d.ea is None:
+        v = b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+    else:
+        v = d.ld(8, d.addr())
+    return v
+
+
+def _mmx_result(d, key, fn, v) -> None:
+    b = d.b
+    env = d.g.env
+    a = b.call(h_mm_get, [env, b.const(d.reg & 7)])[0]
+    r = b.call(_h(("mmx", key), fn, 0, 1), [a, v])[0]
+    b.call(h_mm_set, [env, b.const(d.reg & 7), r])
+
+
+def _ssse3_mmx(d, c: int) -> bool:
+    """0f 38 xx / 0f 3a 0f without a prefix: SSSE3 on mm registers."""
+    lo = c & 0xff
+    if c < 0x300:
+        if lo == 0x00:
+            fn = _pshufb64
+        elif lo in (0x01, 0x02, 0x03, 0x05, 0x06, 0x07):
+            # the horizontal ops pair lanes of a then of b: run the 128-bit
+            # form on the concatenation
+            f128 = _OPS_38[lo]
+            fn = (lambda a, x, f=f128: f(a | (x << 64), 0) & M64)
+        elif lo in _OPS_38 and lo in (0x04, 0x08, 0x09, 0x0a, 0x0b, 0x1c, 0x1d, 0x1e):
+            f128 = _OPS_38[lo]
+            fn = (lambda a, x, f=f128: f(a, x) & M64)
+        else:
+            return False
+        d.modrm()
+        _mmx_result(d, ("38", lo), fn, _mmx_args(d))
+        return True
+    if lo == 0x0f:      # palignr mm, mm/m64, imm8
+        d.modrm()
+        imm = d.u8()
+        v = _mmx_args(d)
+        _mmx_result(d, ("palignr", imm), lambda a, x, n=imm:
+                    ((((a << 64) | x) >> (8 * n)) & M64) if n < 16 else 0, v)
+        return True
+    return False
+
+
+def _mmx_conversions(d, lo: int, pfx: int) -> bool:
+    """pinsrw/pextrw on mm, movq2dq/movdq2q, cvtpi2ps/pd, cvt(t)ps2pi, cvt(t)pd2pi."""
+    b = d.b
+    env = d.g.env
+    if lo == 0xc4 and pfx == 0:
+        d.modrm()
+        n = d.u8() & 3
+        v = d.ld_rm(2) if d.ea is not None else d.greg(4, d.rm)
+        _mmx_result(d, ("pinsrw", n), lambda a, x, n=n:
+                    (a & ~(0xffff << (16 * n)) & M64) | ((x & 0xffff) << (16 * n)), v)
+        return True
+    if lo == 0xc5 and pfx == 0:
+        d.modrm()
+        if d.ea is not None:
+            return False
+        n = d.u8() & 3
+        v = b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+        r = b.call(_h(("pextrw64", n), lambda x, n=n: (x >> (16 * n)) & 0xffff, 0, 1), [v])[0]
+        d.sreg(4, d.reg, r)
+        return True
+    if lo == 0xd6 and pfx in (0xf2, 0xf3):
+        d.modrm()
+        if d.ea is not None:
+            return False
+        if pfx == 0xf3:     # movq2dq xmm, mm
+            v = b.call(h_mm_get, [env, b.const(d.rm & 7)])[0]
+            b.call(h_set, [env, b.const(d.reg), v])
+        else:               # movdq2q mm, xmm
+            v = b.call(h_get, [env, b.const(d.rm)])[0]
+            b.call(h_mm_set, [env, b.const(d.reg & 7), b.op3("and", v, b.const(M64))])
+        return True
+    if lo == 0x2a and pfx in (0, 0x66):     # cvtpi2ps / cvtpi2pd xmm, mm/m64
+        d.modrm()
+        v = _mmx_args(d)
+        if pfx == 0:
+            fn = (lambda a, x, c: (a & ~M64 & M128) | _join(
+                [_cvt_int_to_float(y, 4, 32, c) for y in _lanes(x, 4)[:2]], 4))
+        else:
+            fn = (lambda a, x, c: _join([_cvt_int_to_float(y, 4, 64, c) for y in _lanes(x, 4)[:2]], 8))
+        b.call(_h(("cvtpi2p", pfx), _apply_rc(fn)), [env, b.const(d.reg), v])
+        return True
+    if lo in (0x2c, 0x2d) and pfx in (0, 0x66):     # cvt(t)ps2pi / cvt(t)pd2pi mm, xmm/m
+        d.modrm()
+        bits = 32 if pfx == 0 else 64
+        v = _src(d, 8 if pfx == 0 else 16)
+        r = b.call(_h(("cvtp2pi", pfx, lo), lambda e, x, bits=bits, t=(lo == 0x2c):
+                      _cvt_pair_to_int(e, x, bits, t), _SE, 1), [env, v])[0]
+        b.call(h_mm_set, [env, b.const(d.reg & 7), r])
+        return True
+    if lo in (0x52, 0x53) and pfx in (0, 0xf3):
+        # rcpps/rcpss, rsqrtps/rsqrtss: the hardware's approximation tables
+        # are not architectural; like QEMU, the exact value rounded to binary32
+        d.modrm()
+        v = _src(d, 4 if pfx == 0xf3 else 16)
+        one = (lambda a, x, c, lo=lo: _approx(lo, x))
+        fn = _scalar(32, one) if pfx == 0xf3 else _packed(32, one)
+        b.call(_h(("approx", lo, pfx), _apply(lambda a, x, f=fn: f(a, x, [0x1f80, 0]))),
+               [env, b.const(d.reg), v])
+        return True
+    return False
+
+
+def _approx(lo: int, x: int) -> int:
+    c = [SF.MXCSR_DEFAULT | SF.PE, 0]
+    if lo == 0x53:
+        return SF.arith("div", 0x3f800000, x, 32, c)
+    return SF.arith("div", 0x3f800000, SF.arith("sqrt", 0, x, 32, c), 32, c)
+
+
+def _cvt_pair_to_int(env, x: int, bits: int, truncate: bool) -> int:
+    c = [env.mxcsr, 0]
+    r = _join([_cvt_float_to_int(y, bits, 4, c, truncate) for y in _lanes(x, bits // 8)[:2]], 4)
+    env.mxcsr |= c[1]
+    return r
+
+
+def _mpsadbw(a: int, x: int, imm: int) -> int:
+    ab = _lanes(a, 1)
+    xb = _lanes(x, 1)
+    ao = (imm >> 2 & 1) * 4
+    bo = (imm & 3) * 4
+    blk = xb[bo:bo + 4]
+    return _join([sum(abs(ab[ao + i + j] - blk[j]) for j in range(4)) for i in range(8)], 2)
+
+
+def _phminposuw(x: int) -> int:
+    words = _lanes(x, 2)
+    m = min(words)
+    return m | (words.index(m) << 16)
+
+
+def _insertps(a: int, x: int, imm: int, from_reg: bool) -> int:
+    val = (x >> (32 * (imm >> 6))) & 0xffffffff if from_reg else x & 0xffffffff
+    sh = 32 * ((imm >> 4) & 3)
+    r = (a & ~(0xffffffff << sh) & M128) | (val << sh)
+    for i in range(4):
+        if imm >> i & 1:
+            r &= ~(0xffffffff << (32 * i)) & M128
+    return r
+
+
+def _sse41_more(d, c: int) -> bool:
+    """66 0f 38 2a movntdqa, 66 0f 38 41 phminposuw, 66 0f 3a 21 insertps,
+    40 dpps, 41 dppd, 42 mpsadbw."""
+    lo = c & 0xff
+    b = d.b
+    env = d.g.env
+    if c == 0x22a:
+        d.modrm()
+        if d.ea is None:
+            return False
+        b.call(h_set, [env, b.const(d.reg), _src(d)])
+        return True
+    if c == 0x241:
+        d.modrm()
+        _op(d, "phminposuw", lambda a, x: _phminposuw(x))
+        return True
+    if c < 0x300 or lo not in (0x21, 0x40, 0x41, 0x42):
+        return False
+    d.modrm()
+    if lo == 0x21:
+        from_reg = d.ea is None
+        imm, v = _imm_then_src(d, 16 if from_reg else 4)
+        b.call(_h(("insertps", imm, from_reg), _apply(
+            lambda a, x, imm=imm, r=from_reg: _insertps(a, x, imm, r))), [env, b.const(d.reg), v])
+        return True
+    imm, v = _imm_then_src(d)
+    if lo == 0x42:
+        b.call(_h(("mpsadbw", imm), _apply(lambda a, x, imm=imm: _mpsadbw(a, x, imm))),
+               [env, b.const(d.reg), v])
+        return True
+    bits = 32 if lo == 0x40 else 64
+    b.call(_h(("dp", bits, imm), _apply_rc(lambda a, x, c, imm=imm, bits=bits:
+                                          SF.dot(a, x, imm, bits, c))), [env, b.const(d.reg), v])
+    return True
