@@ -145,13 +145,19 @@ class HmpMonitor:
         if p >= len(line):
             return
         table = hmp_table.commands
+        start = p
         word, p = hmp_table.get_name(line, p)
         if word is None:
+            # a name cut short by '/': QEMU names the line up to there
+            self.printf("unknown command: '%s'\n" % line[start:p])
             return
         cmd = find(table, word)
         typed = word
         if cmd is not None and cmd.names[0] == "info":
             sub, q = hmp_table.get_name(line, p)
+            if sub is None and q < len(line):
+                self.printf("unknown command: '%s'\n" % line[start:q])
+                return
             if sub is not None:
                 info_cmd = find(hmp_table.info_commands, sub)
                 if info_cmd is None:

@@ -103,10 +103,11 @@ def _skip(s: str, p: int) -> int:
 
 
 def get_name(s: str, p: int) -> Tuple[Optional[str], int]:
-    """A command or sub-command name: the characters up to the next space, quotes included."""
+    """A command or sub-command name: the characters up to the next space or '/'
+    (so ``x/4xb`` is ``x`` with its format glued on, as in QEMU), quotes included."""
     p = _skip(s, p)
     start = p
-    while p < len(s) and not s[p].isspace():
+    while p < len(s) and s[p] != "/" and not s[p].isspace():
         p += 1
     return (s[start:p] or None), p
 
