@@ -240,6 +240,23 @@ def _render(mr: MemoryRegion, base: int, clip_lo: int, clip_hi: int, alias_delta
         out.append(FlatRange(pos, hi, mr, pos - base, ro))
 
 
+def _simplify(ranges: List[FlatRange]) -> List[FlatRange]:
+    """Join neighbours that continue each other: same region, adjacent
+    addresses and offsets, same access (QEMU's flatview_simplify; a region
+    seen through several aliases in a row, such as the PAM windows over
+    pc.rom, is then one range in the view and in ``info mtree -f``)."""
+    merged: List[FlatRange] = []
+    for r in ranges:
+        prev = merged[-1] if merged else None
+        if (prev is not None and prev.mr is r.mr and prev.end == r.start
+                and prev.offset + (prev.end - prev.start) == r.offset
+                and prev.readonly == r.readonly):
+            prev.end = r.end
+        else:
+            merged.append(r)
+    return merged
+
+
 class AddressSpace:
     """A root region seen as one flat, dispatchable address space."""
 
@@ -257,6 +274,7 @@ class AddressSpace:
             out: List[FlatRange] = []
             _render(self.root, 0, 0, min(self.root.size, UINT64_END), 0, out, False)
             out.sort(key=lambda r: r.start)
+            out = _simplify(out)
             self._ranges = out
             self._starts = [r.start for r in out]
         return self._ranges

@@ -127,3 +127,20 @@ def test_impossible_ram_size_is_a_clean_error():
     from pyqemu.util.error import QemuError
     with pytest.raises(QemuError, match="cannot set up guest memory 'huge': Cannot allocate memory"):
         M.memory_region_init_ram(None, "huge", 1 << 62)
+
+
+def test_flat_view_joins_a_region_seen_through_consecutive_aliases():
+    # as the PC's PAM windows show pc.rom: 4 aliases of 16 KiB in a row, one range
+    sysmem = M.get_system_memory()
+    rom = M.memory_region_init_ram(None, "rom", 0x10000)
+    for i in range(4):
+        alias = M.memory_region_init_alias(None, "pam%d" % i, rom, i * 0x4000, 0x4000)
+        sysmem.add_subregion_overlap(0xc0000 + i * 0x4000, alias, 1)
+    # a fifth alias that skips ahead in the target is not joined
+    skip = M.memory_region_init_alias(None, "pam4", rom, 0xc000, 0x4000)
+    sysmem.add_subregion_overlap(0xd0000, skip, 1)
+    ranges = [(r.start, r.end, r.mr.name, r.offset) for r in M.address_space_memory().flat_view()]
+    assert ranges == [(0xc0000, 0xd0000, "rom", 0), (0xd0000, 0xd4000, "rom", 0xc000)]
+    flat = M.format_mtree(flatview=True)
+    assert "  00000000000c0000-00000000000cffff (prio 0, ram): rom\n" in flat
+    assert "  00000000000d0000-00000000000d3fff (prio 0, ram): rom @000000000000c000\n" in flat
