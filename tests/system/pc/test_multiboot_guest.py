@@ -17,7 +17,7 @@ import mbguest
 
 QEMU = shutil.which("qemu-system-x86_64")
 M64 = (1 << 64) - 1
-PARTS = ["pm", "paging4m", "paging4k", "pit", "exc", "ring3", "long"]
+PARTS = ["pm", "paging4m", "paging4k", "pit", "apic", "exc", "ring3", "long"]
 
 
 @pytest.fixture(scope="module")

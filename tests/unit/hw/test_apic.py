@@ -21,7 +21,7 @@ def apic():
 
 def test_identity_and_reset_values(apic):
     assert apic.read(0x20) == 3 << 24
-    assert apic.read(0x30) == 0x00060014
+    assert apic.read(0x30) == 0x00050014  # six LVT entries, as QEMU 7.2
     assert apic.read(0xF0) == 0xFF  # software-disabled at reset
     assert apic.read(0xE0) == 0xFFFFFFFF
     assert all(apic.read(o) == 0x10000 for o in (0x320, 0x350, 0x360, 0x370))

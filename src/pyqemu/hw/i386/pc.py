@@ -205,6 +205,7 @@ class PCMachine(MachineState):
         kbd.connect_gpio_out(0, a20, "a20")
         fw_cfg = create_device(FWCfgIO, isa, "fw_cfg", setup=self._fw_cfg_setup)
         self._create_cpus()
+        self._wire_apics()
         self.devices = {"host": host, "i440fx": i440fx, "piix3": piix3, "rtc": rtc,
                         "port92": p92, "i8042": kbd,
                         "fw_cfg": fw_cfg, "pit": pit, "hpet": hpet}
@@ -295,6 +296,21 @@ class PCMachine(MachineState):
             b.set(level)
         return handler
 
+    # -- local APICs (hw/intc/apic_bus.py) ----------------------------------------------
+    def _wire_apics(self) -> None:
+        from pyqemu.hw.intc.apic_bus import APICBus, current_cpu_of_runner
+        if not self.cpus:
+            self.apic_bus = None
+            return
+        self.apic_bus = APICBus(self.cpus, self.pic, self.ioapic, self.cpu_runner.kick,
+                                current_cpu_of_runner)
+
+        def pic_intr(n: int, level: int) -> None:
+            self.intr = level
+            self.apic_bus.set_pic_intr(n, level)
+        # the PIC's INTR now reaches the CPUs through their APICs' LINT0
+        self.pic.set_intr_handler(IRQ(pic_intr))
+
     # -- CPUs ---------------------------------------------------------------------
     def _create_cpus(self) -> None:
         from pyqemu.exec.main_loop import QEMU_CLOCK_VIRTUAL, clock_get_ns
@@ -307,12 +323,16 @@ class PCMachine(MachineState):
             cpu.on_triple_fault = lambda: runstate().request_reset("guest-reset")
             self.cpus.append(cpu)
         self.cpu_runner = CPURunner(self.cpus)
+        from pyqemu.target.i386.sysemu import monitor
+        monitor.install(lambda: self.cpus[0] if self.cpus else None)
 
     def reset(self) -> None:
         super().reset()
-        # APs wait for INIT/SIPI (not modelled yet: they stay halted)
+        # APs wait for INIT/SIPI
         for cpu in self.cpus[1:]:
             cpu.halted = True
+        if getattr(self, "apic_bus", None) is not None:
+            self.apic_bus.reset()
         self._set_a20(0, self.a20)
         runner = getattr(self, "cpu_runner", None)
         if runner is not None:

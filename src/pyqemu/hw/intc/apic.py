@@ -18,6 +18,9 @@ from typing import Any, Callable, List, Optional
 
 APIC_VERSION = 0x14
 NUM_LVT = 7  # CMCI, timer, thermal, perf, LINT0, LINT1, error
+# QEMU 7.2 has no CMCI entry: six LVTs, version 0x50014, 0x2F0 is no register
+LVT_CMCI_OFFSET = 0x2F0
+MAX_LVT_ENTRY = 5
 LVT_OFFSETS = (0x2F0, 0x320, 0x330, 0x340, 0x350, 0x360, 0x370)
 LVT_TIMER = 1
 LVT_MASKED = 1 << 16
@@ -36,6 +39,8 @@ class LocalAPIC:
     def __init__(self, apic_id: int = 0) -> None:
         self.initial_id = apic_id
         self.ipi_handlers: List[Callable[[int, int], None]] = []
+        # called after the timer raised an interrupt (the CPU's INTR line follows IRR)
+        self.on_irq: Optional[Callable[[], None]] = None
         self.timer: Any = None
         self.reset()
 
@@ -129,10 +134,12 @@ class LocalAPIC:
 
     def _timer_fired(self) -> None:
         lvt = self.lvt[LVT_TIMER]
-        if not lvt & LVT_MASKED:
-            self.set_irq(lvt & 0xFF)
         if lvt & TIMER_PERIODIC:
             self._arm_timer()
+        if not lvt & LVT_MASKED:
+            self.set_irq(lvt & 0xFF)
+            if self.on_irq is not None:
+                self.on_irq()
 
     # -- registers --------------------------------------------------------------------
     def read(self, off: int) -> int:
@@ -140,7 +147,7 @@ class LocalAPIC:
         if idx == 0x02:
             return self.id << 24
         if idx == 0x03:
-            return APIC_VERSION | ((NUM_LVT - 1) << 16)
+            return APIC_VERSION | (MAX_LVT_ENTRY << 16)
         if idx == 0x08:
             return self.tpr
         if idx == 0x0A:
@@ -163,7 +170,7 @@ class LocalAPIC:
             return self.icr & 0xFFFFFFFF
         if idx == 0x31:
             return self.icr >> 32
-        if off in LVT_OFFSETS:
+        if off in LVT_OFFSETS and off != LVT_CMCI_OFFSET:
             return self.lvt[LVT_OFFSETS.index(off)]
         if idx == 0x38:
             return self.initial_count
@@ -199,7 +206,7 @@ class LocalAPIC:
                 cb(self.icr & 0xFFFFFFFF, self.icr >> 56)
         elif idx == 0x31:
             self.icr = (self.icr & 0xFFFFFFFF) | (val << 32)
-        elif off in LVT_OFFSETS:
+        elif off in LVT_OFFSETS and off != LVT_CMCI_OFFSET:
             n = LVT_OFFSETS.index(off)
             if not self.svr & 0x100:
                 val |= LVT_MASKED
