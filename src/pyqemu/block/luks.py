@@ -157,3 +157,17 @@ class LuksNode(BlockNode):
         n = max(0, min(length, self.length() - offset))
         # QEMU's crypto driver has no block status: all data, no host offset to show
         return BlockStatus(STATUS_DATA, n)
+
+
+def amend(node: "LuksNode", opts: Dict[str, Any], force: bool = False) -> None:
+    """``qemu-img amend`` of a luks image: add or erase key slots."""
+    for k in opts:
+        if k in ("key-secret", "cipher-alg", "cipher-mode", "ivgen-alg", "ivgen-hash-alg", "hash-alg"):
+            raise QemuError("Invalid parameter '%s'" % k, hint="This option is only supported for image creation")
+        if k not in luks_format.AMEND_KEYS:
+            raise QemuError("Invalid parameter '%s'" % k)
+    if node.read_only:
+        raise QemuError("Permission denied", errno=13)
+    f = node.file
+    luks_format.amend(node.header, opts, f.pread, f.pwrite, force)
+    f.flush()

@@ -21,7 +21,12 @@ OUR_ITER = "iter-time=50"
 def run(prog, *args, cwd=None, check=True):
     if prog is None:
         raise AssertionError("qemu-img/qemu-io (qemu-utils) is required for the peer tests")
-    p = subprocess.run([prog, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    for _attempt in range(6):
+        p = subprocess.run([prog, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+        # real qemu-img's PBKDF2 benchmark sometimes measures 0 ms of CPU time on a loaded
+        # machine and gives up (MACHINE-NOTES.md): that is the reference tool's flake, so retry it
+        if prog != QEMU_IMG or "Unable to get accurate CPU usage" not in p.stderr:
+            break
     if check and p.returncode != 0:
         raise AssertionError("%s %s failed (%d): %s" % (prog, args, p.returncode, p.stderr))
     assert "Traceback" not in p.stderr

@@ -187,6 +187,7 @@ class LuksHeader:
         for slot in self.slots:
             master = self._try_slot(slot, password, read)
             if master is not None:
+                self.master_key = master  # kept for amend (adding key slots)
                 return self._crypto_for(master)
         raise QemuError("Invalid password, cannot unlock any keyslot", errno=13)
 
@@ -329,3 +330,118 @@ def header_bytes(opts: Dict[str, Any], prefix: str = "") -> int:
     align = SLOT_ALIGN // SECTOR
     slot_sectors = -(-(-(-(key_bytes * STRIPES) // SECTOR)) // align) * align
     return (align + slot_sectors * NUM_SLOTS) * SECTOR
+
+
+# --- amend: adding and erasing key slots -----------------------------------------------------
+AMEND_HELP = [
+    ("iter-time", "<num>", "Time to spend in PBKDF in milliseconds"),
+    ("keyslot", "<num>", "Select a single keyslot to modify explicitly"),
+    ("new-secret", "<str>", "New secret to set in the matching keyslots. Empty string to erase"),
+    ("old-secret", "<str>", "Select all keyslots that match this password"),
+    ("state", "<str>", "Select new state of affected keyslots (active/inactive)"),
+]
+AMEND_KEYS = tuple(k for k, _t, _h in AMEND_HELP)
+
+
+def _parse_amend(opts: Dict[str, Any]) -> Dict[str, Any]:
+    o: Dict[str, Any] = {}
+    state = opts.get("state")
+    if state is None:
+        raise QemuError("Parameter 'state' is missing")
+    if state not in ("active", "inactive"):
+        raise QemuError("Parameter 'state' does not accept value '%s'" % state)
+    o["state"] = state
+    for key in ("keyslot", "iter-time"):
+        if key in opts:
+            try:
+                o[key] = int(str(opts[key]), 0)
+            except ValueError:
+                raise QemuError("Parameter '%s' expects a number" % key) from None
+    if "keyslot" in o:
+        o["keyslot"] &= 0xFFFFFFFF  # an unsigned option in QEMU: -1 reads as 4294967295
+        if o["keyslot"] >= NUM_SLOTS:
+            raise QemuError("Invalid keyslot %d specified, must be between 0 and %d"
+                            % (o["keyslot"], NUM_SLOTS - 1))
+    o["old-secret"] = opts.get("old-secret")
+    o["new-secret"] = opts.get("new-secret")
+    return o
+
+
+def amend(header: LuksHeader, opts: Dict[str, Any], read: ReadFunc, write: WriteFunc, force: bool) -> None:
+    """``qemu-img amend -o state=...`` on an unlocked volume: add or erase key slots.
+
+    ``read``/``write`` address the LUKS area (header at 0).  Key material is
+    written before the header that makes a slot active, and wiped after the
+    header that disables it.
+    """
+    o = _parse_amend(opts)
+    master = getattr(header, "master_key", None)
+    if master is None:
+        raise QemuError("Cannot amend a LUKS volume that was opened without its key")
+    if o["state"] == "active":
+        _add_slot(header, o, master, write, force)
+    else:
+        _erase_slots(header, o, read, write, force)
+
+
+def _add_slot(h: LuksHeader, o: Dict[str, Any], master: bytes, write: WriteFunc, force: bool) -> None:
+    if o["old-secret"] is not None:
+        raise QemuError("'old-secret' must not be given when activating keyslots")
+    if o["new-secret"] is None:
+        raise QemuError("'new-secret' is required to activate a keyslot")
+    if "keyslot" in o:
+        idx = o["keyslot"]
+        if h.slots[idx].active == SLOT_ENABLED and not force:
+            raise QemuError("Refusing to overwrite active keyslot %d - please erase it first" % idx)
+    else:
+        free = [i for i, s in enumerate(h.slots) if s.active != SLOT_ENABLED]
+        if not free:
+            raise QemuError("Can't add a keyslot - all keyslots are in use")
+        idx = free[0]
+    password = secret_password(str(o["new-secret"]), "")
+    slot = h.slots[idx]
+    salt = os.urandom(SALT_LEN)
+    iters = count_iters(h.hash_alg, password, salt, h.key_bytes) * o.get("iter-time", 2000) // 1000
+    if iters > 0xFFFFFFFF:
+        raise QemuError("PBKDF iterations %d larger than %d" % (iters, 0xFFFFFFFF))
+    slot_key = pbkdf2(h.hash_alg, password, salt, max(iters, MIN_ITERS), h.key_bytes)
+    split = afsplit.encode(h.hash_alg, master, slot.stripes)
+    pad = -len(split) % SECTOR
+    material = h._crypto_for(slot_key).encrypt(0, split + bytes(pad))[:len(split)]
+    write(slot.key_offset * SECTOR, material)
+    slot.active, slot.iterations, slot.salt = SLOT_ENABLED, max(iters, MIN_ITERS), salt
+    write(0, h.pack())
+
+
+def _erase_slots(h: LuksHeader, o: Dict[str, Any], read: ReadFunc, write: WriteFunc, force: bool) -> None:
+    if o["new-secret"] is not None:
+        raise QemuError("'new-secret' must not be given when erasing keyslots")
+    active = [i for i, s in enumerate(h.slots) if s.active == SLOT_ENABLED]
+    old = secret_password(str(o["old-secret"]), "") if o["old-secret"] is not None else None
+    if "keyslot" in o:
+        idx = o["keyslot"]
+        if old is not None and h._try_slot(h.slots[idx], old, read) is None:
+            raise QemuError("Given keyslot %d doesn't contain the given old password for erase operation" % idx)
+        if idx not in active:
+            raise QemuError("Given keyslot %d is already erased (inactive) " % idx)
+        if active == [idx] and not force:
+            raise QemuError("Attempt to erase the only active keyslot %d which will erase all the data in "
+                            "the image irreversibly - refusing operation" % idx)
+        victims = [idx]
+    elif old is not None:
+        victims = [i for i in active if h._try_slot(h.slots[i], old, read) is not None]
+        if not victims:
+            raise QemuError("No keyslots match given (old) password for erase operation")
+        if len(victims) == len(active) and not force:
+            raise QemuError("All the active keyslots match the (old) password that was given and erasing "
+                            "them will erase all the data in the image irreversibly - refusing operation")
+    else:
+        raise QemuError("To erase keyslot(s), either explicit keyslot index or the password currently "
+                        "contained in them must be given")
+    for i in victims:
+        s = h.slots[i]
+        s.active, s.iterations, s.salt = SLOT_DISABLED, 0, bytes(SALT_LEN)
+    write(0, h.pack())
+    for i in victims:  # the material goes after the header stops pointing at it
+        s = h.slots[i]
+        write(s.key_offset * SECTOR, os.urandom(h.key_bytes * s.stripes))

@@ -240,3 +240,17 @@ def set_up_encryption(node: Qcow2Node, enc: Dict[str, Any]) -> None:
     pos = kinds.index(EXT_FEATURE_TABLE) if EXT_FEATURE_TABLE in kinds else len(kinds)
     h.extensions.insert(pos, (EXT_CRYPTO, ext))
     node.write_header()
+
+
+def amend_encryption(node: Qcow2Node, enc: Dict[str, Any], force: bool = False) -> None:
+    """``qemu-img amend -o encrypt.state=...`` of a LUKS-encrypted qcow2 image."""
+    from pyqemu.block.crypto import luks
+    for k in enc:
+        if k not in luks.AMEND_KEYS:
+            raise QemuError("Invalid parameter 'encrypt.%s'" % k)
+    if not isinstance(node, EncryptedQcow2Node) or node.luks is None or node.luks_area is None:
+        raise QemuError("Only LUKS encrypted images can be amended")
+    off, _length = node.luks_area
+    f = node.file
+    luks.amend(node.luks, enc, lambda o, n: f.pread(off + o, n), lambda o, d: f.pwrite(off + o, d), force)
+    f.flush()
