@@ -683,8 +683,9 @@ def _port(create: Any, spec: str, label: str, loc: str, what: str) -> Any:
         return create.create_from_spec(spec, label)
     except QemuError as e:
         e.loc = e.loc or loc or None
-        # A missing chardev:ID is not reported by itself for ports, only the failure below.
-        if not spec.startswith("chardev:"):
+        # A missing chardev:ID is not reported by itself for ports, only the failure
+        # below; nor is a malformed tcp:/udp: form (QEMU's parser rejects it silently).
+        if not spec.startswith("chardev:") and not getattr(e, "silent", False):
             error_report(e.msg, loc=e.loc, hint=e.hint)
         if what in ("serial", "parallel"):
             raise QemuError("could not connect %s device to character backend '%s'" % (what, spec),
@@ -727,7 +728,8 @@ def _monitor(create: Any, opts: Opts, loc: str) -> None:
         if e.loc is None and loc:
             e.loc = loc
         if spec is not None and "not a valid char driver" in e.msg and spec.split(":")[0] != "chardev":
-            error_report(e.msg, loc=e.loc)
+            if not getattr(e, "silent", False):
+                error_report(e.msg, loc=e.loc)
             raise QemuError("parse error: %s" % spec, loc=e.loc) from None
         raise
     _start_monitor(chr, mode, pretty)
