@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Set, Tuple
 
 from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, MO_BE,
                            MO_SIGN, MO_SIZE, Block, Op, Temp)
+from pyqemu.util import log
 
 LOOP_LIMIT = 2000
 
@@ -49,6 +50,12 @@ class PyCodegen:
         self.ns: Dict[str, object] = {}
         self.lines: List[str] = []
         self.helpers: Dict[object, str] = {}
+        self.insn_data: List[Tuple] = []
+        self.pending_ip = 0
+
+    def analyze(self) -> None:
+        """Globals and effects of the block (only needed when it is compiled to Python)."""
+        block = self.block
         self.has_self_loop = any(op.opc == "goto_tb" and op.params[1] == block.pc
                                  for op in block.ops)
         self.may_raise = any(op.opc in ("qemu_ld", "qemu_st") or
@@ -67,8 +74,6 @@ class PyCodegen:
                 written.add("*")
         self.globals = list(gl.values())
         self.written = [t for t in self.globals if t.name in written or "*" in written]
-        self.insn_data: List[Tuple] = []
-        self.pending_ip = 0
 
     # -- names and expressions --------------------------------------------
     def v(self, t: Temp) -> str:
@@ -398,6 +403,7 @@ class PyCodegen:
         self.lines.append("%sraise RuntimeError('fell off the end of a block')" % ind2)
 
     def generate(self) -> str:
+        self.analyze()
         self.labelpos = {op.params[0]: k for k, op in enumerate(self.block.ops)
                          if op.opc == "set_label"}
         L = self.lines
@@ -435,7 +441,23 @@ class PyCodegen:
         return "\n".join(L) + "\n"
 
     def compile(self, name: str = "<tb>") -> Tuple[Callable, str]:
-        src = self.generate()
+        """The block's function and its Python source ("" while it is interpreted).
+
+        Cold blocks are interpreted and compiled once hot (``tier``); with
+        ``-d out_asm`` every block is compiled at once so its source is logged.
+        """
+        from pyqemu.tcg import tier
+        threshold = tier.hot_threshold()
+        if threshold == 0 or log.enabled("out_asm"):
+            return self.compile_python(name)
+        return tier.tiered(self, name, threshold, LOOP_LIMIT), ""
+
+    def compile_python(self, name: str = "<tb>") -> Tuple[Callable, str]:
+        """Generate the block's Python source and compile it now."""
+        return self.finish(self.generate(), name)
+
+    def finish(self, src: str, name: str) -> Tuple[Callable, str]:
+        """Compile generated source ``src`` into the block's function."""
         ns = self.ns
         mem = self.mem
         ns.update(_R=mem.rpages.get, _W=mem.wpages.get, _LD=mem.load, _ST=mem.store,

@@ -15,7 +15,7 @@ from pyqemu.tcg.ir import Block
 
 class TB:
     __slots__ = ("pc", "cs_base", "flags", "fn", "size", "ninsns", "jmp", "jmp_in", "pages",
-                 "src", "valid", "block")
+                 "src", "valid", "block", "regions")
 
     def __init__(self, pc: int, cs_base: int, flags: int) -> None:
         self.pc = pc
@@ -30,6 +30,8 @@ class TB:
         self.src = ""
         self.valid = True
         self.block: Optional[Block] = None
+        # callbacks of the regions (tcg.region) compiled with this block's code
+        self.regions: List[Callable[[], None]] = []
 
 
 class TBCache:
@@ -58,6 +60,10 @@ class TBCache:
         self.tbs[(tb.pc, tb.cs_base, tb.flags)] = tb
         self.pc_map(tb.cs_base, tb.flags)[tb.pc] = tb
         self.translations += 1
+        # A tiered function (tcg.tier) swaps in compiled code once hot.
+        attach = getattr(tb.fn, "tier_attach", None)
+        if attach is not None:
+            attach(tb, self)
         for pn in tb.pages:
             self.page_tbs.setdefault(pn, []).append(tb)
             self.mem.mark_code(pn)
@@ -72,6 +78,9 @@ class TBCache:
                 continue
             tb.valid = False
             self.invalidations += 1
+            regions, tb.regions = tb.regions, []
+            for stop in regions:
+                stop()
             key = (tb.pc, tb.cs_base, tb.flags)
             if self.tbs.get(key) is tb:
                 del self.tbs[key]
