@@ -150,6 +150,10 @@ def main(argv: List[str]) -> int:
             o["backing_fmt"] = base_fmt
     if compress and out_fmt != "qcow2":
         raise QemuError("Compression not supported for this file format")
+    if compress:
+        from pyqemu.util.opts import parse_bool
+        if o.get("encrypt.format") or parse_bool("encryption", o.get("encryption", "off")):
+            raise QemuError("Compression and encryption not supported at the same time")
     if target_is_zero and not no_create:
         raise QemuError("--target-is-zero requires use of -n flag")
     nodes = []

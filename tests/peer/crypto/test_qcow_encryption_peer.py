@@ -113,3 +113,14 @@ def test_missing_key_errors_match(tmp_path):
         q = run(QEMU_IMG, *args, check=False)
         p = run(PYQEMU_IMG, *args, check=False)
         assert (p.returncode, p.stderr.replace("pyqemu-img", "qemu-img")) == (q.returncode, q.stderr), args
+
+
+def test_convert_compressed_to_encrypted_is_refused_like_qemu(tmp_path):
+    src = str(tmp_path / "s.raw")
+    run(QEMU_IMG, "create", "-q", "-f", "raw", src, "1M")
+    for o in ("encrypt.format=luks,encrypt.key-secret=sec0", "encryption=on", "encrypt.format=aes"):
+        out = str(tmp_path / "c.qcow2")
+        q = run(QEMU_IMG, "convert", *OBJ, "-c", "-O", "qcow2", "-o", o, src, out, check=False)
+        p = run(PYQEMU_IMG, "convert", *OBJ, "-c", "-O", "qcow2", "-o", o, src, out, check=False)
+        assert (p.returncode, p.stderr.replace("pyqemu-img", "qemu-img")) == (q.returncode, q.stderr)
+        assert q.returncode == 1 and not (tmp_path / "c.qcow2").exists()
