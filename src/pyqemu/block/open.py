@@ -173,7 +173,12 @@ def open_node(spec: Union[str, Dict[str, Any]], fmt: Optional[str] = None, reado
     else:
         ftree = dict(file_spec)
         name = ftree.get("filename", "")
-    file_node = _open_protocol(ftree, read_only, ctx)
+    fdrv = ftree.get("driver")
+    if fdrv in FORMATS or fdrv in FORMAT_MODULES:
+        # a format over a format (raw with an offset inside a qcow2 file, ...)
+        file_node = open_node(ftree, readonly=read_only, _ctx=ctx)
+    else:
+        file_node = _open_protocol(ftree, read_only, ctx)
     probed = False
     try:
         if driver is None:

@@ -71,6 +71,9 @@ def img_open(name: str, fmt: Optional[str] = None, image_opts: bool = False, rea
     try:
         if isinstance(spec, str) and spec.startswith("json:"):
             spec = parse_json_filename(spec)
+        if isinstance(spec, dict):
+            from pyqemu.cli.img_filename import reject_node_references
+            reject_node_references(spec)
         return open_image(spec, fmt, readonly=readonly, force_share=force_share, cache=cache,
                           no_backing=no_backing)
     except QemuError as exc:
@@ -94,7 +97,7 @@ class Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.last = -1.0
+        self.last = 0.0
         if enabled:
             self._show(0.0)
 
@@ -106,7 +109,8 @@ class Progress:
         if not self.enabled:
             return
         pct = 100.0 * done / total if total else 100.0
-        if pct - self.last >= 1.0 or (pct >= 100.0 and self.last < 100.0):
+        # QEMU's rule: more than 1% away from the last shown value, or exactly 0 or 100
+        if pct > self.last + 1.0 or pct < self.last - 1.0 or pct in (0.0, 100.0):
             self.last = pct
             self._show(pct)
 

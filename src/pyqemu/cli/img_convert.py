@@ -16,7 +16,7 @@ from pyqemu.block.open import create_image
 from pyqemu.block.pipeline import IOPool
 from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
 from pyqemu.cli.img_args import parse_offset
-from pyqemu.util.error import QemuError, UsageError
+from pyqemu.util.error import QemuError, UsageError, strerror, warn_report
 from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 2 << 20
@@ -84,11 +84,12 @@ def main(argv: List[str]) -> int:
                             ["image-opts", "target-image-opts", "target-is-zero", "force-share",
                              "object=", "salvage", "bitmaps", "skip-broken-bitmaps"])
     fmt = None
-    out_fmt = "raw"
+    out_fmt = None
     out_base = None
     base_fmt = None
     o_values: List[str] = []
     compress = progress = quiet = no_create = force = image_opts = target_is_zero = False
+    tgt_image_opts = salvage = False
     sparse = 4096
     snapshot_param = None
     cache = "unsafe"
@@ -118,6 +119,10 @@ def main(argv: List[str]) -> int:
             image_opts = True
         elif k == "--target-is-zero":
             target_is_zero = True
+        elif k == "--target-image-opts":
+            tgt_image_opts = True
+        elif k == "--salvage":
+            salvage = True
         elif k == "-S":
             sparse = parse_offset(v, "buffer size for sparse output")
             if sparse % 512 or sparse > (2 << 30):
@@ -127,19 +132,24 @@ def main(argv: List[str]) -> int:
             cache = v
         elif k == "-T":
             src_cache = v
-        elif k in ("-m", "-W", "-C", "-l", "-r", "--salvage", "--bitmaps", "--skip-broken-bitmaps",
-                   "--target-image-opts"):
+        elif k in ("-m", "-W", "-C", "-l", "-r", "--bitmaps", "--skip-broken-bitmaps"):
             if k == "-m" and not (v.isdigit() and 1 <= int(v) <= 16):
                 raise QemuError("Invalid number of coroutines. Allowed number of coroutines is "
                                 "between 1 and 16")
             if k == "-l":
                 snapshot_param = _parse_snapshot_param(v)
-            elif k in ("--bitmaps", "--target-image-opts"):
+            elif k == "--bitmaps":
                 raise QemuError("%s is not supported by pyqemu-img yet" % k)
         elif k == "--object":
             add_object_from_cmdline(v)
     if quiet:
         progress = False
+    if out_fmt is None and not tgt_image_opts:
+        out_fmt = "raw"
+    if tgt_image_opts and not no_create:
+        raise QemuError("--target-image-opts requires use of -n flag")
+    if no_create and o_values:
+        raise QemuError("-o has no effect when skipping image creation")
     if len(args) < 2:
         raise UsageError("Expecting image file name")
     srcs, target = args[:-1], args[-1]
@@ -185,13 +195,12 @@ def main(argv: List[str]) -> int:
             except QemuError as exc:
                 raise exc.prefixed("Could not open '%s'" % target) from None
         else:
-            tgt = img_open(target, out_fmt,
-                           readonly=False, cache=cache)
+            tgt = img_open(target, out_fmt, tgt_image_opts, readonly=False, cache=cache)
         try:
             if no_create and tgt.length() < total:
                 raise QemuError("output file is smaller than input file")
             _copy(nodes, tgt, total, compress, sparse, fresh=(not no_create and getattr(tgt, "has_zero_init", True)) or target_is_zero,
-                  keep_unallocated=out_base is not None, prog=Progress(progress))
+                  keep_unallocated=out_base is not None, prog=Progress(progress), salvage=salvage)
             tgt.flush()
         finally:
             tgt.close()
@@ -202,9 +211,12 @@ def main(argv: List[str]) -> int:
 
 
 def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep_unallocated: bool,
-          prog: Progress) -> None:
+          prog: Progress, salvage: bool = False) -> None:
+    if prog.enabled:
+        # as qemu-img: the percentage is of the data to copy, not of the disk size
+        total = _progress_total(nodes, count_zero=not sparse, keep_unallocated=keep_unallocated)
     if compress:
-        _copy_compressed(nodes, tgt, total, prog)
+        _copy_compressed(nodes, tgt, total, prog, salvage)
         return
     # Data is read and written by worker threads, several chunks in flight, while
     # this thread walks block status and does all metadata work in guest order
@@ -217,8 +229,14 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
         return list(_nonzero_runs(buf, sparse)) if scan else [(0, len(buf))]
 
     def write_out(item) -> int:
-        off, fut = item
-        buf, runs = fut.result()
+        off, src, pos, n, fut = item
+        try:
+            if isinstance(fut, QemuError):
+                raise fut
+            buf, runs = fut.result()
+        except QemuError as exc:
+            buf = memoryview(bytearray(_read_failed(src, pos, n, exc, salvage)))
+            runs = found_runs(buf)
         plans = []
         for a, b in runs:
             plans.extend(tgt.write_plan(off + a, buf[a:b]))
@@ -242,15 +260,23 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
                     elif keep_unallocated and st.flags & STATUS_ZERO:
                         tgt.pwrite_zeroes(tgt_off + pos, n)
                 else:
-                    pending.append((tgt_off + pos, pool.submit_read(src.read_plan(pos, n), n, found_runs)))
+                    try:
+                        fut = pool.submit_read(src.read_plan(pos, n), n, found_runs)
+                    except QemuError as exc:  # mapping the read failed (a bad compressed cluster...)
+                        fut = exc
+                    pending.append((tgt_off + pos, src, pos, n, fut))
                     if len(pending) >= READ_AHEAD:
                         done += write_out(pending.popleft())
                         prog.update(done, total)
                     pos += n
                     continue
                 pos += n
-                done += n
-                prog.update(done, total)
+                if not sparse and not (keep_unallocated and depth > 0):
+                    while pending:  # counted in order, after the data before them
+                        done += write_out(pending.popleft())
+                        prog.update(done, total)
+                    done += n  # -S 0: zeroes are written out and counted
+                    prog.update(done, total)
             while pending:  # the next source may be the same file: finish this one
                 done += write_out(pending.popleft())
                 prog.update(done, total)
@@ -258,7 +284,7 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
     prog.finish()
 
 
-def _copy_compressed(nodes, tgt, total: int, prog: Progress) -> None:
+def _copy_compressed(nodes, tgt, total: int, prog: Progress, salvage: bool) -> None:
     """``-c``: whole target clusters, compressed in worker threads."""
     done = 0
     cs = tgt.cluster_size() or 65536
@@ -273,14 +299,51 @@ def _copy_compressed(nodes, tgt, total: int, prog: Progress) -> None:
             # a cluster partly data is read and compressed whole
             if st.flags & STATUS_DATA or st.length < cs:
                 n = min(-(-st.length // cs) * cs, size - pos)
-                _write_compressed(tgt, tgt_off + pos, src.pread(pos, n), cs)
+                try:
+                    data = src.pread(pos, n)
+                except QemuError as exc:
+                    data = _read_failed(src, pos, n, exc, salvage)
+                _write_compressed(tgt, tgt_off + pos, data, cs)
+                for i in range(0, n, cs):  # qemu-img counts compressed clusters one by one
+                    done += min(cs, n - i)
+                    prog.update(done, total)
             else:
                 n = st.length - st.length % cs
             pos += n
-            done += n
-            prog.update(done, total)
         tgt_off += size
     prog.finish()
+
+
+def _progress_total(nodes, count_zero: bool, keep_unallocated: bool) -> int:
+    """Bytes whose copying moves the progress display (qemu-img's allocated sectors)."""
+    total = 0
+    for src in nodes:
+        size = src.length()
+        pos = 0
+        while pos < size:
+            st, depth = get_block_status(src, pos, min(CHUNK, size - pos))
+            if not (keep_unallocated and depth > 0) and (st.flags & STATUS_DATA or count_zero):
+                total += st.length
+            pos += st.length
+    return total
+
+
+def _read_failed(src, pos: int, n: int, exc: QemuError, salvage: bool) -> bytes:
+    """A source read failed: QEMU's error, or with ``--salvage`` the readable
+    sectors, each unreadable one warned about and taken as zeroes."""
+    reason = strerror(exc.errno) if exc.errno else exc.msg
+    if not salvage:
+        raise QemuError("error while reading at byte %d: %s" % (pos, reason)) from None
+    parts = []
+    for off in range(pos, pos + n, 512):
+        k = min(512, pos + n - off)
+        try:
+            parts.append(src.pread(off, k))
+        except QemuError as err:
+            warn_report("error while reading offset %d: %s" % (off, strerror(err.errno) if err.errno
+                                                                  else err.msg))
+            parts.append(bytes(k))
+    return b"".join(parts)
 
 
 _pool = None

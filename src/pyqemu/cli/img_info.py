@@ -7,6 +7,7 @@ from typing import Any, Dict, List
 from pyqemu.block import BlockNode
 from pyqemu.block.open import resolve_backing_path
 from pyqemu.cli.img import img_open, parse_args, parse_output
+from pyqemu.cli.img_filename import refreshed_filename
 from pyqemu.cli.img_json import qdict_order, to_json_pretty
 from pyqemu.util.error import UsageError
 from pyqemu.util.units import size_to_str
@@ -14,16 +15,18 @@ from pyqemu.qom.cmdline import add_object_from_cmdline
 
 
 def _on_local_file(node: BlockNode) -> bool:
-    proto = node.file if node.file is not None else node
-    return proto.driver in ("file", "host_device", "null-co")
+    proto = node
+    while proto.file is not None and proto.file is not proto:
+        proto = proto.file
+    return proto.driver in ("file", "host_device")
 
 
 def image_info(node: BlockNode, filename: str) -> Dict[str, Any]:
     """The ImageInfo object qemu-img prints (keys in insertion order; the printer reorders)."""
     local = _on_local_file(node)
-    if not local:
-        # over a network protocol QEMU shows the protocol node's normalised name
-        filename = (node.file or node).filename
+    # QEMU shows the name it recomputes from the open options (json:{...} when
+    # they say more than a file name, the protocol's normalised name over NBD)
+    filename = refreshed_filename(node)
     info: Dict[str, Any] = {"filename": filename, "format": node.driver,
                             "virtual-size": node.length()}
     actual = node.get_allocated_file_size()
