@@ -745,6 +745,7 @@ def build_vm(config: Config) -> VM:
     if config.pidfile is not None:
         write_pidfile(config.pidfile)
     machine = create_machine(config)
+    machine.target = config.target      # x86_64 or i386: CPU type names, CPUID limits
     vm.machine = machine
     _check_globals()
     if config.cpu_model is not None:

@@ -133,3 +133,11 @@ def test_none_machine_refuses_a_cpu_like_qemu():
                            capture_output=True, timeout=120)
         return p.returncode, p.stderr.replace(os.path.basename(prog).encode() + b":", b"EMU:")
     assert run(PYQEMU) == run(QEMU)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["qemu64", "qemu64,+foo", "max", "Haswell", "qemu64,+lm"])
+def test_i386_target_messages_match(option):
+    ours = _run_system(PYQEMU.replace("x86_64", "i386"), option)
+    theirs = _run_system(shutil.which("qemu-system-i386"), option)
+    assert ours == theirs

@@ -148,3 +148,14 @@ def test_definitions_and_expansion():
     assert model["props"]["family"] == 7 and model["props"]["model-id"] == "Intel Core Processor (Haswell)"
     with pytest.raises(QemuError, match="expected: boolean"):
         cm.model_expansion("qemu64", {"vmx": "x"}, "static")
+
+
+def test_i386_target_has_no_long_mode_or_syscall():
+    warnings = []
+    cpu = cm.resolve("qemu64", warnings.append, target="i386")
+    assert warnings == ["TCG doesn't support requested feature: CPUID.80000001H:EDX.syscall [bit 11]",
+                        "TCG doesn't support requested feature: CPUID.80000001H:EDX.lm [bit 29]"]
+    assert cpu.cpuid(0x80000001)[3] == 0x0193f3fd      # as qemu-i386 -cpu qemu64
+    assert cpu.typename == "qemu64-i386-cpu"
+    cpu = cm.resolve("max", warnings.append, target="i386")
+    assert len(warnings) == 2 and not cpu.has("lm")

@@ -184,6 +184,9 @@ PYQEMU_FEATURES = frozenset((
     "sse2 pni ssse3 cx16 sse4.1 sse4.2 movbe popcnt hypervisor bmi1 bmi2 smep syscall nx "
     "rdtscp lm lahf-lm abm").split()) & QEMU_TCG_FEATURES
 
+# the 32-bit targets (qemu-system-i386, qemu-i386) have no long mode and no SYSCALL
+_NOT_ON_I386 = frozenset(("lm", "syscall"))
+
 
 class _Def:
     """One model of QEMU's table (a versioned name such as ``Haswell-v1``)."""
@@ -754,10 +757,11 @@ def _feature_bits(name: str) -> List[Tuple[str, int]]:
 class X86CPUDef:
     """A model after ``-cpu`` parsing and filtering: what one CPU advertises."""
 
-    def __init__(self, base: _Def, typename: str) -> None:
+    def __init__(self, base: _Def, typename: str, target: str = "x86_64") -> None:
         self.base = base
         self.name = base.name
         self.typename = typename
+        self.target = target
         self.vendor = base.vendor
         self.family = base.family
         self.model = base.model
@@ -806,6 +810,9 @@ class X86CPUDef:
         """QEMU's expand + filter: dependencies, levels, then drop what the CPU
         cannot do."""
         f = self.features
+        qemu_tcg, ours = QEMU_TCG_FEATURES, PYQEMU_FEATURES
+        if self.target != "x86_64":
+            qemu_tcg, ours = qemu_tcg - _NOT_ON_I386, ours - _NOT_ON_I386
         # KVM paravirtual features do not exist under TCG (QEMU drops them quietly)
         f["KVM"] = f["KVM_HINTS"] = 0
         # A model feature QEMU's TCG has but pyqemu lacks goes first, quietly, as
@@ -814,8 +821,8 @@ class X86CPUDef:
         for w in FEATURE_WORDS:
             for bit in range(32):
                 name = w.names[bit]
-                if (f[w.key] >> bit & 1 and name in QEMU_TCG_FEATURES
-                        and name not in PYQEMU_FEATURES and not self.requested[w.key] >> bit & 1):
+                if (f[w.key] >> bit & 1 and name in qemu_tcg
+                        and name not in ours and not self.requested[w.key] >> bit & 1):
                     f[w.key] &= ~(1 << bit)
                     self.dropped.append((w.key, bit))
         dropped_names = {WORDS[k].names[b] for k, b in self.dropped}
@@ -824,7 +831,7 @@ class X86CPUDef:
                 continue
             for key in words:
                 for bit in range(32):
-                    if need in dropped_names and WORDS[key].names[bit] not in QEMU_TCG_FEATURES:
+                    if need in dropped_names and WORDS[key].names[bit] not in qemu_tcg:
                         # QEMU keeps 'need' and then reports this bit as unsupported:
                         # leave it to the filter below so the warnings are QEMU's
                         continue
@@ -837,7 +844,7 @@ class X86CPUDef:
         self.filtered = []
         for w in FEATURE_WORDS:
             for bit in range(32):
-                if not f[w.key] >> bit & 1 or w.names[bit] in PYQEMU_FEATURES:
+                if not f[w.key] >> bit & 1 or w.names[bit] in ours:
                     continue
                 f[w.key] &= ~(1 << bit)
                 self.filtered.append((w.key, bit))
@@ -885,7 +892,7 @@ class X86CPUDef:
 
     def unavailable_features(self) -> List[str]:
         """The model's features this emulator cannot give (query-cpu-definitions)."""
-        probe = X86CPUDef(self.base, self.typename)
+        probe = X86CPUDef(self.base, self.typename, self.target)
         probe.realize(lambda msg: None)
         return [WORDS[k].names[b] or "" for k, b in sorted(
             probe.dropped + probe.filtered, key=lambda kb: (_WORD_INDEX[kb[0]], kb[1]))]
@@ -1031,7 +1038,10 @@ def resolve(option: str, warn: Callable[[str], None], target: str = "x86_64",
     if base is None:
         raise QemuError("unable to find CPU model '%s'" % name)
     typename = "%s-%s-cpu" % (name, target)
-    cpu = X86CPUDef(base, typename)
+    cpu = X86CPUDef(base, typename, target)
+    if base is _MAX and target != "x86_64":
+        for feat in _NOT_ON_I386:      # "everything the accelerator has"
+            cpu.set_feature(feat, False)
     plus: List[str] = []
     minus: List[str] = []
     ambiguous = False
@@ -1169,7 +1179,7 @@ def cpu_definitions(target: str = "x86_64") -> List[Dict[str, object]]:
         else:
             base = _lookup(name)
             assert base is not None
-            entry["unavailable-features"] = X86CPUDef(base, name).unavailable_features()
+            entry["unavailable-features"] = X86CPUDef(base, name, target).unavailable_features()
         target_name = alias_of(name)
         if target_name is not None:
             entry["alias-of"] = target_name
@@ -1211,7 +1221,7 @@ def _factory(name: str) -> Callable:
         from pyqemu.target.i386.sysemu.cpu import X86SysCPU
         option = machine.cpu_type or name
         warn = _warn_to_stderr
-        parsed = resolve(option, warn, target=getattr(machine, "TARGET", "x86_64"), realize=False,
+        parsed = resolve(option, warn, target=getattr(machine, "target", "x86_64"), realize=False,
                          parse_warn=warn if index == 0 else (lambda msg: None))
         if getattr(machine, "NAME", "") == "none":
             # QEMU's none machine gives its CPU no APIC ID
