@@ -241,8 +241,13 @@ def _dump(mon: Any, args: Args, physical: bool) -> None:
     count = args.get("count", 1)
     addr = args["addr"] & ((1 << 64) - 1)
     if fmt == "i":
-        mon.printf("Can not dump without CPU\n" if _mon_cpu() is None
-                   else "disassembly is not supported yet\n")
+        cpu = _mon_cpu()
+        if cpu is None:
+            mon.printf("Can not dump without CPU\n")
+        elif hasattr(cpu, "disassemble"):
+            mon.printf(cpu.disassemble(addr, count, physical))
+        else:
+            mon.printf("disassembly is not supported yet\n")
         return
     cpu = _mon_cpu()
     if not physical and cpu is None:
@@ -309,12 +314,11 @@ def hmp_print(mon: Any, args: Args) -> None:
         mon.printf("%s\n" % _c_alt_hex(val))
     elif fmt == "u":
         mon.printf("%d\n" % val)
-    elif fmt == "d":
-        mon.printf("%d\n" % (val - (1 << 64) if val >> 63 else val))
     elif fmt == "c":
         mon.printf("%s\n" % _char(val))
     else:
-        mon.printf("%s\n" % _c_alt_hex(val))
+        # 'd' and every other remembered format (x /i leaves 'i'): signed decimal
+        mon.printf("%d\n" % (val - (1 << 64) if val >> 63 else val))
 
 
 def hmp_memsave(mon: Any, args: Args) -> None:

@@ -22,7 +22,7 @@ HMP = [
     "p 0x10 + 0x20 * 2", "p /d -5", "p 0", "p /o 8", "p /c 65", "p /u -1", "p /x 255",
     "i 0x80", "i /b 0x80", "i /h 0x80", "o /b 0x80 1",
     "i/b 0x80", "i/w 0x80", "o/b 0x80 1", "x/4xb 0", "xp/2xw 0x10", "p/x 255", "xp/3zb 0", "xp/ 0",
-    "xp/4 0", "/x 0", "info/x", "xp/3c 0x41",
+    "xp/4 0", "/x 0", "info/x", "xp/3c 0x41", "xp /2i 0", "p 0x30", "p -1",
     "info cpus", "info registers", "x /4x 0", "xp /s 0", "xp /4i 0",
     "info mtree -f", "info mtree -o", "info mtree -d", "info mtree -D", "info qom-tree /objects",
     "info qom-tree nope", "qom-get /objects/mem size", "qom-set /objects/mem dump off",
