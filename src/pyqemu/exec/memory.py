@@ -595,7 +595,8 @@ def format_mtree(flatview: bool = False, owner: bool = False, disabled: bool = F
             groups.append((a.root, [a.name]))
     shown = set()
     for root, names in groups:
-        for n in names:
+        # QEMU names the address spaces of one tree in name order
+        for n in sorted(names):
             lines.append("address-space: %s" % n)
         _print_mr(root, 1, 0, lines, aliases, owner, disabled)
         shown.add(id(root))

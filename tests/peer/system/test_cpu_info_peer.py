@@ -45,3 +45,28 @@ def _session(prog, cpu, smp):
                                       ("qemu32", "1"), ("qemu64,family=17,model=5,stepping=9", "4")])
 def test_cpu_state_at_reset_matches_qemu(cpu, smp):
     assert _session(PYQEMU, cpu, smp) == _session(QEMU, cpu, smp)
+
+
+def _mtree_blocks(prog, flat):
+    lines = [{"execute": "qmp_capabilities"},
+             {"execute": "human-monitor-command",
+              "arguments": {"command-line": "info mtree -f" if flat else "info mtree"}},
+             {"execute": "quit"}]
+    p = subprocess.run([prog, "-M", "pc", "-S", "-smp", "2", "-display", "none", "-nodefaults", "-qmp", "stdio"],
+                       input="".join(json.dumps(x) + "\n" for x in lines).encode(),
+                       capture_output=True, timeout=120)
+    text = [json.loads(x) for x in p.stdout.decode().splitlines() if '"return": "' in x][0]["return"]
+    return text.replace("\r\n", "\n").split("\n\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flat", [False, True])
+def test_each_cpu_has_its_address_space_in_info_mtree(flat):
+    # the block of system memory starts with the same address-space lines as QEMU's
+    # (the devices inside differ: not every PC device exists in pyqemu)
+    def header(prog):
+        for block in _mtree_blocks(prog, flat):
+            if "cpu-memory-0" in block:
+                return [line for line in block.split("\n") if "AS " in line or "address-space" in line]
+        return None
+    assert header(PYQEMU) == header(QEMU)

@@ -1217,7 +1217,8 @@ def attach(sys_cpu, cpu: X86CPUDef, apic_id: int) -> None:
 
 def _factory(name: str) -> Callable:
     def make(machine, index: int):
-        from pyqemu.exec.memory import address_space_io, address_space_memory
+        from pyqemu.exec.memory import (AddressSpace, address_space_io, address_space_memory,
+                                        get_system_memory)
         from pyqemu.target.i386.sysemu.cpu import X86SysCPU
         option = machine.cpu_type or name
         warn = _warn_to_stderr
@@ -1231,6 +1232,10 @@ def _factory(name: str) -> Callable:
         parsed.nr_threads = smp.get("threads", 1) or 1
         finish(parsed, warn)
         sys_cpu = X86SysCPU(address_space_memory(), "qemu64", index)
+        # QEMU gives each CPU its own view of system memory ("cpu-memory-N" in
+        # info mtree); the CPU keeps dispatching through the shared one, which
+        # has the same root and so the same contents
+        sys_cpu.cpu_as = AddressSpace(get_system_memory(), "cpu-memory-%d" % index)
         sys_cpu.io_as = address_space_io()
         attach(sys_cpu, parsed, index)
         sys_cpu.reset()       # EDX at reset is this model's CPUID.1.EAX
