@@ -14,7 +14,9 @@ code, the loader or ``mmap`` writing over code).
 """
 from __future__ import annotations
 
+import ctypes
 import mmap
+import os
 import struct
 import threading
 from typing import Callable, Dict, Optional, Set
@@ -58,6 +60,8 @@ class GuestMemory:
         self.wpages: Dict[int, memoryview] = {}
         # Pages holding translated code: page number -> callback invalidating them.
         self.code_pages: Set[int] = set()
+        # Pages backed by host shared memory (guest MAP_SHARED mappings).
+        self.shared: Set[int] = set()
         self.on_code_write: Optional[Callable[[int], None]] = None
         self.lock = threading.RLock()
 
@@ -79,8 +83,11 @@ class GuestMemory:
             self.wpages.pop(pn, None)
 
     def map(self, addr: int, length: int, prot: int, data: bytes = b"",
-            offset_in_page: int = 0) -> None:
-        """Map zeroed pages [addr, addr+length), replacing what was there."""
+            offset_in_page: int = 0, backing: Optional[mmap.mmap] = None) -> None:
+        """Map zeroed pages [addr, addr+length), replacing what was there.
+
+        ``backing`` is the host memory to use instead of fresh private pages
+        (a shared mapping, see :func:`shared_backing`)."""
         length = _page_round(length)
         self._check_range(addr, length)
         if not length:
@@ -89,7 +96,8 @@ class GuestMemory:
             raise ValueError("initial data larger than the mapping")
         with self.lock:
             self.unmap(addr, length)
-            mm = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            mm = backing if backing is not None else \
+                mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             if data:
                 mm[offset_in_page:offset_in_page + len(data)] = data
             whole = memoryview(mm)
@@ -97,6 +105,8 @@ class GuestMemory:
             for i in range(length >> PAGE_BITS):
                 self.pages[first + i] = whole[i << PAGE_BITS:(i + 1) << PAGE_BITS]
                 self._set_prot(first + i, prot)
+            if backing is not None:
+                self.shared.update(range(first, first + (length >> PAGE_BITS)))
 
     def unmap(self, addr: int, length: int) -> None:
         length = _page_round(length)
@@ -108,6 +118,7 @@ class GuestMemory:
                     self._invalidate_code(pn)
                     del self.pages[pn]
                     del self.prot[pn]
+                    self.shared.discard(pn)
                     self.rpages.pop(pn, None)
                     self.wpages.pop(pn, None)
 
@@ -125,6 +136,17 @@ class GuestMemory:
                 if not prot & PROT_EXEC:
                     self._invalidate_code(pn)
                 self._set_prot(pn, prot)
+
+    def host_address(self, addr: int) -> int:
+        """The host address of mapped guest byte ``addr`` (for host futexes)."""
+        view = self.pages.get(addr >> PAGE_BITS)
+        if view is None:
+            raise GuestFault(addr, False)
+        cell = ctypes.c_char.from_buffer(view, addr & PAGE_MASK)
+        try:
+            return ctypes.addressof(cell)
+        finally:
+            del cell
 
     def get_prot(self, addr: int) -> Optional[int]:
         return self.prot.get(addr >> PAGE_BITS)
@@ -263,3 +285,46 @@ class GuestMemory:
     def fetch(self, addr: int, length: int) -> bytes:
         """Instruction fetch: needs PROT_EXEC (PROT_READ is accepted as x86 does)."""
         return self.read(addr, length)
+
+
+# -- shared host memory ----------------------------------------------------------------
+_libc = None
+
+
+def _host_mmap():
+    global _libc
+    if _libc is None:
+        lib = ctypes.CDLL(None, use_errno=True)      # the C library already loaded
+        lib.mmap.restype = ctypes.c_void_p
+        lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                             ctypes.c_int, ctypes.c_long]
+        _libc = lib
+    return _libc.mmap
+
+
+def shared_backing(length: int, fd: int = -1, offset: int = 0, file_bytes: int = 0,
+                   writable: bool = True) -> mmap.mmap:
+    """Host memory for a guest MAP_SHARED mapping of ``length`` bytes.
+
+    Anonymous: host MAP_SHARED|MAP_ANONYMOUS memory, so a forked child (a host
+    fork) keeps sharing it with its parent.  File: the first ``file_bytes``
+    (the part of the mapping the file covers, page-rounded by the kernel) are
+    the file's pages mapped MAP_SHARED over the anonymous block, so writes
+    reach the file and other processes.  Python's mmap refuses lengths beyond
+    a file's end, hence the overlay; the mmap object owns the whole range and
+    unmaps it (file part included) when it is released.  Pages wholly beyond
+    the end of the file read as zeros (Linux would raise SIGBUS).
+    """
+    mm = mmap.mmap(-1, length, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    if fd >= 0 and file_bytes > 0:
+        buf = ctypes.c_char.from_buffer(mm)
+        base = ctypes.addressof(buf)
+        del buf
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        res = _host_mmap()(base, _page_round(file_bytes), prot,
+                           mmap.MAP_SHARED | 0x10, fd, offset)    # 0x10: MAP_FIXED
+        if res is None or res == ctypes.c_void_p(-1).value:
+            err = ctypes.get_errno()
+            mm.close()
+            raise OSError(err, os.strerror(err))
+    return mm

@@ -1,15 +1,19 @@
 """brk and mmap/munmap/mprotect/mremap on top of a GuestMemory.
 
-Guest mappings are private copies: a file mapping reads the file's bytes at
-mmap time (MAP_SHARED file mappings are therefore not coherent with later
-writes through the file descriptor; see docs/user.md).
+MAP_PRIVATE mappings are private copies (a file mapping reads the file's
+bytes at mmap time).  MAP_SHARED mappings are host shared memory: anonymous
+ones stay shared with forked children (a guest fork is a host fork), file
+ones are the file's pages, coherent with read/write on the file and with
+other processes.
 """
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 
-from pyqemu.exec.guest_memory import PAGE_SIZE, PROT_READ, PROT_WRITE, GuestFault, GuestMemory
+from pyqemu.exec.guest_memory import (PAGE_SIZE, PROT_READ, PROT_WRITE, GuestFault, GuestMemory,
+                                      shared_backing)
 
 MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
@@ -40,6 +44,8 @@ class AddressSpace:
         self.brk = brk
         self.mmap_base = mmap_base
         self.top = top
+        # pages of shared file mappings whose file is not open for writing
+        self.ro_shared: set = set()
 
     def do_brk(self, new: int) -> int:
         """Linux's brk: returns the new break, or the old one when it cannot move."""
@@ -67,13 +73,28 @@ class AddressSpace:
         if size == 0 or size > self.top or size > MAX_MAPPING:
             return -errno.ENOMEM
         data = b""
+        backing = None
+        shared = flags & (MAP_SHARED | MAP_PRIVATE) == MAP_SHARED
+        file_ro = False
         if not flags & MAP_ANONYMOUS:
             try:
                 st = os.fstat(fd)
-                data = os.pread(fd, min(length, max(0, st.st_size - offset)), offset) \
-                    if offset < st.st_size else b""
+                if shared:
+                    mode = fcntl.fcntl(fd, fcntl.F_GETFL) & 3     # O_ACCMODE
+                    if mode == os.O_WRONLY:
+                        return -errno.EACCES
+                    file_ro = mode == os.O_RDONLY
+                    if file_ro and prot & PROT_WRITE:
+                        return -errno.EACCES
+                    backing = shared_backing(size, fd, offset,
+                                             max(0, min(size, st.st_size - offset)), not file_ro)
+                else:
+                    data = os.pread(fd, min(length, max(0, st.st_size - offset)), offset) \
+                        if offset < st.st_size else b""
             except OSError as exc:
                 return -(exc.errno or errno.EBADF)
+        elif shared:
+            backing = shared_backing(size)
         if flags & MAP_FIXED:
             if addr + size > self.top:
                 return -errno.ENOMEM
@@ -93,7 +114,12 @@ class AddressSpace:
                         start = mem.find_free(size, hint=self.mmap_base, top=top)
                     except MemoryError:
                         return -errno.ENOMEM
-        mem.map(start, size, prot & 7, data=data)
+        mem.map(start, size, prot & 7, data=data, backing=backing)
+        pages = range(start >> 12, (start + size) >> 12)
+        if file_ro:
+            self.ro_shared.update(pages)
+        elif self.ro_shared:
+            self.ro_shared.difference_update(pages)
         return start
 
     def do_munmap(self, addr: int, length: int) -> int:
@@ -107,6 +133,9 @@ class AddressSpace:
             return -errno.EINVAL
         if length == 0:
             return 0
+        if prot & PROT_WRITE and self.ro_shared and \
+                any(pn in self.ro_shared for pn in range(addr >> 12, (addr + page_up(length)) >> 12)):
+            return -errno.EACCES
         try:
             self.mem.protect(addr, page_up(length), prot & 7)
         except GuestFault:

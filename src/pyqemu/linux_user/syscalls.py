@@ -763,6 +763,8 @@ class Syscalls(NetCalls, SignalCalls, MiscCalls):
             return -errno.ENOSYS
         cmd = op & 0x7F
         val = val & 0xFFFFFFFF
+        if not op & T.FUTEX_PRIVATE_FLAG and (uaddr >> 12) in self.mem.shared:
+            return self._host_futex(T, uaddr, op, cmd, val, timeout, uaddr2, val3, st)
         if cmd in (T.FUTEX_WAIT, T.FUTEX_WAIT_BITSET):
             tmo = None
             if timeout:
@@ -785,6 +787,38 @@ class Syscalls(NetCalls, SignalCalls, MiscCalls):
         if cmd == T.FUTEX_WAKE_OP:
             return self._futex_wake_op(fx, uaddr, val, timeout, uaddr2, val3)
         return -errno.ENOSYS
+
+    def _host_futex(self, T, uaddr, op, cmd, val, timeout, uaddr2, val3, st) -> int:
+        """A shared futex (see threads.HostFutex)."""
+        hf = T.host_futex()
+        try:
+            haddr = self.mem.host_address(uaddr)
+        except GuestFault:
+            return -errno.EFAULT
+        if cmd in (T.FUTEX_WAIT, T.FUTEX_WAIT_BITSET):
+            tmo = None
+            if timeout:
+                sec, nsec = st.unpack(self.mem.read(timeout, st.size))
+                tmo = sec + nsec / 1e9
+                if cmd == T.FUTEX_WAIT_BITSET:
+                    now = time.time() if op & T.FUTEX_CLOCK_REALTIME else time.monotonic()
+                    tmo = max(0.0, tmo - now)
+            bitset = val3 & 0xFFFFFFFF if cmd == T.FUTEX_WAIT_BITSET else 0xFFFFFFFF
+            if not bitset:
+                return -errno.EINVAL
+            return hf.wait(haddr, val, tmo, bitset, self.sig.has_deliverable)
+        if cmd not in (T.FUTEX_WAKE, T.FUTEX_WAKE_BITSET, T.FUTEX_REQUEUE, T.FUTEX_CMP_REQUEUE,
+                       T.FUTEX_WAKE_OP):
+            return -errno.ENOSYS
+        haddr2 = 0
+        if cmd in (T.FUTEX_REQUEUE, T.FUTEX_CMP_REQUEUE, T.FUTEX_WAKE_OP):
+            if (uaddr2 >> 12) not in self.mem.shared:
+                return -errno.EINVAL
+            try:
+                haddr2 = self.mem.host_address(uaddr2)
+            except GuestFault:
+                return -errno.EFAULT
+        return hf.op(haddr, cmd, val, timeout & 0xFFFFFFFF, haddr2, val3 & 0xFFFFFFFF)
 
     def _futex_wake_op(self, fx, uaddr, n1, n2, uaddr2, op3) -> int:
         # Atomically update *uaddr2 by the encoded operation, wake on uaddr and, if

@@ -32,6 +32,8 @@ FUTEX_WAKE_OP = 5
 FUTEX_WAIT_BITSET = 9
 FUTEX_WAKE_BITSET = 10
 FUTEX_CLOCK_REALTIME = 256
+FUTEX_PRIVATE_FLAG = 128
+_SYS_FUTEX_HOST = 202           # the host is x86-64
 
 # CPU state a new thread inherits from the one calling clone.
 _CPU_STATE = ("rip", "eflags", "cc_op", "cc_dst", "cc_src", "cc_src2", "fs_base", "gs_base",
@@ -126,6 +128,64 @@ class Futexes:
             if rest:
                 self.waiters[addr] = rest
         return woken + moved
+
+
+class HostFutex:
+    """Futexes on guest MAP_SHARED pages: the host kernel's futex on the host
+    address of the shared page, so processes sharing the memory (a forked
+    child, an unrelated process mapping the same file) wake each other."""
+
+    def __init__(self) -> None:
+        import ctypes
+        self.ct = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.syscall.restype = ctypes.c_long
+
+    def _call(self, *args) -> int:
+        ct = self.ct
+        r = self.libc.syscall(ct.c_long(_SYS_FUTEX_HOST), *[
+            a if isinstance(a, ct.c_void_p) or a is None else ct.c_long(a) for a in args])
+        return -ct.get_errno() if r < 0 else r
+
+    def wait(self, haddr: int, val: int, timeout: Optional[float], bitset: int,
+             interrupted=None) -> int:
+        """FUTEX_WAIT_BITSET in slices, so that a guest signal can interrupt it."""
+        ct = self.ct
+
+        class _Ts(ct.Structure):
+            _fields_ = [("sec", ct.c_long), ("nsec", ct.c_long)]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        first = True
+        while True:
+            now = time.monotonic()
+            end = now + 0.05 if deadline is None else min(now + 0.05, deadline)
+            ts = _Ts(int(end), int((end - int(end)) * 1e9))
+            r = self._call(haddr, FUTEX_WAIT_BITSET, val, ct.c_void_p(ct.addressof(ts)), None,
+                           bitset)
+            if r == -errno.EAGAIN:
+                return -errno.EAGAIN if first else 0
+            first = False
+            if r == 0:
+                return 0
+            if deadline is not None and time.monotonic() >= deadline:
+                return -errno.ETIMEDOUT
+            if interrupted is not None and interrupted():
+                return -errno.EINTR
+
+    def op(self, haddr: int, op: int, val: int, val2: int, haddr2: int, val3: int) -> int:
+        """A non-blocking futex operation (wake, requeue, wake-op) passed through."""
+        return self._call(haddr, op & ~FUTEX_PRIVATE_FLAG, val, val2,
+                          self.ct.c_void_p(haddr2) if haddr2 else None, val3)
+
+
+_host_futex: Optional[HostFutex] = None
+
+
+def host_futex() -> HostFutex:
+    global _host_futex
+    if _host_futex is None:
+        _host_futex = HostFutex()
+    return _host_futex
 
 
 class ThreadManager:

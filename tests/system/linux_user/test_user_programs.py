@@ -115,3 +115,18 @@ def test_process_attributes(builder, variant):
     native, emu = run_both(prog, variant)
     same(native, emu)
     assert b"prctl get: pyqemu-test" in emu.stdout and b"sendfile: 3 off=4 ELF" in emu.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ALL)
+def test_shared_memory_across_fork(builder, variant, tmp_path):
+    """MAP_SHARED anonymous and file mappings stay shared with a forked child;
+    a process-shared semaphore (host futex) wakes across the processes."""
+    prog = builder.build("shm", variant, ["-lpthread"])
+    (tmp_path / "n").mkdir()
+    (tmp_path / "e").mkdir()
+    native, emu = run_both(prog, variant, [str(tmp_path / "e")], native_args=[str(tmp_path / "n")],
+                           timeout=300)
+    same(native, emu)
+    assert b"anon shared: counter=2000 text=written by the child private=parent private" in emu.stdout
+    assert b"after child store: ABC34xyz8! ABC34xyz8!" in emu.stdout
