@@ -80,19 +80,35 @@ def test_in_asm_block_layout():
                     "0xfffffff0:  ea 5b e0 00 f0           ljmpw    $0xf000:$0xe05b\n\n")
 
 
-def test_disassemble_for_the_monitor_stops_at_unreadable_memory():
-    mem = bytes.fromhex("2e66833ec861000f8536f0")
+def test_disassemble_for_the_monitor_reads_like_qemu():
+    mem = bytes.fromhex("2e66833ec861000f8536f031d2") + bytes(0x400)
 
     def read(addr, n):
         off = addr - 0xfe05b
-        if off >= len(mem):
+        if off < 0 or off + n > len(mem):
             raise OSError("unmapped")
         return mem[off:off + n]
 
     text = disassemble(read, 0xfe05b, 3, 16)
     assert text == ("0x000fe05b:  2e 66 83 3e c8 61 00     cmpl     $0, %cs:0x61c8\n"
                     "0x000fe062:  0f 85 36 f0              jne      0xd09c\n"
-                    "0x000fe066: unable to read memory\n")
+                    "0x000fe066:  31 d2                    xorw     %dx, %dx\n")
+
+
+def test_disassemble_stops_when_a_refill_fails():
+    # real mode reset vector: 16 bytes below 4 GiB are readable, the refill
+    # after the first instruction crosses 4 GiB and fails (QEMU prints this)
+    rom = bytes.fromhex("ea5be000f0") + bytes(11)
+
+    def read(addr, n):
+        if addr < 0xfffffff0 or addr + n > 1 << 32:
+            raise OSError("unassigned")
+        return rom[addr - 0xfffffff0:addr - 0xfffffff0 + n]
+
+    assert disassemble(read, 0xfffffff0, 3, 16) == (
+        "0xfffffff0:  ea 5b e0 00 f0           ljmpw    $0xf000:$0xe05b\n"
+        "0xfffffff5: unable to read memory\n")
+    assert disassemble(read, 0x1000, 2, 16) == "0x00001000: unable to read memory\n"
 
 
 def test_random_bytes_never_raise():

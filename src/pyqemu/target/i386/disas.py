@@ -1361,23 +1361,33 @@ def disassemble(read_bytes: Callable[[int, int], bytes], pc: int, count: int,
                 mode: int) -> str:
     """``count`` instructions from ``pc`` for the monitor's ``x /Ni``.
 
-    ``read_bytes(addr, n)`` returns up to ``n`` bytes readable at ``addr``
-    (fewer at the end of readable memory) or raises an exception when
-    nothing there can be read.  An unreadable address ends the listing with
-    QEMU's ``unable to read memory`` line."""
+    ``read_bytes(addr, n)`` returns the ``n`` bytes at ``addr`` or raises when
+    they cannot all be read.  Memory is read as QEMU's monitor reads it: a
+    64-byte window refilled before each instruction with at most the bytes up
+    to the next 1 KiB boundary; a refill that fails ends the listing with
+    ``0x<pc>: unable to read memory`` even if the instruction is already in
+    the window (so ``x /3i 0xfffffff0`` shows one instruction, as in QEMU)."""
     out = []
-    mask = (1 << mode) - 1 if mode != 64 else (1 << 64) - 1
-    for _ in range(count):
-        try:
-            code = bytes(read_bytes(pc, 16))
-        except Exception:   # the caller's memory layer decides what is unreadable
-            code = b""
-        if not code:
-            out.append("0x%08x: unable to read memory\n" % pc)
-            break
-        n, text = _one(code, pc, mode)
+    buf = b""
+    mask = (1 << 64) - 1
+    while count > 0:
+        have = len(buf)
+        end = (pc + have + 1 + 1023) & ~1023
+        want = min(64 - have, end - pc)
+        if want > 0:
+            try:
+                chunk = bytes(read_bytes((pc + have) & mask, want))
+            except Exception:   # the caller's memory layer decides what is unreadable
+                chunk = b""
+            if len(chunk) != want:
+                out.append("0x%08x: unable to read memory\n" % pc)
+                break
+            buf += chunk
+        n, text = _one(buf, pc, mode)
         out.append(text)
-        pc = (pc + n) & mask if mode == 64 else pc + n
+        buf = buf[n:]
+        pc = (pc + n) & mask
+        count -= 1
     return "".join(out)
 
 
