@@ -22,6 +22,7 @@ class HmpMonitor:
 
     def __init__(self, chr: Optional[Chardev] = None) -> None:
         self.chr = chr
+        self.cpu_index = 0        # the CPU of x, info registers, $reg ... ('cpu N')
         self.captured: Optional[List[str]] = None if chr is not None else []
         # The line editor works on bytes (as latin-1 text) so that its echo and
         # cursor moves are QEMU's byte for byte, whatever the encoding typed.
@@ -175,13 +176,17 @@ class HmpMonitor:
         self.run(cmd, args)
 
     def run(self, cmd: HmpCommand, args: Any) -> None:
+        global current_monitor
         if cmd.handler is None:
             return
+        outer, current_monitor = current_monitor, self
         try:
             cmd.handler(self, args)
         except QemuError as e:
             self.error(e.msg)
             return
+        finally:
+            current_monitor = outer
         if cmd.names[0] in SUSPENDING_COMMANDS:
             self.suspend()
 
@@ -206,8 +211,13 @@ class HmpMonitor:
             self.chr = None
 
 
-def run_hmp_command(line: str) -> str:
+# The monitor whose command is running: machine code asks it for its CPU.
+current_monitor: Optional["HmpMonitor"] = None
+
+
+def run_hmp_command(line: str, cpu_index: int = 0) -> str:
     """``human-monitor-command``: run one line on a scratch monitor, return its output."""
     mon = HmpMonitor(None)
+    mon.cpu_index = cpu_index
     mon.execute(line)
     return "".join(mon.captured or [])

@@ -21,7 +21,12 @@ def qmp_query_commands() -> List[Dict[str, str]]:
 
 def qmp_human_monitor_command(command_line: str, cpu_index: Optional[int] = None) -> str:
     from pyqemu.monitor.hmp import run_hmp_command
-    return run_hmp_command(command_line)
+    if cpu_index is None:
+        return run_hmp_command(command_line)
+    from pyqemu.system.hmp_machine import machine_cpus
+    if not 0 <= cpu_index < len(machine_cpus()):
+        raise QemuError("Parameter 'cpu-index' expects a CPU number")
+    return run_hmp_command(command_line, cpu_index)
 
 
 def qmp_query_chardev() -> List[Dict[str, Any]]:

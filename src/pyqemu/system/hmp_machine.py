@@ -107,16 +107,38 @@ def hmp_info_kvm(mon: Any, args: Args) -> None:
 
 
 def hmp_info_cpus(mon: Any, args: Args) -> None:
+    mine = getattr(mon, "cpu_index", 0)
     for c in execute("query-cpus-fast"):
-        active = "*" if c["cpu-index"] == 0 else " "
+        active = "*" if c["cpu-index"] == mine else " "
         mon.printf("%c CPU #%d: thread_id=%d\n" % (active, c["cpu-index"], c["thread-id"]))
 
 
-def _mon_cpu() -> Any:
+def hmp_cpu(mon: Any, args: Args) -> None:
+    index = args["index"]
+    if not 0 <= index < len(machine_cpus()):
+        mon.printf("invalid CPU index\n")
+        return
+    mon.cpu_index = index
+
+
+def machine_cpus() -> List[Any]:
     from pyqemu.system import qmp_machine
     vm = qmp_machine.current
-    cpus = vm.machine.cpus if vm is not None else []
-    return cpus[0] if cpus else None
+    return list(vm.machine.cpus) if vm is not None and vm.machine is not None else []
+
+
+def monitor_cpu() -> Any:
+    """The CPU of the monitor command running now (QEMU's mon_get_cpu): the one
+    chosen with 'cpu N' or human-monitor-command's cpu-index, CPU 0 otherwise."""
+    from pyqemu.monitor import hmp
+    mon = hmp.current_monitor
+    cpus = machine_cpus()
+    index = getattr(mon, "cpu_index", 0) if mon is not None else 0
+    return cpus[index] if 0 <= index < len(cpus) else (cpus[0] if cpus else None)
+
+
+def _mon_cpu() -> Any:
+    return monitor_cpu()
 
 
 def hmp_info_registers(mon: Any, args: Args) -> None:
@@ -124,16 +146,18 @@ def hmp_info_registers(mon: Any, args: Args) -> None:
     vm = qmp_machine.current
     cpus = list(vm.machine.cpus) if vm is not None else []
     if not args.get("cpustate_all"):
-        cpus = cpus[:1]
+        cpu = monitor_cpu()
+        cpus = [cpu] if cpu is not None else []
     if not cpus:
         mon.printf("No CPU available\n")
         return
-    for index, cpu in enumerate(cpus):
+    for cpu in cpus:
+        index = machine_cpus().index(cpu)
         dump = getattr(cpu, "dump_state", None)
         if dump is None:
             mon.printf("No CPU available\n")
             return
-        mon.printf("\nCPU#%d\n" % getattr(cpu, "cpu_index", index))
+        mon.printf("\nCPU#%d\n" % index)
         mon.printf(dump())
 
 
@@ -322,7 +346,8 @@ def hmp_print(mon: Any, args: Args) -> None:
 
 
 def hmp_memsave(mon: Any, args: Args) -> None:
-    execute("memsave", {"val": args["val"], "size": args["size"], "filename": args["filename"]})
+    execute("memsave", {"val": args["val"], "size": args["size"], "filename": args["filename"],
+                        "cpu-index": getattr(mon, "cpu_index", 0)})
 
 
 def hmp_pmemsave(mon: Any, args: Args) -> None:
@@ -353,6 +378,7 @@ def hmp_ioport_write(mon: Any, args: Args) -> None:
 
 
 def install() -> None:
+    register_hmp("cpu", "index:i", "index", "set the default CPU", hmp_cpu)
     register_hmp("stop", "", "", "stop emulation", hmp_stop)
     register_hmp("cont|c", "", "", "resume emulation", hmp_cont)
     register_hmp("system_reset", "", "", "reset the system", hmp_system_reset)

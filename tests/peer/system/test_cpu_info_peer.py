@@ -70,3 +70,22 @@ def test_each_cpu_has_its_address_space_in_info_mtree(flat):
                 return [line for line in block.split("\n") if "AS " in line or "address-space" in line]
         return None
     assert header(PYQEMU) == header(QEMU)
+
+
+def _replies(prog, commands):
+    lines = [{"execute": "qmp_capabilities"}] + commands + [{"execute": "quit"}]
+    p = subprocess.run([prog, "-M", "pc", "-S", "-smp", "2", "-display", "none", "-nodefaults", "-qmp", "stdio"],
+                       input="".join(json.dumps(x) + "\n" for x in lines).encode(),
+                       capture_output=True, timeout=120)
+    out = [json.loads(x) for x in p.stdout.decode().splitlines()]
+    out = [r for r in out if "return" in r or "error" in r][1:-1]
+    return [re.sub(r"thread_id=\d+", "thread_id=N", json.dumps(r)) for r in out]
+
+
+@pytest.mark.slow
+def test_default_cpu_of_the_monitor_matches_qemu():
+    hmp = [{"execute": "human-monitor-command", "arguments": {"command-line": c}}
+           for c in ("cpu 1", "info cpus", "cpu 5", "cpu x", "cpu", "help cpu")]
+    hmp += [{"execute": "human-monitor-command", "arguments": {"command-line": c, "cpu-index": i}}
+            for c, i in (("info cpus", 1), ("info registers", 1), ("info cpus", 7), ("p $eip", 1))]
+    assert _replies(PYQEMU, hmp) == _replies(QEMU, hmp)
