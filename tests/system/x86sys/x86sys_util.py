@@ -35,8 +35,10 @@ def run(argv: List[str], timeout: float = 300) -> Tuple[int, bytes]:
     return p.returncode, err
 
 
-def wait_for_text(path: str, text: bytes, proc: subprocess.Popen, timeout: float) -> bytes:
-    """Poll ``path`` until it contains ``text`` (or the program ended / time ran out)."""
+def wait_for_text(path: str, text: bytes, proc: subprocess.Popen, timeout: float,
+                  count: int = 1) -> bytes:
+    """Poll ``path`` until it contains ``text`` ``count`` times (or the program
+    ended / time ran out)."""
     deadline = time.monotonic() + timeout
     data = b""
     while time.monotonic() < deadline:
@@ -45,7 +47,7 @@ def wait_for_text(path: str, text: bytes, proc: subprocess.Popen, timeout: float
                 data = f.read()
         except FileNotFoundError:
             data = b""
-        if text in data or proc.poll() is not None:
+        if data.count(text) >= count or proc.poll() is not None:
             break
         time.sleep(0.2)
     return data

@@ -42,6 +42,7 @@ from pyqemu.hw.rtc.mc146818rtc import RTC
 from pyqemu.hw.timer.hpet import HPET
 from pyqemu.hw.timer.i8254 import PIT
 from pyqemu.system.runstate import runstate
+from pyqemu.qom.object import PropDef
 from pyqemu.util.error import QemuError
 
 GiB = 1 << 30
@@ -97,7 +98,13 @@ class PCMachine(MachineState):
     NAME = "pc-i440fx-7.2"
     ALIAS = "pc"
     DESC = "Standard PC (i440FX + PIIX, 1996)"
+    IS_DEFAULT = True    # as in QEMU: no -M means pc-i440fx-7.2
     MAX_CPUS = 255
+    PROPERTIES = (
+        PropDef("host-unpack", "bool", False,
+                desc="Unpack a bzImage's compressed kernel on the host and enter it directly "
+                     "(pyqemu only; skips the firmware)"),
+    )
     DEFAULT_RAM_SIZE = 128 << 20
     DEFAULT_RAM_ID = "pc.ram"
     DEFAULT_CPU_TYPE = None
@@ -222,8 +229,28 @@ class PCMachine(MachineState):
         fw.add_i32(FW_CFG_E820_TABLE, 0)  # the legacy table is empty; etc/e820 has the map
         fw.files_pending = [("etc/e820", e820_table(self.below_4g, self.above_4g))]
         self._user_fw_cfg(fw)
-        if self.kernel is not None:
+        self.direct_boot = None
+        if self.kernel is not None and self.host_unpack:
+            from pyqemu.hw.i386 import linux_unpack
+            self.direct_boot = linux_unpack.prepare(self.kernel, self.initrd, self.append or "",
+                                                    self.below_4g, self.above_4g)
+        elif self.kernel is not None:
             load_kernel(fw, self.kernel, self.initrd, self.append or "", self.below_4g, self._option_rom)
+
+    def _direct_boot_reset(self) -> None:
+        """host-unpack=on: the kernel, its zero page and page tables in RAM, the BSP at its entry."""
+        boot = getattr(self, "direct_boot", None)
+        if boot is None or not self.cpus:
+            return
+        from pyqemu.exec.memory import address_space_memory
+        from pyqemu.hw.i386 import linux_unpack
+        from pyqemu.target.i386.sysemu.translator import get_sys_translator
+        mem = address_space_memory()
+        for addr, data in boot.blobs:
+            mem.write_bytes(addr, data)
+        for cpu in self.cpus:
+            get_sys_translator(cpu).cache.flush()   # code from before the reset is gone
+        linux_unpack.enter_kernel(self.cpus[0], boot)
 
     def _option_rom(self, name: str) -> bytes:
         path = find_firmware(name, list(getattr(self, "firmware_dirs", [])))
@@ -333,6 +360,7 @@ class PCMachine(MachineState):
             cpu.halted = True
         if getattr(self, "apic_bus", None) is not None:
             self.apic_bus.reset()
+        self._direct_boot_reset()
         self._set_a20(0, self.a20)
         runner = getattr(self, "cpu_runner", None)
         if runner is not None:

@@ -163,6 +163,16 @@ class X86SysCPU(X86CPU):
         from pyqemu.target.i386.sysemu.dump import dump_state
         return dump_state(self)
 
+    def memory_rw_debug(self, addr: int, length: int) -> Optional[bytes]:
+        """Monitor ``x``: linear memory through the page tables, None if unmapped."""
+        from pyqemu.target.i386.sysemu.monitor import read_virtual
+        return read_virtual(self, addr, length)
+
+    def disassemble(self, addr: int, count: int, physical: bool = False) -> str:
+        """Monitor ``x /Ni`` and ``xp /Ni``."""
+        from pyqemu.target.i386.sysemu.monitor import disassemble
+        return disassemble(self, addr, count, physical)
+
     # -- derived mode state -------------------------------------------------------
     def update_mode(self) -> None:
         """Recompute the mode bits the translator keys blocks on (QEMU's hflags)."""

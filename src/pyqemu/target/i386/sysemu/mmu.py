@@ -337,3 +337,48 @@ def _mem_pd(cpu, p: _MemPrinter, pd: int, va: int, upper: int) -> None:
             for l4 in range(512):
                 e4 = ents4.get(l4)
                 p.at(va3 | (l4 << 12), e4 & e3 & upper if e4 is not None else 0)
+
+
+# ---------------------------------------------------------------------------
+# debug translation (monitor, gdbstub): no rights checks, no A/D bits, no faults
+# ---------------------------------------------------------------------------
+
+def get_phys_debug(cpu, addr: int):
+    """The physical address ``addr`` maps to, or None when it is not mapped."""
+    a20 = cpu.a20_mask
+    if not cpu.cr[0] & c.CR0_PG:
+        return addr & a20 & (0xffffffff if not cpu.lma else (1 << 64) - 1)
+    rd = cpu.as_.read
+    if cpu.cr[4] & c.CR4_PAE:
+        if cpu.lma:
+            sext = addr >> 47
+            if sext != 0 and sext != (1 << 17) - 1:
+                return None
+            addr &= (1 << 48) - 1
+            e = rd(((cpu.cr[3] & _ADDR_MASK) + ((addr >> 39) & 511) * 8) & a20, 8)
+            if not e & PG_PRESENT:
+                return None
+            e = rd(((e & _ADDR_MASK) + ((addr >> 30) & 511) * 8) & a20, 8)
+        else:
+            e = rd(((cpu.cr[3] & ~0x1f & 0xffffffff) + ((addr >> 30) & 3) * 8) & a20, 8)
+        if not e & PG_PRESENT:
+            return None
+        e = rd(((e & _ADDR_MASK) + ((addr >> 21) & 511) * 8) & a20, 8)
+        if not e & PG_PRESENT:
+            return None
+        if e & PG_PSE:
+            return ((e & _ADDR_MASK & ~0x1fffff) | (addr & 0x1fffff)) & a20
+        e = rd(((e & _ADDR_MASK) + ((addr >> 12) & 511) * 8) & a20, 8)
+        if not e & PG_PRESENT:
+            return None
+        return ((e & _ADDR_MASK) | (addr & 0xfff)) & a20
+    addr &= 0xffffffff
+    e = rd(((cpu.cr[3] & 0xfffff000) + ((addr >> 20) & 0xffc)) & a20, 4)
+    if not e & PG_PRESENT:
+        return None
+    if e & PG_PSE and cpu.cr[4] & c.CR4_PSE:
+        return ((e & 0xffc00000) | ((e & 0x1fe000) << 19) | (addr & 0x3fffff)) & a20
+    e = rd(((e & 0xfffff000) + ((addr >> 10) & 0xffc)) & a20, 4)
+    if not e & PG_PRESENT:
+        return None
+    return ((e & 0xfffff000) | (addr & 0xfff)) & a20

@@ -201,10 +201,9 @@ class SysTranslator(T.Translator):
         d = T.Disas(self, b, pc, _mode_of(flags), max_insns or T.MAX_INSNS, flags, cs_base)
         d.run()
         if log.enabled("in_asm"):
-            lines = ["IN: "]
-            for ipc, raw in d.insns:
-                lines.append("0x%016x:  %s" % ((ipc + cs_base) & M64, raw.hex(" ")))
-            log.log("-" * 33 + "\n" + "\n".join(lines) + "\n\n")
+            from pyqemu.target.i386.disas import in_asm_block
+            log.log(in_asm_block((cs_base + pc) & M64, b"".join(raw for _, raw in d.insns),
+                                 d.mode, ""))
         if log.enabled("op"):
             log.log("OP:\n" + block.dump() + "\n")
         optimize(block, b.const)
