@@ -351,7 +351,8 @@ class PCMachine(MachineState):
             self.cpus.append(cpu)
         self.cpu_runner = CPURunner(self.cpus)
         from pyqemu.target.i386.sysemu import monitor
-        monitor.install(lambda: self.cpus[0] if self.cpus else None)
+        from pyqemu.system.hmp_machine import monitor_cpu
+        monitor.install(monitor_cpu)
 
     def reset(self) -> None:
         super().reset()

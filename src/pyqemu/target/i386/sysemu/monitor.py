@@ -56,13 +56,15 @@ def disassemble(cpu, addr: int, count: int, physical: bool) -> str:
     from pyqemu.target.i386.disas import disassemble as dis
 
     def read(a: int, n: int) -> bytes:
+        # all n bytes or an exception (the disassembler's contract)
         if physical:
+            if not cpu.as_.is_accessible(a, n):
+                raise ValueError("unassigned")
             return cpu.as_.read_bytes(a, n)
-        for k in range(n, 0, -1):
-            data = read_virtual(cpu, a, k)
-            if data is not None:
-                return data
-        raise ValueError("unmapped")
+        data = read_virtual(cpu, a, n)
+        if data is None:
+            raise ValueError("unmapped")
+        return data
     return dis(read, addr, count, cpu.mode)
 
 
