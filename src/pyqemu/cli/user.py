@@ -7,7 +7,7 @@ from typing import Sequence
 
 from pyqemu import __version__
 from pyqemu.linux_user.elf import LoadError
-from pyqemu.linux_user.options import parse_args, usage_text
+from pyqemu.linux_user.options import PlainError, parse_args, usage_text
 from pyqemu.util import log
 from pyqemu.util.error import QemuError, UsageError, run_main
 
@@ -26,7 +26,20 @@ def _cpu_help(bits: int) -> str:
 
 
 def _main(argv: Sequence[str], prog: str, arch: str, bits: int) -> int:
-    o = parse_args(argv)
+    try:
+        o = parse_args(argv)
+        if bits == 32 and o.reserved_va is not None and o.reserved_va > 0xfffff000:
+            raise PlainError("Reserved virtual address too big")
+        if o.guest_base and o.guest_base & 0xfff:
+            raise PlainError("Requested guest base 0x%x does not satisfy host minimum "
+                             "alignment (0x1000)" % o.guest_base)
+    except PlainError as e:
+        sys.stderr.write("%s\n" % e)
+        return 1
+    return _run(o, prog, arch, bits)
+
+
+def _run(o, prog: str, arch: str, bits: int) -> int:
     if o.help:
         sys.stdout.write(usage_text(prog, arch, "/etc/qemu-binfmt/%s" % arch,
                                     o.stack_size if not o.help_status else 0))
@@ -62,7 +75,8 @@ def _main(argv: Sequence[str], prog: str, arch: str, bits: int) -> int:
     try:
         emu = UserEmulator(o.program, [argv0] + o.args, o.target_environ(os.environ), bits=bits,
                            cpu_model=o.cpu_model, ld_prefix=o.ld_prefix, stack_size=o.stack_size,
-                           strace=o.strace, singlestep=o.singlestep, uname_release=o.uname_release)
+                           strace=o.strace, singlestep=o.singlestep, uname_release=o.uname_release,
+                           reserved_va=o.reserved_va or 0, guest_base=o.guest_base or 0)
     except LoadError as e:
         # QEMU prints this one on stdout, without the program-name prefix.
         sys.stdout.write(e.msg + "\n")
@@ -70,9 +84,10 @@ def _main(argv: Sequence[str], prog: str, arch: str, bits: int) -> int:
         return 1
     except QemuError as e:
         e.errno = e.errno or 0
+        from pyqemu.linux_user.loader import AddressSpaceError
         from pyqemu.util.error import report_exception
         report_exception(e)
-        return 255
+        return 1 if isinstance(e, AddressSpaceError) else 255
     if o.gdb_port is not None:
         from pyqemu.linux_user.gdb import attach_gdb
         attach_gdb(emu, o.gdb_port)

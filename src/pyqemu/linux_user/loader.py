@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from pyqemu.linux_user.symbols import SymbolTable
 from pyqemu.target.i386.disas import register_symbols
 from pyqemu.util import log
+from pyqemu.util.error import QemuError
 from pyqemu.exec.guest_memory import PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, GuestMemory
 from pyqemu.linux_user.elf import (EM_386, EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_PHDR,
                                    ElfImage, InvalidElf, LoadError, parse_elf, read_program)
@@ -44,11 +45,21 @@ MAX_IMAGE_SPAN = 1 << 30
 
 
 class Layout:
-    """Where things go in a guest address space of ``bits`` bits."""
+    """Where things go in a guest address space of ``bits`` bits.
 
-    def __init__(self, bits: int) -> None:
+    With ``reserved_va`` (-R, i386 only: x86-64 refuses it as qemu does) the
+    address space is [0, reserved_va): the stack at its top, mmaps from its
+    middle, a PIE program low."""
+
+    def __init__(self, bits: int, reserved_va: int = 0) -> None:
         self.bits = bits
-        if bits == 64:
+        if reserved_va and bits == 32:
+            top = reserved_va & ~(PAGE_SIZE - 1)
+            self.pie_base = PAGE_SIZE * 16
+            self.mmap_base = (top // 2) & ~(PAGE_SIZE - 1)
+            self.stack_top = top
+            self.top = top
+        elif bits == 64:
             self.pie_base = 0x555555554000
             self.mmap_base = 0x7F0000000000
             self.stack_top = 0x7FFFFFFFF000
@@ -169,14 +180,50 @@ def interp_path(interp: str, prefix: Optional[str]) -> str:
     return interp
 
 
+class AddressSpaceError(QemuError):
+    """The program does not fit what -R/-B leave of the address space
+    (qemu reports it with the program name and exit status 1)."""
+
+
+# qemu keeps this much room for the heap above an image when it checks that
+# the image fits a reserved address space
+_BRK_RESERVE = {64: 32 << 20, 32: 16 << 20}
+_HOST_MIN_ADDR = 0x10000          # the host's mmap_min_addr
+_HOST_TOP = 1 << 47
+
+
+def check_address_space(path: str, img: ElfImage, bits: int, reserved_va: int,
+                        guest_base: int) -> None:
+    """qemu's checks of -R and -B against the program's PT_LOAD segments."""
+    loads = img.loads
+    lo = min(p.vaddr for p in loads) & ~(PAGE_SIZE - 1)
+    hi = max(p.vaddr + p.memsz for p in loads)
+    needed = hi + _BRK_RESERVE[bits]
+    if reserved_va and needed > reserved_va:
+        raise AddressSpaceError("%s: requires more than reserved virtual address space "
+                                "(0x%x > 0x%x)" % (path, needed, reserved_va))
+    if guest_base:
+        first = guest_base if reserved_va else guest_base + (lo if img.etype != ET_DYN else 0)
+        end = guest_base + (reserved_va or needed)
+        if first < _HOST_MIN_ADDR or end > _HOST_TOP:
+            raise AddressSpaceError("%s: requires virtual address space that is in use (omit "
+                                    "the -B option or choose a different value)" % path)
+    if reserved_va and bits == 64:
+        # the vsyscall page sits at the top of the 64-bit address space, which
+        # no reservation can include
+        raise AddressSpaceError("Cannot allocate vsyscall page")
+
+
 def load_program(mem: GuestMemory, path: str, argv: Sequence[str], envp: Sequence[str],
                  bits: int = 64, prefix: Optional[str] = None, stack_size: int = DEFAULT_STACK_SIZE,
                  hwcap: int = 0, hwcap2: int = 0, random_bytes: Optional[bytes] = None,
-                 execfn: Optional[str] = None) -> ImageInfo:
+                 execfn: Optional[str] = None, reserved_va: int = 0,
+                 guest_base: int = 0) -> ImageInfo:
     """Load ``path`` for an x86 guest of ``bits`` bits and build its initial stack."""
     machine = EM_X86_64 if bits == 64 else EM_386
-    layout = Layout(bits)
+    layout = Layout(bits, reserved_va)
     img = parse_elf(path, read_program(path), machine)
+    check_address_space(path, img, bits, reserved_va, guest_base)
     info = ImageInfo()
     info.path = path
     bias, end = map_image(mem, img, layout, layout.pie_base)

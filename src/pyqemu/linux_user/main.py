@@ -34,7 +34,8 @@ class UserEmulator:
     def __init__(self, program: str, argv: List[str], envp: List[str], bits: int = 64,
                  cpu_model: Optional[str] = None, ld_prefix: Optional[str] = None,
                  stack_size: int = 8 << 20, strace: bool = False, singlestep: bool = False,
-                 uname_release: Optional[str] = None, exe: Optional[str] = None) -> None:
+                 uname_release: Optional[str] = None, exe: Optional[str] = None,
+                 reserved_va: int = 0, guest_base: int = 0) -> None:
         from pyqemu.target.i386.cpu import X86CPU
 
         self.bits = bits
@@ -50,8 +51,9 @@ class UserEmulator:
         if hasattr(self.cpu, "cpuid"):
             hwcap = self.cpu.cpuid(1, 0)[3]
         self.info = load_program(self.mem, program, argv, envp, bits=bits, prefix=ld_prefix,
-                                 stack_size=stack_size, hwcap=hwcap)
-        layout = Layout(bits)
+                                 stack_size=stack_size, hwcap=hwcap, reserved_va=reserved_va,
+                                 guest_base=guest_base)
+        layout = Layout(bits, reserved_va)
         aspace = AddressSpace(self.mem, bits, self.info.brk, layout.mmap_base, self.info.stack_low)
         self.proc = Process(self.mem, bits, aspace, exe or program, uname_release=uname_release)
         opts: List[str] = []
@@ -63,6 +65,8 @@ class UserEmulator:
             opts += ["-s", str(stack_size)]
         if uname_release:
             opts += ["-r", uname_release]
+        if reserved_va:
+            opts += ["-R", str(reserved_va)]
         if strace:
             opts += ["-strace"]
         self.proc.exec_options = opts

@@ -7,7 +7,8 @@ that is read first (the command line wins).
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, Optional, Sequence
+import re
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pyqemu.util.error import UsageError
 
@@ -81,8 +82,53 @@ class UserOptions:
         return ["%s=%s" % kv for kv in env.items()]
 
 
+class PlainError(Exception):
+    """An option error qemu reports as a bare line on stderr (no program
+    name) with exit status 1."""
+
+
+def _strtoul(text: str) -> Tuple[int, str]:
+    """C strtoul(text, &end, 0) on an unsigned long: (value, rest)."""
+    m = re.match(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if m is None:
+        return 0, text
+    digits = m.group(2)
+    if digits[:2] in ("0x", "0X"):
+        v = int(digits, 16)
+    elif digits.startswith("0"):
+        v = int(digits, 8) if len(digits) > 1 else 0
+    else:
+        v = int(digits)
+    if v >= 1 << 64:
+        v = (1 << 64) - 1          # ERANGE: ULONG_MAX
+    elif m.group(1) == "-":
+        v = -v & ((1 << 64) - 1)
+    return v, text[m.end():]
+
+
+def _atoi(text: str) -> int:
+    m = re.match(r"\s*([+-]?\d+)", text)
+    if m is None:
+        return 0
+    return int(m.group(1))
+
+
+def parse_reserved_va(arg: str) -> int:
+    """-R: a number (C syntax) with an optional k/K/M/G suffix, as qemu."""
+    v, rest = _strtoul(arg)
+    shift = {"k": 10, "K": 10, "M": 20, "G": 30}.get(rest[:1], 0)
+    if shift:
+        rest = rest[1:]
+        if v << shift >= 1 << 64:
+            raise PlainError("Reserved virtual address too big")
+        v <<= shift
+    if rest:
+        raise PlainError("Unrecognised -R size suffix '%s'" % rest)
+    return v
+
+
 def _apply(o: UserOptions, name: str, arg: Optional[str]) -> None:
-    from pyqemu.util.opts import parse_uint, strtosz
+    from pyqemu.util.opts import strtosz
 
     if name in ("h", "help"):
         o.help = True
@@ -110,15 +156,9 @@ def _apply(o: UserOptions, name: str, arg: Optional[str]) -> None:
     elif name == "r":
         o.uname_release = arg
     elif name == "B":
-        try:
-            o.guest_base = parse_uint(arg or "", 0)
-        except Exception:
-            raise UsageError("invalid guest base '%s'" % arg) from None
+        o.guest_base = _strtoul(arg or "")[0]
     elif name == "R":
-        try:
-            o.reserved_va = strtosz(arg or "")
-        except Exception:
-            raise UsageError("Invalid argument to -R: %s" % arg) from None
+        o.reserved_va = parse_reserved_va(arg or "")
     elif name == "d":
         o.log_items = arg
     elif name == "dfilter":
@@ -126,12 +166,9 @@ def _apply(o: UserOptions, name: str, arg: Optional[str]) -> None:
     elif name == "D":
         o.log_file = arg
     elif name == "p":
-        try:
-            size = parse_uint(arg or "", 0)
-        except Exception:
-            size = 0
+        size = _atoi(arg or "") & ((1 << 64) - 1)
         if size == 0 or size & (size - 1):
-            raise UsageError("page size must be a power of two")
+            raise PlainError("page size must be a power of two")
         o.pagesize = size
     elif name == "singlestep":
         o.singlestep = True

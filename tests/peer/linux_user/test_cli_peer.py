@@ -85,3 +85,37 @@ def test_missing_program(tmp_path):
     a = run([TOOLS[0][1], str(tmp_path / "nope")])
     assert a.returncode == 1
     assert a.stdout == "Error while loading %s: No such file or directory\n" % (tmp_path / "nope")
+
+
+@pytest.fixture(scope="module")
+def static_progs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rb")
+    (d / "t.c").write_text("#include <stdio.h>\n#include <sys/mman.h>\n"
+                           "int main(void) { void *p = mmap(0, 1 << 30, PROT_NONE, "
+                           "MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n"
+                           "  puts(p == MAP_FAILED ? \"1G mmap failed\" : \"1G mmap ok\"); return 0; }\n")
+    out = {}
+    for bits in (64, 32):
+        exe = d / ("t%d" % bits)
+        subprocess.run(["gcc", "-m%d" % bits, "-static", "-O1", "-o", str(exe), str(d / "t.c")],
+                       check=True)
+        out[bits] = str(exe)
+    return out
+
+
+@pytest.mark.parametrize("arch,args", [
+    ("x86_64", ["-R", "0x10000000"]), ("x86_64", ["-R", "16M"]), ("x86_64", ["-R", "abc"]),
+    ("x86_64", ["-R", "1m"]), ("x86_64", ["-R", "0"]), ("x86_64", ["-B", "12345"]),
+    ("x86_64", ["-B", "abc"]), ("x86_64", ["-B", "0x1000"]), ("x86_64", ["-p", "3000"]),
+    ("x86_64", ["-p", "4096x"]), ("x86_64", ["-R", "0x10000000", "-B", "0x1000"]),
+    ("x86_64", ["-B", "0x10000000000000"]),
+    ("i386", ["-R", "8G"]), ("i386", ["-R", "0xfffff001"]), ("i386", ["-R", "0xfffff000"]),
+    ("i386", ["-R", "64k"]), ("i386", ["-R", "0x20000000"]), ("i386", ["-R", "-1"])])
+def test_reserved_va_guest_base_page_size(static_progs, arch, args):
+    """-R, -B and -p: the same messages, exit status and (where the program runs,
+    e.g. i386 in a 512 MiB reserved space where a 1 GiB mmap fails) output."""
+    _, ours, theirs = TOOLS[0] if arch == "x86_64" else TOOLS[1]
+    prog = static_progs[64 if arch == "x86_64" else 32]
+    a = run([ours] + args + [prog])
+    b = run([theirs] + args + [prog])
+    assert (a.returncode, a.stdout, norm(a.stderr)) == (b.returncode, b.stdout, norm(b.stderr))
