@@ -48,6 +48,22 @@ class _CodePageMarker:
         self.tlb.mark_code_page(pn << 12)
 
 
+class _SamePageMaps:
+    """The cache as the tiering code sees it when it builds a region of hot
+    blocks (tcg/tier.py, tcg/region.py): only blocks on the head's virtual
+    page, the only ones whose mapping is sure to stay that of the head, as for
+    chained jumps."""
+
+    def __init__(self, cache: "PhysTBCache", head: TB) -> None:
+        self.cache = cache
+        self.page = (head.cs_base + head.pc) >> 12
+
+    def pc_map(self, cs_base: int, flags: int) -> Dict[int, TB]:
+        page = self.page
+        return {pc: tb for pc, tb in self.cache.pc_map(cs_base, flags).items()
+                if (tb.cs_base + pc) >> 12 == page}
+
+
 class PhysTBCache(TBCache):
     """Blocks keyed by (physical pc, eip, CS base, flags); pages are physical."""
 
@@ -67,6 +83,10 @@ class PhysTBCache(TBCache):
         self.phys[(tb.phys_pc, tb.pc, tb.cs_base, tb.flags)] = tb
         self.pc_map(tb.cs_base, tb.flags)[tb.pc] = tb
         self.translations += 1
+        # a tiered function (tcg/tier.py) swaps in compiled code once hot
+        attach = getattr(tb.fn, "tier_attach", None)
+        if attach is not None:
+            attach(tb, _SamePageMaps(self, tb))
         for pn in tb.pages:
             self.page_tbs.setdefault(pn, []).append(tb)
             self.mem.mark_code(pn)
@@ -78,6 +98,9 @@ class PhysTBCache(TBCache):
                 continue
             tb.valid = False
             self.invalidations += 1
+            regions, tb.regions = tb.regions, []
+            for stop in regions:
+                stop()
             key = (tb.phys_pc, tb.pc, tb.cs_base, tb.flags)
             if self.phys.get(key) is tb:
                 del self.phys[key]
