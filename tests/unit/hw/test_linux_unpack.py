@@ -151,3 +151,29 @@ def test_enter_kernel_sets_the_64bit_boot_state(make_pc):
     assert cpu.efer & 0x500 == 0x500
     assert cpu.code64 and cpu.segs[1] == 0x10 and cpu.segs[2] == 0x18 and cpu.segs[3] == 0x18
     assert not cpu.eflags & 0x200
+
+
+def test_mp_table_lists_every_cpu_and_the_ioapic():
+    t = L.mp_table(3, 0x663, 0x0781ABFD)
+    fp, cfg = t[:16], t[16:]
+    assert fp[:4] == b"_MP_" and sum(fp) & 0xFF == 0
+    assert struct.unpack_from("<I", fp, 4)[0] == L.MP_TABLE_ADDR + 16 and fp[8] == 1 and fp[9] == 4
+    length, = struct.unpack_from("<H", cfg, 4)
+    assert cfg[:4] == b"PCMP" and len(cfg) == length and sum(cfg) & 0xFF == 0
+    count, lapic = struct.unpack_from("<HI", cfg, 34)
+    assert lapic == 0xFEE00000
+    pos, procs, ioapics, ints = 44, [], [], []
+    for _ in range(count):
+        kind = cfg[pos]
+        if kind == 0:
+            procs.append((cfg[pos + 1], cfg[pos + 3]))
+            pos += 20
+        else:
+            if kind == 2:
+                ioapics.append(struct.unpack_from("<I", cfg, pos + 4)[0])
+            if kind == 3:
+                ints.append((cfg[pos + 5], cfg[pos + 7]))
+            pos += 8
+    assert procs == [(0, 3), (1, 1), (2, 1)]          # APIC IDs, enabled, BSP first
+    assert ioapics == [0xFEC00000]
+    assert (0, 2) in ints and (1, 1) in ints and all(irq != 2 for irq, _ in ints)

@@ -149,6 +149,38 @@ def zero_page(kernel: bytes, cmdline_addr: int, cmdline_size: int, initrd: Optio
     return bytes(zp)
 
 
+MP_TABLE_ADDR = 0x9FC00
+
+
+def _checksummed(data: bytearray, at: int) -> bytes:
+    data[at] = (-sum(data)) & 0xFF
+    return bytes(data)
+
+
+def mp_table(ncpus: int, cpu_signature: int, cpu_features: int) -> bytes:
+    """MP floating pointer + configuration table at MP_TABLE_ADDR."""
+    entries = []
+    for i in range(ncpus):
+        flags = 1 | (2 if i == 0 else 0)                       # enabled, BSP
+        entries.append(struct.pack("<BBBBII8x", 0, i, 0x14, flags, cpu_signature, cpu_features))
+    entries.append(struct.pack("<BB6s", 1, 0, b"ISA   "))
+    ioapic_id = 0     # what the IOAPIC's ID register holds
+    entries.append(struct.pack("<BBBBI", 2, ioapic_id, 0x20, 1, 0xFEC00000))
+    for irq in range(16):
+        if irq == 2:
+            continue                                            # the cascade
+        entries.append(struct.pack("<BBHBBBB", 3, 0, 0, 0, irq, ioapic_id, 2 if irq == 0 else irq))
+    entries.append(struct.pack("<BBHBBBB", 4, 3, 0, 0, 0, 0xFF, 0))   # ExtINT on LINT0
+    entries.append(struct.pack("<BBHBBBB", 4, 1, 0, 0, 0, 0xFF, 1))   # NMI on LINT1
+    body = b"".join(entries)
+    cfg = bytearray(struct.pack("<4sHBB8s12sIHHIHBB", b"PCMP", 44 + len(body), 4, 0,
+                                b"PYQEMU  ", b"PC          ", 0, 0, len(entries),
+                                0xFEE00000, 0, 0, 0) + body)
+    cfg_bytes = _checksummed(cfg, 7)
+    fp = bytearray(struct.pack("<4sIBBBB4x", b"_MP_", MP_TABLE_ADDR + 16, 1, 4, 0, 0))
+    return _checksummed(fp, 10) + cfg_bytes
+
+
 def page_tables() -> List[Tuple[int, bytes]]:
     """Identity map of the low 4 GiB with 2 MiB pages (PML4 -> PDPT -> 4 PDs)."""
     pml4 = struct.pack("<Q", PDPT_ADDR | 3).ljust(4096, b"\0")
@@ -222,5 +254,5 @@ def enter_kernel(cpu: Any, boot: DirectBoot) -> None:
     cpu.tlb.flush()
 
 
-__all__ = ["DirectBoot", "decompress_payload", "enter_kernel", "prepare", "vmlinux_segments",
-           "zero_page", "e820_entries"]
+__all__ = ["DirectBoot", "decompress_payload", "enter_kernel", "mp_table", "prepare",
+           "vmlinux_segments", "zero_page", "e820_entries"]
