@@ -169,3 +169,12 @@ def test_many_sectors_at_once_equal_sector_by_sector(alg, mode, ivalg, ivhash):
                           for i in range(0, len(data), 512))
     assert sc.encrypt(off, data) == one_by_one
     assert sc.decrypt(off, one_by_one) == data
+
+
+def test_large_requests_are_split_without_changing_the_result():
+    key = bytes(range(64))
+    sc = SectorCrypto(Cipher("aes-256", "xts", key), IVGen("plain64", "aes-256", None, key, 16))
+    data = bytes((i * 31) & 0xFF for i in range((1 << 20) + 1024))
+    ct = sc.encrypt(4096, data)
+    tail = sc.encrypt(4096 + (1 << 20), data[1 << 20:])
+    assert ct[1 << 20:] == tail and sc.decrypt(4096, ct) == data

@@ -198,6 +198,9 @@ class SectorCrypto:
         c = self.cipher
         if c.niv == 0:
             return c.run(bytes(data), b"", encrypt)
+        if len(data) > _PIECE:  # bounded memory: the batched paths hold a few copies of their input
+            mv = memoryview(data)
+            return b"".join(self._run(offset + i, mv[i:i + _PIECE], encrypt) for i in range(0, len(data), _PIECE))
         if len(data) >= 2 * ss and ss % 16 == 0 and c.niv == 16:
             if c.mode == "xts":
                 return _xts_many(c, bytes(data), self.ivgen.ivs(offset // ss, len(data) // ss), ss, encrypt)
@@ -216,6 +219,8 @@ class SectorCrypto:
     def decrypt(self, offset: int, data: bytes) -> bytes:
         return self._run(offset, data, False)
 
+
+_PIECE = 1 << 20
 
 # --- many sectors in a few C calls --------------------------------------------------------
 # A cipher context per 512-byte sector costs more than the AES work itself.  XTS and CBC

@@ -144,7 +144,7 @@ class EncryptedQcow2Node(Qcow2Node):
             buf[offset - a:offset - a + len(data)] = data
             data = bytes(buf)
         frees: List[int] = []
-        run_host, run_parts = -1, []  # contiguous host write being gathered
+        run_host, run_parts, run_len = -1, [], 0  # contiguous host write being gathered (up to 4 MiB)
         pos = a
         while pos < b:
             cluster = pos >> cbits
@@ -163,12 +163,13 @@ class EncryptedQcow2Node(Qcow2Node):
                     frees.append(entry)
                 self._set_entry(cluster, host | COPIED)
             out = crypto.encrypt(self._iv_offset(pos, host), data[pos - a:pos - a + n])
-            if run_parts and run_host + sum(len(p) for p in run_parts) == host:
+            if run_parts and run_host + run_len == host and run_len < (4 << 20):
                 run_parts.append(out)
+                run_len += len(out)
             else:
                 if run_parts:
                     self.file.pwrite(run_host, b"".join(run_parts))
-                run_host, run_parts = host, [out]
+                run_host, run_parts, run_len = host, [out], len(out)
             pos += n
         if run_parts:
             self.file.pwrite(run_host, b"".join(run_parts))
