@@ -170,8 +170,21 @@ class SocketChardev(Chardev):
                     os.unlink(path)
                 except OSError:
                     pass
-                s.bind(path)
-                s.listen(1)
+                # Listen under a temporary name and rename: the path appears only
+                # once connections are accepted (a client that waits for the file
+                # and connects at once is never refused).
+                tmp = "%s.%d~" % (path, os.getpid())
+                if path and not data.get("abstract") and len(tmp.encode()) < 108:
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+                    s.bind(tmp)
+                    s.listen(1)
+                    os.rename(tmp, path)
+                else:
+                    s.bind(path)
+                    s.listen(1)
             except OSError as e:
                 s.close()
                 raise QemuError("Failed to bind socket to %s: %s" % (path, e.strerror)) from None

@@ -73,11 +73,21 @@ class QmpMonitor:
             self.chr.loop.bh_schedule(self._dispatch_one)
 
     def _dispatch_one(self) -> None:
-        self._scheduled = False
         if not self.queue or self.chr is None:
+            self._scheduled = False
             return
         item = self.queue.pop(0)
         resp = self.handle(item)
+        if self.chr is None:
+            self._scheduled = False
+            return
+        # QEMU answers one main-loop turn later (its dispatcher hops back to the
+        # monitor context first), so a run-state request the command made
+        # (system_reset, quit ...) has had its event sent before the reply.
+        self.chr.loop.bh_schedule(lambda: self._respond(resp))
+
+    def _respond(self, resp: Optional[Dict[str, Any]]) -> None:
+        self._scheduled = False
         if resp is not None and self.chr is not None:
             self.send(resp)
         if self.chr is None:

@@ -845,6 +845,9 @@ def run_vm(vm: VM) -> int:
     _daemonize_finish(0)
     loop = main_loop()
     loop.run_until(rs.process_requests)
+    # the reply to 'quit' (and anything else answered on the last turn) is
+    # still a pending bottom half: send it before exiting, after SHUTDOWN
+    loop.iterate(0)
     if rs.is_running():
         # vm_shutdown: the VM stops in the shutdown state, without a STOP event.
         rs.set("shutdown")

@@ -128,3 +128,18 @@ def test_help_texts_match_qemu(pyqemu_system, real_qemu, run_prog, args):
     want = run_prog([real_qemu] + args)
     got = run_prog([pyqemu_system] + args)
     assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr)
+
+
+def test_events_and_replies_interleave_as_in_qemu(pyqemu_system, real_qemu, run_prog):
+    """QEMU replies one main-loop turn after running a command: the RESET,
+    POWERDOWN and SHUTDOWN events of a request come before its reply."""
+    script = "".join(json.dumps({"execute": c}) + "\n" for c in (
+        "qmp_capabilities", "stop", "cont", "system_reset", "system_powerdown", "quit")).encode()
+    streams = []
+    for binary in (real_qemu, pyqemu_system):
+        p = run_prog([binary, "-M", "none", "-display", "none", "-qmp", "stdio"], input=script, timeout=60)
+        assert p.returncode == 0, p.stderr
+        msgs = [json.loads(line) for line in p.stdout.decode().splitlines()][1:]
+        streams.append([m.get("event", "reply") for m in msgs])
+    assert streams[1] == streams[0]
+    assert streams[0][-2:] == ["SHUTDOWN", "reply"]
