@@ -86,6 +86,10 @@ def _x86_factory(model: str) -> Callable[[Any, int], Any]:
 
 SLICE_SECONDS = 0.02
 
+# the CPU whose slice runs now (device models ask which CPU accessed them,
+# e.g. the local APIC window); None outside slices
+current_cpu: Any = None
+
 
 class CPURunner:
     """Runs the machine's TCG CPUs in slices inside the one event loop
@@ -119,11 +123,17 @@ class CPURunner:
             return
         busy = False
         t0 = time.monotonic()
+        global current_cpu
         for cpu in self.cpus:
-            if cpu.halted and not (cpu.intr_level and cpu.interrupt_request):
+            if getattr(cpu, "wait_sipi", False) or \
+                    cpu.halted and not (cpu.intr_level and cpu.interrupt_request):
                 continue
-            if cpu_exec_sys(cpu, self.budget) != EXCP_HLT:
-                busy = True
+            current_cpu = cpu
+            try:
+                if cpu_exec_sys(cpu, self.budget) != EXCP_HLT:
+                    busy = True
+            finally:
+                current_cpu = None
             if rs.pending:
                 break
         elapsed = time.monotonic() - t0
