@@ -210,11 +210,13 @@ def node_block_status(node: BlockNode, offset: int, length: int) -> BlockStatus:
             flags |= STATUS_ZERO
     if flags & STATUS_RECURSE and st.file is not None and st.file is not node and \
             flags & STATUS_DATA and not flags & STATUS_ZERO and flags & STATUS_OFFSET_VALID:
-        # preallocated metadata: holes in the file below read as zeroes
+        # a driver that preallocates (qcow2 with preallocated metadata, static
+        # images) asks: data mapped to a hole of the file below reads as zeroes
+        # (qemu-img map: "zero": true, "data": true; convert skips it)
         inner = node_block_status(st.file, st.offset or 0, length)
-        if inner.length <= 0:
+        if inner.flags & STATUS_EOF and (inner.length <= 0 or inner.flags & STATUS_ZERO):
             flags |= STATUS_ZERO
-        else:
+        elif inner.length > 0:
             length = min(length, inner.length)
             flags |= inner.flags & STATUS_ZERO
     return BlockStatus(flags & ~STATUS_RECURSE, length, st.offset, st.file)

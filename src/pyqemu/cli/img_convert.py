@@ -254,7 +254,7 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
                 n = st.length
                 if keep_unallocated and depth > 0:
                     pass  # left to the target's backing file
-                elif not st.flags & STATUS_DATA:
+                elif st.flags & STATUS_ZERO or not st.flags & STATUS_DATA:  # zero wins, as in QEMU
                     if not fresh:
                         tgt.pwrite_zeroes(tgt_off + pos, n, may_unmap=True)
                     elif keep_unallocated and st.flags & STATUS_ZERO:
@@ -297,7 +297,7 @@ def _copy_compressed(nodes, tgt, total: int, prog: Progress, salvage: bool) -> N
             n = min(chunk_size, size - pos)
             st, depth = get_block_status(src, pos, n)
             # a cluster partly data is read and compressed whole
-            if st.flags & STATUS_DATA or st.length < cs:
+            if (st.flags & STATUS_DATA and not st.flags & STATUS_ZERO) or st.length < cs:
                 n = min(-(-st.length // cs) * cs, size - pos)
                 try:
                     data = src.pread(pos, n)
@@ -322,7 +322,8 @@ def _progress_total(nodes, count_zero: bool, keep_unallocated: bool) -> int:
         pos = 0
         while pos < size:
             st, depth = get_block_status(src, pos, min(CHUNK, size - pos))
-            if not (keep_unallocated and depth > 0) and (st.flags & STATUS_DATA or count_zero):
+            is_data = st.flags & STATUS_DATA and not st.flags & STATUS_ZERO
+            if not (keep_unallocated and depth > 0) and (is_data or count_zero):
                 total += st.length
             pos += st.length
     return total
