@@ -49,8 +49,10 @@ def create(filename: str, size: int, options: Dict[str, Any]) -> None:
     """``qemu-img create -f luks``: header, slot 0 and a sparse payload of ``size`` bytes."""
     validate_create_options(options)
     prealloc = str(options.get("preallocation", "off"))
-    if prealloc not in ("off", "falloc", "full"):
-        raise QemuError("Parameter 'preallocation' does not accept value '%s'" % prealloc)
+    if prealloc not in ("off", "metadata", "falloc", "full"):
+        raise QemuError("invalid parameter value: %s" % prealloc)
+    if prealloc == "metadata":  # LUKS has no metadata to preallocate: QEMU treats it as off
+        prealloc = "off"
     if "nocow" in options:
         parse_bool("nocow", str(options["nocow"]))
     o = luks_format.parse_create_options(options)
@@ -106,7 +108,8 @@ class LuksNode(BlockNode):
             raise QemuError("Could not refresh total sector count: Input/output error", errno=5)
 
     def length(self) -> int:
-        return max(0, self.file.length() - self.payload) // SECTOR * SECTOR
+        # QEMU sees the file as whole sectors (its length rounded up), minus the header
+        return max(0, -(-self.file.length() // SECTOR) * SECTOR - self.payload)
 
     def get_info(self) -> Dict[str, Any]:
         return self.header.info()

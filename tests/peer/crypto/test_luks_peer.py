@@ -79,7 +79,8 @@ def test_errors_match(tmp_path):
         assert q.returncode == p.returncode == 1
         assert p.stderr.replace("pyqemu-img", "qemu-img") == q.stderr
     for bad in ("cipher-alg=bogus", "cipher-mode=bogus", "ivgen-alg=x", "hash-alg=sha3", "cipher-alg=des",
-                "cipher-alg=aes-128,ivgen-alg=essiv,ivgen-hash-alg=sha1", "ivgen-alg=essiv,ivgen-hash-alg=sha512"):
+                "cipher-alg=aes-128,ivgen-alg=essiv,ivgen-hash-alg=sha1", "ivgen-alg=essiv,ivgen-hash-alg=sha512",
+                "preallocation=bogus"):
         args = ["create", "-f", "luks", "--object", SECRET, "-o", "key-secret=sec0," + bad,
                 str(tmp_path / "c.luks"), "1M"]
         q = run(QEMU_IMG, *args, check=False)
@@ -219,3 +220,18 @@ def test_amend_encrypted_qcow2(tmp_path):
     for fmt, img2 in (("qcow2", img), ("luks", img)):
         h = run(QEMU_IMG, "amend", "-o", "help", "-f", fmt, img2).stdout
         assert run(PYQEMU_IMG, "amend", "-o", "help", "-f", fmt, img2).stdout == h
+
+
+@pytest.mark.slow
+def test_odd_sizes_and_preallocation(tmp_path):
+    """A size that is not whole sectors reads as QEMU rounds it; preallocation=metadata is accepted."""
+    for size, prealloc in (("1000", "off"), ("1M", "metadata"), ("1M", "falloc")):
+        img = str(tmp_path / ("p-%s.luks" % prealloc))
+        run(PYQEMU_IMG, "create", "-q", "-f", "luks", "--object", SECRET, "-o",
+            "key-secret=sec0,preallocation=%s,%s" % (prealloc, OUR_ITER), img, size)
+        assert info_json(QEMU_IMG, img, None) == info_json(PYQEMU_IMG, img, None)
+        vs = info_json(QEMU_IMG, img, None)["virtual-size"]
+        r = _io(QEMU_IO, img, "write -P 0x9 0 %d" % vs, "read -P 0x9 0 %d" % vs)
+        assert r.returncode == 0 and "failed" not in r.stdout
+        r = _io(PYQEMU_IO, img, "read -P 0x9 0 %d" % vs)
+        assert r.returncode == 0 and "failed" not in r.stdout
