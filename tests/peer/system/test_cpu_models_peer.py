@@ -20,9 +20,12 @@ def test_reference_tools_are_installed():
     assert QEMU and QEMU_USER and GCC, "qemu-system-x86, qemu-user and gcc are needed"
 
 
-def test_cpu_help_is_byte_identical():
-    ours = subprocess.run([PYQEMU, "-cpu", "help"], capture_output=True, timeout=120)
-    theirs = subprocess.run([QEMU, "-cpu", "help"], capture_output=True, timeout=60)
+@pytest.mark.parametrize("target, spelling", [("x86_64", "help"), ("i386", "help"), ("x86_64", "?")])
+def test_cpu_help_is_byte_identical(target, spelling):
+    ours = subprocess.run([PYQEMU.replace("x86_64", target), "-cpu", spelling], capture_output=True,
+                          timeout=120)
+    theirs = subprocess.run([QEMU.replace("x86_64", target), "-cpu", spelling], capture_output=True,
+                            timeout=60)
     assert ours.returncode == theirs.returncode == 0
     assert ours.stdout == theirs.stdout
 
