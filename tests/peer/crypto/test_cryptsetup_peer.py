@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, SECRET, info_json, run
+from crypto_peer_util import OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, SECRET, info_json, run
 
 CRYPTSETUP = shutil.which("cryptsetup") or shutil.which("cryptsetup", path="/usr/sbin:/sbin")
 OPTS = "driver=luks,key-secret=sec0,file.filename=%s"

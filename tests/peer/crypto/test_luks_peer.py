@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import (OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, QEMU_ITER, SECRET, info_json,
+from crypto_peer_util import (OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, QEMU_ITER, SECRET, info_json,
                       run)
 
 OPTS = "driver=luks,key-secret=sec0,file.filename=%s"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BIN, OUR_ITER, PYQEMU_IMG, QEMU_IO, SECRET, run
+from crypto_peer_util import BIN, OUR_ITER, PYQEMU_IMG, QEMU_IO, SECRET, run
 
 PYQEMU_NBD = os.path.join(BIN, "pyqemu-nbd")
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, QEMU_ITER, SECRET, info_json, run
+from crypto_peer_util import OUR_ITER, PYQEMU_IMG, PYQEMU_IO, QEMU_IMG, QEMU_IO, QEMU_ITER, SECRET, info_json, run
 
 OBJ = ["--object", SECRET]
 

@@ -1,4 +1,4 @@
-"""Helpers of the encryption peer tests: the same command through qemu-img/qemu-io 7.2 and pyqemu."""
+"""Helpers of the encryption peer tests (a uniquely named module: every test directory has its own conftest)."""
 from __future__ import annotations
 
 import json
