@@ -16,6 +16,10 @@ from pyqemu.util.error import QemuError
 SUSPENDING_COMMANDS = {"quit"}
 
 
+# The monitor whose command is running: machine code asks it for its CPU.
+current_monitor = None
+
+
 class HmpMonitor:
     """One HMP instance: on a chardev (``-monitor``), or detached to capture output
     (``human-monitor-command``)."""
@@ -209,10 +213,6 @@ class HmpMonitor:
         if self.chr is not None:
             self.chr.set_handlers(None, None, None, owner=self)
             self.chr = None
-
-
-# The monitor whose command is running: machine code asks it for its CPU.
-current_monitor: Optional["HmpMonitor"] = None
 
 
 def run_hmp_command(line: str, cpu_index: int = 0) -> str:
