@@ -817,14 +817,20 @@ def _install_signals() -> None:
     rs = runstate()
     loop = main_loop()
 
+    def wait() -> "tuple[int, int]":
+        # PyPy 3.9 has no sigwaitinfo: sigwait gives the signal without its sender
+        if hasattr(signal, "sigwaitinfo"):
+            info = signal.sigwaitinfo(_TERM_SIGNALS)
+            return info.si_signo, info.si_pid
+        return int(signal.sigwait(_TERM_SIGNALS)), 0
+
     def waiter() -> None:
         while True:
-            info = signal.sigwaitinfo(_TERM_SIGNALS)
-            if info.si_pid:
-                report = "terminating on signal %d from pid %d (%s)" % (
-                    info.si_signo, info.si_pid, _pid_name(info.si_pid))
+            signo, pid = wait()
+            if pid:
+                report = "terminating on signal %d from pid %d (%s)" % (signo, pid, _pid_name(pid))
             else:
-                report = "terminating on signal %d" % info.si_signo
+                report = "terminating on signal %d" % signo
 
             def request(report: str = report) -> None:
                 rs.kill_report = report
