@@ -78,7 +78,9 @@ def _opener(image_opts: bool, cache: str, force_share: bool):
         try:
             return open_image(spec, fmt, readonly=read_only, force_share=share, cache=kw_cache)
         except QemuError as exc:
-            raise QemuError("can't open device %s: %s" % (name, exc.msg), hint=exc.hint,
+            # qemu-io names no device for --image-opts ("can't open: ...")
+            where = "" if image_opts else " device %s" % name
+            raise QemuError("can't open%s: %s" % (where, exc.msg), hint=exc.hint,
                             errno=exc.errno) from None
     return open_it
 

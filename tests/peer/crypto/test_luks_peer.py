@@ -78,6 +78,10 @@ def test_errors_match(tmp_path):
         p = run(PYQEMU_IMG, "convert", *args, "-O", "raw", str(tmp_path / "x.raw"), check=False)
         assert q.returncode == p.returncode == 1
         assert p.stderr.replace("pyqemu-img", "qemu-img") == q.stderr
+        # qemu-io words it "can't open: ..." (no device name with --image-opts)
+        q = run(QEMU_IO, *args, "-c", "read 0 512", check=False)
+        p = run(PYQEMU_IO, *args, "-c", "read 0 512", check=False)
+        assert (p.returncode, p.stderr.replace("pyqemu-io", "qemu-io")) == (q.returncode, q.stderr)
     for bad in ("cipher-alg=bogus", "cipher-mode=bogus", "ivgen-alg=x", "hash-alg=sha3", "cipher-alg=des",
                 "cipher-alg=aes-128,ivgen-alg=essiv,ivgen-hash-alg=sha1", "ivgen-alg=essiv,ivgen-hash-alg=sha512",
                 "preallocation=bogus"):
