@@ -82,8 +82,10 @@ class SoftMMU:
         self.rpages: List[Dict[int, memoryview]] = [{} for _ in range(nb_mmu_modes)]
         self.wpages: List[Dict[int, memoryview]] = [{} for _ in range(nb_mmu_modes)]
         self._bufs: Dict[int, memoryview] = {}
-        # called after every flush (the translator forgets its virtual-PC lookups)
+        # called after every flush (the translator forgets its virtual-PC lookups);
+        # a one-page flush calls flush_page_hooks(vpage) instead when it can
         self.flush_hooks: List[Callable[[], None]] = []
+        self.flush_page_hooks: List[Callable[[int], None]] = []
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
@@ -246,12 +248,18 @@ class SoftMMU:
     def flush_page(self, vaddr: int) -> None:
         """invlpg: forget vaddr's page in every MMU index."""
         vpage = vaddr & PAGE_MASK
+        whole = False
         for idx in range(len(self.tables)):
             if any((vaddr & mask) == base for base, mask in self._large[idx]):
                 self.flush_mmuidx(idx)
+                whole = True
             else:
                 self._drop(idx, vpage)
-        self._flushed()
+        if whole or not self.flush_page_hooks:
+            self._flushed()
+        else:
+            for hook in self.flush_page_hooks:
+                hook(vpage)
 
     def _drop(self, idx: int, vpage: int) -> None:
         self.rpages[idx].pop(vpage >> PAGE_BITS, None)

@@ -73,6 +73,19 @@ class PhysTBCache(TBCache):
         self.phys: Dict[Tuple[int, int, int, int], SysTB] = {}
         tlb.code_write_hook = self._code_write
         tlb.flush_hooks.append(self.flush_virtual)
+        tlb.flush_page_hooks.append(self.flush_virtual_page)
+        # linear page -> the (map key, eip) lookups of blocks with code on it
+        self.vpages: Dict[int, set] = {}
+
+    def remember(self, tb: TB, m: Dict[int, TB]) -> None:
+        """Enter tb in the EIP map ``m`` (of its CS base and flags)."""
+        m[tb.pc] = tb
+        key = (tb.cs_base, tb.flags, tb.pc)
+        lin = tb.cs_base + tb.pc
+        if not tb.flags & T.SYSF_CODE64:
+            lin &= M32
+        for page in {lin >> 12, (lin + max(tb.size, 1) - 1) >> 12}:
+            self.vpages.setdefault(page, set()).add(key)
 
     def _code_write(self, paddr: int, size: int) -> None:
         self.invalidate_page(paddr >> 12)
@@ -81,7 +94,7 @@ class PhysTBCache(TBCache):
 
     def add(self, tb: TB) -> None:
         self.phys[(tb.phys_pc, tb.pc, tb.cs_base, tb.flags)] = tb
-        self.pc_map(tb.cs_base, tb.flags)[tb.pc] = tb
+        self.remember(tb, self.pc_map(tb.cs_base, tb.flags))
         self.translations += 1
         # a tiered function (tcg/tier.py) swaps in compiled code once hot
         attach = getattr(tb.fn, "tier_attach", None)
@@ -120,6 +133,14 @@ class PhysTBCache(TBCache):
         The maps are emptied in place: the execution loop holds them."""
         for m in self.by_pc.values():
             m.clear()
+        self.vpages.clear()
+
+    def flush_virtual_page(self, vpage: int) -> None:
+        """INVLPG: forget the lookups of blocks with code on that linear page."""
+        for cs_base, flags, pc in self.vpages.pop(vpage >> 12, ()):
+            m = self.by_pc.get((cs_base, flags))
+            if m is not None:
+                m.pop(pc, None)
 
     def flush(self) -> None:
         for pn in list(self.page_tbs):
@@ -195,7 +216,7 @@ class SysTranslator(T.Translator):
                 tb = None
         if tb is None:
             tb = self._translate_sys(pc, flags, max_insns, cs_base, idx)
-        m[pc] = tb
+        self.cache.remember(tb, m)
         return tb
 
     def fetch_page(self, lin: int, d: T.Disas) -> bytes:
