@@ -83,12 +83,14 @@ def main(argv: List[str]) -> int:
             return 0
         prog = Progress(progress)
         from pyqemu.block.qcow2.amend import amend
+        from pyqemu.block.qcow2.encrypt import check_amend_keys
+        check_amend_keys(o)
         enc = {k[8:]: o.pop(k) for k in list(o) if k.startswith("encrypt.") and k != "encrypt.format"}
-        if o or not enc:
-            amend(node, o)
-        if enc:
+        if enc:  # key slots first: QEMU refuses encryption options before changing anything else
             from pyqemu.block.qcow2.encrypt import amend_encryption
             amend_encryption(node, enc, force)
+        if o or not enc:
+            amend(node, o)
         prog.finish()
     finally:
         node.close()

@@ -239,3 +239,22 @@ def test_odd_sizes_and_preallocation(tmp_path):
         assert r.returncode == 0 and "failed" not in r.stdout
         r = _io(PYQEMU_IO, img, "read -P 0x9 0 %d" % vs)
         assert r.returncode == 0 and "failed" not in r.stdout
+
+
+def test_amend_option_errors_match(tmp_path):
+    plain = str(tmp_path / "p.qcow2")
+    aes = str(tmp_path / "a.qcow2")
+    objs = ["--object", SECRET, "--object", "secret,id=sec1,data=abc"]
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", plain, "1M")
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", *objs, "-o", "encrypt.format=aes,encrypt.key-secret=sec0", aes, "1M")
+    cases = [[plain, "encrypt.key-secret=sec0"], [plain, "encrypt.cipher-alg=aes-128"], [plain, "encrypt.bogus=1"],
+             [plain, "encrypt.state=active,encrypt.new-secret=sec1,encrypt.bogus=1"],
+             [plain, "encrypt.format=luks,encrypt.key-secret=sec0"], [plain, "encrypt.state=active,encrypt.new-secret=sec0"],
+             ["driver=qcow2,encrypt.key-secret=sec0,file.filename=" + aes,
+              "encrypt.state=active,encrypt.new-secret=sec1,compat=0.10"]]
+    for target, o in cases:
+        spec = ["--image-opts", target] if target.startswith("driver=") else [target]
+        q = run(QEMU_IMG, "amend", *objs, "-o", o, *spec, check=False)
+        p = run(PYQEMU_IMG, "amend", *objs, "-o", o, *spec, check=False)
+        assert (p.returncode, p.stderr.replace("pyqemu-img", "qemu-img")) == (q.returncode, q.stderr), o
+    assert info_json(QEMU_IMG, aes, None)["format-specific"]["data"]["compat"] == "1.1"

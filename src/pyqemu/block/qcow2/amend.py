@@ -21,8 +21,9 @@ from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool, parse_size
 
 AMEND_OPTS = ("compat", "lazy_refcounts", "refcount_bits", "backing_file", "backing_fmt", "size",
-              "data_file", "data_file_raw", "encrypt.format")
-CREATE_ONLY = ("cluster_size", "preallocation", "compression_type", "extended_l2", "nocow", "encryption")
+              "data_file", "data_file_raw")
+CREATE_ONLY = ("cluster_size", "preallocation", "compression_type", "extended_l2", "nocow", "encryption",
+               "encrypt.format")
 
 
 def amend(node: Qcow2Node, opts: Dict[str, str]) -> None:
@@ -31,7 +32,7 @@ def amend(node: Qcow2Node, opts: Dict[str, str]) -> None:
             raise QemuError("Invalid parameter '%s'" % k, hint="This option is only supported for image creation")
         if k not in AMEND_OPTS:
             raise QemuError("Invalid parameter '%s'" % k)
-        if k in ("data_file", "data_file_raw", "encrypt.format"):
+        if k in ("data_file", "data_file_raw"):
             raise QemuError("Changing %s is not supported by pyqemu yet" % k)
     h = node.header
     version = h.version

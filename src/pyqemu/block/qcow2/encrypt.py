@@ -249,9 +249,25 @@ def amend_encryption(node: Qcow2Node, enc: Dict[str, Any], force: bool = False) 
     for k in enc:
         if k not in luks.AMEND_KEYS:
             raise QemuError("Invalid parameter 'encrypt.%s'" % k)
-    if not isinstance(node, EncryptedQcow2Node) or node.luks is None or node.luks_area is None:
-        raise QemuError("Only LUKS encrypted images can be amended")
+    if not isinstance(node, EncryptedQcow2Node):
+        raise QemuError("Can't amend encryption options - encryption not present")
+    if node.luks is None or node.luks_area is None:
+        raise QemuError("Only LUKS encryption options can be amended")
     off, _length = node.luks_area
     f = node.file
     luks.amend(node.luks, enc, lambda o, n: f.pread(off + o, n), lambda o, d: f.pwrite(off + o, d), force)
     f.flush()
+
+
+def check_amend_keys(opts: Dict[str, Any]) -> None:
+    """``encrypt.*`` amend options as QEMU checks them before doing anything."""
+    from pyqemu.block.crypto import luks
+    for k in opts:
+        if not k.startswith("encrypt."):
+            continue
+        name = k[8:]
+        if name in luks.AMEND_KEYS:
+            continue
+        if name == "format" or name in luks.CREATE_KEYS:
+            raise QemuError("Invalid parameter '%s'" % k, hint="This option is only supported for image creation")
+        raise QemuError("Invalid parameter '%s'" % k)
