@@ -384,7 +384,8 @@ class Qcow2Node(BlockNode):
             i = (s - c_start) // sc
             se = min(e, c_start + (i + 1) * sc)
             if bitmap >> (32 + i) & 1:
-                kind, host = ZERO_PLAIN, 0
+                # a zero subcluster of a cluster with a host offset: QEMU maps it there
+                kind, host = (ZERO_ALLOC, base + (s - c_start)) if base else (ZERO_PLAIN, 0)
             elif bitmap >> i & 1:
                 if (not base and self.data is self.file) or base % self.cs:
                     self._mark_corrupt("Data cluster offset %#x invalid for an allocated subcluster" % base)
@@ -596,6 +597,18 @@ class Qcow2Node(BlockNode):
             c_start = cluster << cbits
             s = pos - c_start
             n = min(end - pos, cs - s)
+            piece = self._write_subclusters(cluster, s, mv[pos - offset:pos - offset + n]) \
+                if self.ext_l2 else None
+            if piece is not None:
+                host, chunk = piece
+                last = out_ios[-1] if out_ios else None
+                if last is not None and last[1] + last[3] == host:
+                    last[2].append(chunk)
+                    last[3] += len(chunk)
+                else:
+                    out_ios.append([self.data, host, [chunk], len(chunk)])
+                pos += n
+                continue
             entry = self._entry(cluster)
             kind = self._kind(entry)
             if kind == NORMAL and entry & COPIED:
@@ -657,6 +670,72 @@ class Qcow2Node(BlockNode):
             return []
         return ios
 
+    def _write_subclusters(self, cluster: int, s: int, chunk: memoryview) -> Optional[Tuple[int, Any]]:
+        """Extended L2: write only the subclusters a request touches, as QEMU does.
+
+        The host cluster is allocated if the entry has none; head and tail of
+        partly written subclusters are filled from what the guest sees.  Returns
+        ``(host_offset, buffer)`` to write, or None for the cases left to the
+        whole-cluster path (compressed clusters, clusters shared with snapshots).
+        """
+        table, l2_off = self._l2(cluster >> self.l2_bits, create=True)
+        idx = cluster & (self.l2_entries - 1)
+        entry = table[idx]
+        host = entry & L2_OFFSET_MASK
+        own_file = self.data is self.file
+        if entry & COMPRESSED or ((host or not own_file) and entry & ~ZERO_FLAG and not entry & COPIED):
+            return None
+        c_start = cluster << self.cluster_bits
+        sc = self.sc_size
+        n = len(chunk)
+        first, last = s // sc, (s + n - 1) // sc
+        a = first * sc
+        b = min((last + 1) * sc, self._size - c_start)
+        if a < s or b > s + n:
+            if self.io_barrier is not None:
+                self.io_barrier()
+            buf = bytearray(self.pread(c_start + a, b - a))
+            buf[s - a:s - a + n] = chunk
+            out: Any = memoryview(buf)
+        else:
+            out = chunk
+        if not host and (own_file or not entry & COPIED):
+            host = self.refcounts.alloc(1) if own_file else c_start
+        bits = ((1 << (last + 1)) - 1) ^ ((1 << first) - 1)
+        bitmaps = self.l2_bitmaps[l2_off]
+        bitmaps[idx] = (bitmaps[idx] | bits) & ~(bits << 32)
+        table[idx] = host | COPIED
+        self.l2_dirty[l2_off] = True
+        return host + a, out
+
+    def _zero_subclusters(self, offset: int, length: int) -> None:
+        """Extended L2, inside one cluster: whole subclusters become zero subclusters
+        (no allocation, as QEMU), the partial ones at the edges are written."""
+        sc = self.sc_size
+        a = -(-offset // sc) * sc
+        b = (offset + length) // sc * sc
+        if (offset + length) == self._size:
+            b = offset + length  # the image's last subcluster counts as whole
+        if a >= b:
+            self.pwrite(offset, bytes(length))
+            return
+        if offset < a:
+            self.pwrite(offset, bytes(a - offset))
+        cluster = offset >> self.cluster_bits
+        c_start = cluster << self.cluster_bits
+        table, l2_off = self._l2(cluster >> self.l2_bits, create=True)
+        idx = cluster & (self.l2_entries - 1)
+        if table[idx] & COMPRESSED or (table[idx] & L2_OFFSET_MASK and not table[idx] & COPIED):
+            self.pwrite(a, bytes(b - a))  # left to the whole-cluster path
+        else:
+            first, last = (a - c_start) // sc, -(-(b - c_start) // sc) - 1
+            bits = ((1 << (last + 1)) - 1) ^ ((1 << first) - 1)
+            bitmaps = self.l2_bitmaps[l2_off]
+            bitmaps[idx] = (bitmaps[idx] | (bits << 32)) & ~bits
+            self.l2_dirty[l2_off] = True
+        if b < offset + length:
+            self.pwrite(b, bytes(offset + length - b))
+
     def _free_entries(self, entries: List[int]) -> None:
         """Drop references of replaced entries, after the L2 tables no longer point at them."""
         self.flush_metadata()
@@ -674,12 +753,47 @@ class Qcow2Node(BlockNode):
     def pwrite_zeroes(self, offset: int, length: int, may_unmap: bool = False) -> None:
         self._check_writable()
         self.check_io(offset, length)
+        # As QEMU: a piece at either end that is not a whole (sub)cluster becomes a
+        # zero (sub)cluster when the rest of it reads as zeroes already, else it is
+        # written as zero bytes.
+        g = self.sc_size
+        end = offset + length
+        if offset % g:
+            piece_end = min(end, offset - offset % g + g)
+            offset = self._zero_edge(offset, piece_end, may_unmap)
+        if offset < end and end % g and end != self._size:
+            tail = max(offset, end - end % g)
+            self._zero_edge(tail, end, may_unmap)
+            end = tail
+        if offset < end:
+            self._zero_aligned(offset, end - offset, may_unmap)
+
+    def _zero_edge(self, start: int, end: int, may_unmap: bool) -> int:
+        """Zero [start, end) inside one (sub)cluster; returns ``end``."""
+        from pyqemu.block.node import get_block_status
+        g = self.sc_size
+        a = start - start % g
+        b = min(a + g, self._size)
+        pos = a
+        while pos < b:
+            st, _ = get_block_status(self, pos, b - pos)
+            if st.length <= 0 or not st.flags & STATUS_ZERO:
+                self.pwrite(start, bytes(end - start))
+                return end
+            pos += st.length
+        self._zero_aligned(a, b - a, may_unmap)
+        return end
+
+    def _zero_aligned(self, offset: int, length: int, may_unmap: bool) -> None:
         cs = self.cs
         end = offset + length
         head = offset % cs
-        if head:
+        if head or (self.ext_l2 and length < cs and end != self._size):
             n = min(cs - head, length)
-            self.pwrite(offset, bytes(n))
+            if self.ext_l2:
+                self._zero_subclusters(offset, n)
+            else:
+                self.pwrite(offset, bytes(n))
             offset += n
         # whole clusters (a partial last cluster of the image counts as whole)
         tail_start = max(offset, end - end % cs) if end != self._size else end
@@ -711,7 +825,10 @@ class Qcow2Node(BlockNode):
             if frees:
                 self._free_entries(frees)
         if tail_start < end:
-            self.pwrite(tail_start, bytes(end - tail_start))
+            if self.ext_l2:
+                self._zero_subclusters(tail_start, end - tail_start)
+            else:
+                self.pwrite(tail_start, bytes(end - tail_start))
 
     def discard(self, offset: int, length: int) -> None:
         self._check_writable()
