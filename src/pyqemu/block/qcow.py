@@ -40,15 +40,21 @@ CREATE_HELP = [
 ]
 
 
-def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    """``qemu-img create -f qcow``: header, backing name, a zeroed L1 table."""
+def validate_create_options(options: Dict[str, Any]) -> None:
+    """Unknown ``-o`` keys are refused before qemu-img prints its Formatting line."""
     for k in options:
         if k not in ("backing_file", "backing_fmt", "encryption", "encrypt.format",
                      "encrypt.key-secret"):
             raise QemuError("Invalid parameter '%s'" % k)
+
+
+def create(filename: str, size: int, options: Dict[str, Any]) -> None:
+    """``qemu-img create -f qcow``: header, backing name, a zeroed L1 table."""
+    validate_create_options(options)
     crypt = CRYPT_NONE
     if parse_bool("encryption", str(options.get("encryption", "off"))) or options.get("encrypt.format"):
         from pyqemu.block.crypto.qcowaes import check_create_options
+        create_file(filename, 0)  # as QEMU: the encryption is set up (and may fail) after the file exists
         if str(options.get("encrypt.format", "aes")) != "aes":
             raise QemuError("Unsupported encryption format")
         check_create_options({k[8:]: v for k, v in options.items() if k.startswith("encrypt.")})

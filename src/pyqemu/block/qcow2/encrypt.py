@@ -209,7 +209,8 @@ def pop_encrypt_options(opts: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         for k in enc:
             if k != "format" and k not in luks.CREATE_KEYS:
                 raise QemuError("Parameter 'encrypt.%s' is unexpected" % k)
-        luks.parse_create_options(enc)
+        o = luks.parse_create_options(enc)
+        luks.secret_password(o["key-secret"], "encrypt.")  # before the file is made, as QEMU
     return enc
 
 
