@@ -108,6 +108,20 @@ def test_cpuid_of_every_model_matches_qemu_tcg(dumpers):
     assert failures == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["Haswell,l3-cache=off", "EPYC,l3-cache=off", "qemu64,pmu=on",
+                                    "qemu64,phys-bits=40", "qemu64,kvm=off"])
+def test_cpu_properties_in_cpuid_match_qemu_tcg(dumpers, option):
+    warnings = []
+    cpu = cm.resolve(option, warnings.append)
+    name = option.split(",")[0]
+    drop = sorted(f for f in cm._lookup(name).features
+                  if f in cm.QEMU_TCG_FEATURES and f not in cm.PYQEMU_FEATURES)
+    r = subprocess.run([QEMU_USER, "-cpu", option + "".join(",-" + f for f in drop),
+                        str(dumpers / "cpuid64")] + LEAVES, capture_output=True, text=True, timeout=60)
+    assert r.stdout.splitlines() == _expected(cpu)
+
+
 def _run_system(prog, cpu_option, smp="1"):
     p = subprocess.run([prog, "-M", "pc", "-smp", smp, "-cpu", cpu_option, "-S", "-display", "none",
                         "-nodefaults", "-qmp", "stdio"],
@@ -124,6 +138,8 @@ def _run_system(prog, cpu_option, smp="1"):
     ("qemu64,family=x", "1"), ("host", "1"), ("Haswell,-vmx,vmx=on", "2"),
     ("Cascadelake-Server-v5", "1"), ("EPYC", "1"), ("qemu64,+vmx-ept,+kvmclock", "1"),
     ("qemu64,+vmx,-vmx", "1"), ("Opteron_G5", "1"), ("qemu64,check=off,+vmx", "1"),
+    ("qemu64,phys-bits=20", "1"), ("qemu64,pmu=x", "1"), ("qemu64,migratable=on", "1"),
+    ("max,migratable=off", "1"),
 ])
 def test_cpu_option_messages_match(option, smp):
     assert _run_system(PYQEMU, option, smp) == _run_system(QEMU, option, smp)

@@ -108,6 +108,10 @@ def test_properties_family_model_id_level():
     ("qemu64,vendor=abc", "can't apply global qemu64-x86_64-cpu.vendor=abc: Property '.vendor' doesn't take value 'abc'"),
     ("qemu64,enforce,+vmx", "TCG doesn't support requested features"),
     ("host", "CPU model 'host' requires KVM or HVF"),
+    ("qemu64,phys-bits=20", "phys-bits should be between 32 and 52  (but is 20)"),
+    ("qemu64,phys-bits=39", "pyqemu does not implement phys-bits other than 40"),
+    ("qemu64,hv-relaxed=on",
+     "can't apply global qemu64-x86_64-cpu.hv-relaxed=on: pyqemu does not implement the CPU property 'hv-relaxed'"),
 ])
 def test_errors_use_qemu_wording(option, message):
     with pytest.raises(QemuError) as err:

@@ -688,10 +688,21 @@ _HOST = _Def("host", "", "", 0, 0, 0, 0, 0, desc=_HOST_DESC)
 # are refused by name rather than silently ignored
 _INT_PROPS = {"family": "int64", "model": "int64", "stepping": "int64", "level": "uint64",
               "xlevel": "uint64", "xlevel2": "uint64", "min-level": "uint64",
-              "min-xlevel": "uint64", "min-xlevel2": "uint64"}
+              "min-xlevel": "uint64", "min-xlevel2": "uint64", "phys-bits": "uint32"}
 _STR_PROPS = ("vendor", "model-id")
-# boolean properties with no effect on a TCG CPU (KVM signature, migration)
-_BOOL_PROPS = ("check", "enforce", "kvm", "migratable")
+# boolean properties: check/enforce/l3-cache act; kvm (the KVM signature), migratable
+# (max and host only) and pmu (TCG has no PMU leaf either way) change nothing a
+# TCG guest sees
+_BOOL_PROPS = ("check", "enforce", "kvm", "migratable", "l3-cache", "pmu")
+# QEMU's other x86 CPU properties: refused by name as not implemented here
+_QEMU_ONLY_PROPS = frozenset((
+    "apic-id core-id die-id socket-id thread-id node-id cpuid-0xb fill-mtrr-mask "
+    "full-cpuid-auto-level host-phys-bits host-phys-bits-limit kvm-no-smi-migration "
+    "kvm-pv-enforce-cpuid lbr-fmt legacy-cache level-func7 lmce start-powered-off tcg-cpuid "
+    "tsc-frequency ucode-rev vmware-cpuid-freq x-force-features x-hv-max-vps "
+    "x-hv-synic-kvm-only x-intel-pt-auto-level x-migrate-smi-count x-vendor-cpuid-only "
+    "hv-version-id-build hv-version-id-major hv-version-id-minor hv-version-id-sbranch "
+    "hv-version-id-snumber hv-version-id-spack hv-vendor-id hv-spinlocks").split())
 
 
 def model_names() -> List[str]:
@@ -788,6 +799,8 @@ class X86CPUDef:
         self.nr_cores = 1
         self.nr_threads = 1
         self.phys_bits = 40
+        self.phys_bits_opt = 0         # -cpu phys-bits=N (0: the default)
+        self.l3_cache = True
 
     # -- features -------------------------------------------------------------------
     def set_feature(self, name: str, on: bool, user: bool = False) -> None:
@@ -859,6 +872,13 @@ class X86CPUDef:
         if not f["8000_0001_EDX"] & (1 << 29):
             # without long mode the address sizes are the 32-bit ones
             self.phys_bits = 36 if f["1_EDX"] & (1 << 17) else 32
+        elif self.phys_bits_opt:
+            if not 32 <= self.phys_bits_opt <= 52:
+                raise QemuError("phys-bits should be between 32 and 52  (but is %u)"
+                                % self.phys_bits_opt)
+            if self.phys_bits_opt != 40:
+                # the page walker's reserved bits are those of 40 address bits
+                raise QemuError("pyqemu does not implement phys-bits other than 40")
 
     def _auto_levels(self) -> None:
         f = self.features
@@ -935,6 +955,8 @@ class X86CPUDef:
         if leaf in (2, 4) and self.vendor == AMD:
             return 0, 0, 0, 0                # Intel's leaves (QEMU's x-vendor-cpuid-only)
         if leaf == 2:
+            if not self.l3_cache:
+                return 1, 0, 0, caches.leaf2[1]
             return (1, 0) + caches.leaf2
         if leaf == 4:
             return self._cache_leaf(caches, sub)
@@ -972,6 +994,8 @@ class X86CPUDef:
         if leaf == 0x80000005:
             return (0x01ff01ff, 0x01ff01ff) + caches.l1           # TLBs, L1 caches
         if leaf == 0x80000006:
+            if not self.l3_cache:
+                return 0, 0x42004200, caches.l2l3[0], 0
             return (0, 0x42004200) + caches.l2l3                  # TLBs, L2/L3 caches
         if leaf == 0x80000007:
             return 0, 0, 0, f["8000_0007_EDX"]
@@ -986,7 +1010,7 @@ class X86CPUDef:
                 return 1, 0x10, 0, f["SVM"]
             return 0, 0, 0, 0
         if leaf == 0x8000001D and self.base.caches is not None:
-            return self._cache_leaf(caches, sub)
+            return self._cache_leaf(caches, sub, leaf4=False)
         if leaf == 0xC0000000:
             return self.xlevel2, 0, 0, 0
         if leaf == 0xC0000001:
@@ -995,8 +1019,10 @@ class X86CPUDef:
         # never advertises, so their leaves read as zero
         return 0, 0, 0, 0
 
-    def _cache_leaf(self, caches: "_Caches", sub: int) -> Tuple[int, int, int, int]:
+    def _cache_leaf(self, caches: "_Caches", sub: int, leaf4: bool = True) -> Tuple[int, int, int, int]:
         table = caches.leaf4
+        if not self.l3_cache and leaf4:
+            table = table[:3]
         if sub >= len(table):
             return 0, 0, 0, 0
         eax, ebx, ecx, edx = table[sub]
@@ -1069,6 +1095,8 @@ def resolve(option: str, warn: Callable[[str], None], target: str = "x86_64",
             v = _parse_int(value, _INT_PROPS[prop], prop, gtext)
             if prop in ("family", "model", "stepping"):
                 setattr(cpu, prop, v)
+            elif prop == "phys-bits":
+                cpu.phys_bits_opt = v & 0xffffffff
             else:
                 setattr(cpu, prop.replace("-", "_"), v & 0xffffffff)
         elif prop == "vendor":
@@ -1078,10 +1106,15 @@ def resolve(option: str, warn: Callable[[str], None], target: str = "x86_64",
             cpu.vendor = value
         elif prop == "model-id":
             cpu.model_id = value
-        elif prop in _BOOL_PROPS:
+        elif prop in _BOOL_PROPS and (prop != "migratable" or base in (_MAX, _HOST)):
             on = _parse_bool(value, prop, gtext)
             if prop in ("check", "enforce"):
                 setattr(cpu, prop, on)
+            elif prop == "l3-cache":
+                cpu.l3_cache = on
+        elif prop in _QEMU_ONLY_PROPS or prop.startswith("hv-"):
+            raise QemuError("can't apply global %s: pyqemu does not implement the CPU property '%s'"
+                            % (gtext, prop))
         else:
             raise QemuError("can't apply global %s: Property '%s.%s' not found"
                             % (gtext, typename, prop))
