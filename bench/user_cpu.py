@@ -3,6 +3,11 @@
 Prints wall and CPU times, guest MIPS (per CPU second, robust on a loaded machine) (guest instructions from the emulator's own counter,
 cross-checked with valgrind's exact count of the native run when available) and
 the ratio to qemu-x86_64.  Run: python bench/user_cpu.py [rounds]
+
+The translator's tier settings pass through the environment to both pyqemu
+runs: ``PYQEMU_TCG_HOT=0`` compiles every block at once (no interpreter tier),
+``PYQEMU_TCG_HOT=never`` only interprets, ``PYQEMU_TCG_REGIONS=0`` turns off
+multi-block regions (see docs/tcg.md, "Tiers").
 """
 from __future__ import annotations
 
@@ -81,6 +86,10 @@ def main() -> None:
             print("qemu-x86_64:       %8.3f s wall %8.3f s cpu  %s" % (
                 t_qemu, c_qemu, "%.0f MIPS (cpu)" % (insns / max(c_qemu, 1e-3) / 1e6) if insns else ""))
         env = dict(os.environ, PYTHONPATH=SRC)
+        tiers = ["%s=%s" % (k, v) for k, v in sorted(os.environ.items())
+                 if k in ("PYQEMU_TCG_HOT", "PYQEMU_TCG_REGIONS")]
+        if tiers:
+            print("translator settings: " + " ".join(tiers))
         for name, py in (("pyqemu (CPython)", sys.executable),
                          ("pyqemu (PyPy)", shutil.which("pypy3"))):
             if not py:
