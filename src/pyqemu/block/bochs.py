@@ -26,8 +26,13 @@ def open_format(tree: Dict[str, Any], read_only: bool, file: BlockNode) -> "Boch
     return BochsNode(tree, read_only, file)
 
 
+def validate_create_options(options: Dict[str, Any]) -> None:
+    """qemu-img refuses before it prints ``Formatting``: QEMU has no bochs writer."""
+    raise QemuError("Format driver 'bochs' does not support image creation")
+
+
 def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    raise QemuError("Driver 'bochs' does not support image creation")
+    validate_create_options(options)
 
 
 def _cstr(raw: bytes) -> bytes:

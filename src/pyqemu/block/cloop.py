@@ -22,8 +22,13 @@ def open_format(tree: Dict[str, Any], read_only: bool, file: BlockNode) -> "Cloo
     return CloopNode(tree, read_only, file)
 
 
+def validate_create_options(options: Dict[str, Any]) -> None:
+    """qemu-img refuses before it prints ``Formatting``: QEMU has no cloop writer."""
+    raise QemuError("Format driver 'cloop' does not support image creation")
+
+
 def create(filename: str, size: int, options: Dict[str, Any]) -> None:
-    raise QemuError("Driver 'cloop' does not support image creation")
+    validate_create_options(options)
 
 
 class CloopNode(BlockNode):

@@ -62,6 +62,9 @@ def parse_image_size(text: str) -> int:
 
 
 def print_create_help(fmt: str) -> None:
+    if fmt in FORMAT_MODULES and hasattr(format_module(fmt), "validate_create_options"):
+        # formats without create (cloop, dmg ...) refuse -o help too, as qemu-img does
+        format_module(fmt).validate_create_options({})
     sys.stdout.write("Supported %s options:\n" % fmt)
     helps = _HELP.get(fmt) or (getattr(format_module(fmt), "CREATE_HELP", [])
                                if fmt in FORMAT_MODULES else [])

@@ -9,7 +9,10 @@ CASES = ["-f vpc -o subformat=bad x 10M", "-f vpc -o foo=1 x 10M", "-f vpc x 300
          "-f vmdk -o subformat=bad x 10M", "-f vmdk -o adapter_type=scsi x 10M",
          "-f vmdk -o compat6=on,hwversion=7 x 10M", "-f vmdk -b base -F raw x 10M",
          "-f qed -o cluster_size=3k x 10M", "-f qed -o table_size=3 x 1M",
-         "-f parallels -o cluster_size=1000 x 10M", "-f parallels -o cluster_size=3G x 10M"]
+         "-f parallels -o cluster_size=1000 x 10M", "-f parallels -o cluster_size=3G x 10M",
+         # formats QEMU cannot create: refused before the Formatting line, -o help too
+         "-f cloop x 10M", "-f bochs x 10M", "-f dmg x 10M", "-f cloop -o foo=bar x 1M",
+         "-f cloop -o help", "-f bochs -o help", "-f dmg -o help", "-f vpc -o help"]
 
 
 @pytest.mark.parametrize("args", CASES)
