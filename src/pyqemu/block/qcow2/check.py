@@ -146,6 +146,9 @@ def _run(node, res: CheckResult, fix_leaks: bool, fix_errors: bool, quiet: bool)
     inc(h.l1_table_offset, h.l1_size * 8)
     if getattr(node, "luks_area", None):  # the LUKS header and key material of an encrypted image
         inc(*node.luks_area)
+    from pyqemu.block.qcow2.bitmaps import bitmap_ranges
+    for off, length in bitmap_ranges(node):  # persistent bitmaps own their clusters
+        inc(off, length)
     walk_l1(node.l1, True)
     if h.nb_snapshots:
         snaps = read_snapshot_table(node)

@@ -16,7 +16,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO, BlockNode,
                                BlockStatus)
-from pyqemu.block.qcow2.header import (AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_DATA_FILE,
+from pyqemu.block.qcow2.header import (AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS,
+                                       EXT_BITMAPS, EXT_DATA_FILE,
                                        INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
                                        Header)
 from pyqemu.block.qcow2.refcount import Refcounts
@@ -91,6 +92,21 @@ class Qcow2Node(BlockNode):
             if self.data is not file:
                 self.data.close()
             raise QemuError("qcow2: Image is corrupt; cannot be opened read/write")
+        if h.version >= 3 and h.ext(EXT_BITMAPS) is not None and not h.autoclear & AUTOCLEAR_BITMAPS:
+            import sys
+            from pyqemu.util.error import warn_report
+            warn_report("a program lacking bitmap support modified this file, so all bitmaps are now "
+                        "considered inconsistent")
+            # (sic: QEMU ends this line without a newline)
+            sys.stderr.write("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.")
+            sys.stderr.flush()
+        if not read_only and h.version >= 3 and h.autoclear & ~AUTOCLEAR_DATA_FILE_RAW:
+            # Autoclear features this writer does not maintain (persistent dirty
+            # bitmaps) must be declared invalid before anything changes: QEMU then
+            # treats those bitmaps as inconsistent instead of trusting stale ones.
+            h.autoclear &= AUTOCLEAR_DATA_FILE_RAW
+            file.pwrite(88, struct.pack(">Q", h.autoclear))
+            file.flush()
         self.dirty_repaired = False
         if h.incompatible & INCOMPAT_DIRTY and not read_only:
             self._repair_dirty()
@@ -160,9 +176,12 @@ class Qcow2Node(BlockNode):
         h = self.header
         if h.version == 2:
             return {"compat": "0.10", "compression-type": "zlib", "refcount-bits": 1 << h.refcount_order}
+        from pyqemu.block.qcow2.bitmaps import bitmap_infos
+        bitmaps = bitmap_infos(self)
         return {"compat": "1.1",
                 "compression-type": "zstd" if h.compression_type else "zlib",
                 "lazy-refcounts": bool(h.compatible & COMPAT_LAZY_REFCOUNTS),
+                **({"bitmaps": bitmaps} if bitmaps else {}),
                 "refcount-bits": 1 << h.refcount_order,
                 **({"data-file": self.data_file_name, "data-file-raw": self.data_file_raw()}
                    if self.data is not self.file else {}),
