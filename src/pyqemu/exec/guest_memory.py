@@ -14,12 +14,13 @@ code, the loader or ``mmap`` writing over code).
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 import mmap
 import os
 import struct
 import threading
-from typing import Callable, Dict, Optional, Set
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 PROT_READ = 1
 PROT_WRITE = 2
@@ -31,6 +32,7 @@ PAGE_MASK = PAGE_SIZE - 1
 # Guest addresses above this are never mapped (x86-64 user half, 47 bits).
 ADDR_LIMIT = 1 << 47
 
+_MAP_NORESERVE = 0x4000
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -50,20 +52,122 @@ def _page_round(length: int) -> int:
     return (length + PAGE_MASK) & ~PAGE_MASK
 
 
+class _Region:
+    """A run of mapped guest pages [start, end) (page numbers) with one
+    protection, backed by ``mm`` from page ``base`` of it on."""
+
+    __slots__ = ("start", "end", "mm", "view", "base", "prot", "shared")
+
+    def __init__(self, start: int, end: int, mm: mmap.mmap, view: memoryview, base: int,
+                 prot: int, shared: bool) -> None:
+        self.start = start
+        self.end = end
+        self.mm = mm
+        self.view = view
+        self.base = base
+        self.prot = prot
+        self.shared = shared
+
+    def cut(self, at: int) -> "_Region":
+        """Split at page ``at``: self keeps [start, at), returns [at, end)."""
+        tail = _Region(at, self.end, self.mm, self.view, self.base + (at - self.start),
+                       self.prot, self.shared)
+        self.end = at
+        return tail
+
+
+class _Pages(dict):
+    """page number -> memoryview of the page, filled on first use from the
+    mappings (a mapped page that was never touched costs nothing)."""
+
+    __slots__ = ("owner",)
+
+    def get(self, pn, default=None):
+        v = dict.get(self, pn)
+        if v is None:
+            v = self.owner._materialize(pn)
+            if v is None:
+                return default
+        return v
+
+    def __contains__(self, pn) -> bool:
+        return dict.__contains__(self, pn) or self.owner._region(pn) is not None
+
+    def __getitem__(self, pn):
+        v = self.get(pn)
+        if v is None:
+            raise KeyError(pn)
+        return v
+
+
 class GuestMemory:
-    """Guest address space with page protections (see module docstring)."""
+    """Guest address space with page protections (see module docstring).
+
+    The mappings are a sorted list of regions; the per-page dictionaries the
+    translated code uses (``rpages``/``wpages``, and ``pages``/``prot``) only
+    hold pages that have been accessed, so the cost of a mapping is its
+    touched pages, as the host kernel's is (huge reservations are cheap)."""
 
     def __init__(self) -> None:
-        self.pages: Dict[int, memoryview] = {}
+        self.pages: Dict[int, memoryview] = _Pages()
+        self.pages.owner = self
         self.prot: Dict[int, int] = {}
         self.rpages: Dict[int, memoryview] = {}
         self.wpages: Dict[int, memoryview] = {}
         # Pages holding translated code: page number -> callback invalidating them.
         self.code_pages: Set[int] = set()
-        # Pages backed by host shared memory (guest MAP_SHARED mappings).
-        self.shared: Set[int] = set()
         self.on_code_write: Optional[Callable[[int], None]] = None
         self.lock = threading.RLock()
+        self._regions: List[_Region] = []
+        self._starts: List[int] = []
+
+    # -- regions ----------------------------------------------------------
+    def _region(self, pn: int) -> Optional[_Region]:
+        i = bisect.bisect_right(self._starts, pn) - 1
+        if i >= 0:
+            r = self._regions[i]
+            if pn < r.end:
+                return r
+        return None
+
+    def _materialize(self, pn: int) -> Optional[memoryview]:
+        with self.lock:
+            view = dict.get(self.pages, pn)
+            if view is not None:
+                return view
+            r = self._region(pn)
+            if r is None:
+                return None
+            off = (r.base + pn - r.start) << PAGE_BITS
+            view = r.view[off:off + PAGE_SIZE]
+            dict.__setitem__(self.pages, pn, view)
+            self._set_prot(pn, r.prot)
+            return view
+
+    def _split_at(self, pn: int) -> None:
+        """Make ``pn`` the start of a region if it is inside one."""
+        i = bisect.bisect_right(self._starts, pn) - 1
+        if i >= 0:
+            r = self._regions[i]
+            if r.start < pn < r.end:
+                tail = r.cut(pn)
+                self._regions.insert(i + 1, tail)
+                self._starts.insert(i + 1, pn)
+
+    def _span(self, first: int, last: int) -> range:
+        """Indexes of the regions inside [first, last) (after splitting there)."""
+        self._split_at(first)
+        self._split_at(last)
+        lo = bisect.bisect_left(self._starts, first)
+        hi = bisect.bisect_left(self._starts, last)
+        return range(lo, hi)
+
+    def _touched(self, first: int, last: int):
+        """Materialized page numbers in [first, last)."""
+        pages = self.pages
+        if last - first <= len(pages):
+            return [pn for pn in range(first, last) if dict.__contains__(pages, pn)]
+        return [pn for pn in list(dict.keys(pages)) if first <= pn < last]
 
     # -- mappings ---------------------------------------------------------
     def _check_range(self, addr: int, length: int) -> None:
@@ -72,7 +176,7 @@ class GuestMemory:
 
     def _set_prot(self, pn: int, prot: int) -> None:
         self.prot[pn] = prot
-        view = self.pages[pn]
+        view = dict.get(self.pages, pn)
         if prot & PROT_READ or prot & PROT_EXEC:
             self.rpages[pn] = view
         else:
@@ -83,11 +187,17 @@ class GuestMemory:
             self.wpages.pop(pn, None)
 
     def map(self, addr: int, length: int, prot: int, data: bytes = b"",
-            offset_in_page: int = 0, backing: Optional[mmap.mmap] = None) -> None:
+            offset_in_page: int = 0, backing: Optional[mmap.mmap] = None,
+            noreserve: bool = False) -> None:
         """Map zeroed pages [addr, addr+length), replacing what was there.
 
         ``backing`` is the host memory to use instead of fresh private pages
-        (a shared mapping, see :func:`shared_backing`)."""
+        (a shared mapping, see :func:`shared_backing`).  Only touched pages
+        cost host memory; a PROT_NONE mapping (a reservation) or one the guest
+        asked MAP_NORESERVE for is made without commitment, as qemu's host
+        mapping of it is, and any other one is subject to the host's
+        overcommit policy as qemu's is.
+        Raises MemoryError if the host refuses."""
         length = _page_round(length)
         self._check_range(addr, length)
         if not length:
@@ -95,47 +205,114 @@ class GuestMemory:
         if len(data) + offset_in_page > length:
             raise ValueError("initial data larger than the mapping")
         with self.lock:
+            if backing is not None:
+                mm = backing
+            else:
+                try:
+                    mm = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS |
+                                   (_MAP_NORESERVE if noreserve or not prot else 0))
+                except (OSError, OverflowError, ValueError):
+                    raise MemoryError("host refused %d bytes" % length) from None
             self.unmap(addr, length)
-            mm = backing if backing is not None else \
-                mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             if data:
                 mm[offset_in_page:offset_in_page + len(data)] = data
-            whole = memoryview(mm)
             first = addr >> PAGE_BITS
-            for i in range(length >> PAGE_BITS):
-                self.pages[first + i] = whole[i << PAGE_BITS:(i + 1) << PAGE_BITS]
-                self._set_prot(first + i, prot)
-            if backing is not None:
-                self.shared.update(range(first, first + (length >> PAGE_BITS)))
+            r = _Region(first, first + (length >> PAGE_BITS), mm, memoryview(mm), 0, prot,
+                        backing is not None)
+            i = bisect.bisect_left(self._starts, first)
+            self._regions.insert(i, r)
+            self._starts.insert(i, first)
+
+    def remap(self, old: int, length: int, new: int) -> None:
+        """Move the mappings of [old, old+length) to ``new`` (mremap): the
+        same host pages, so the contents (and sharing) move without a copy."""
+        length = _page_round(length)
+        self._check_range(old, length)
+        self._check_range(new, length)
+        with self.lock:
+            first, last = old >> PAGE_BITS, (old + length) >> PAGE_BITS
+            moved = [self._regions[i] for i in self._span(first, last)]
+            self.unmap(old, length)
+            self.unmap(new, length)
+            delta = (new >> PAGE_BITS) - first
+            for r in moved:
+                nr = _Region(r.start + delta, r.end + delta, r.mm, r.view, r.base, r.prot,
+                             r.shared)
+                i = bisect.bisect_left(self._starts, nr.start)
+                self._regions.insert(i, nr)
+                self._starts.insert(i, nr.start)
 
     def unmap(self, addr: int, length: int) -> None:
         length = _page_round(length)
         self._check_range(addr, length)
         with self.lock:
-            first = addr >> PAGE_BITS
-            for pn in range(first, first + (length >> PAGE_BITS)):
-                if pn in self.pages:
-                    self._invalidate_code(pn)
-                    del self.pages[pn]
-                    del self.prot[pn]
-                    self.shared.discard(pn)
-                    self.rpages.pop(pn, None)
-                    self.wpages.pop(pn, None)
+            first, last = addr >> PAGE_BITS, (addr + length) >> PAGE_BITS
+            span = self._span(first, last)
+            if len(span):
+                del self._regions[span.start:span.stop]
+                del self._starts[span.start:span.stop]
+            for pn in self._touched(first, last):
+                self._invalidate_code(pn)
+                dict.__delitem__(self.pages, pn)
+                del self.prot[pn]
+                self.rpages.pop(pn, None)
+                self.wpages.pop(pn, None)
 
     def protect(self, addr: int, length: int, prot: int) -> None:
         """Change protections; raises GuestFault if part of the range is unmapped."""
         length = _page_round(length)
         self._check_range(addr, length)
         with self.lock:
-            first = addr >> PAGE_BITS
-            last = first + (length >> PAGE_BITS)
-            for pn in range(first, last):
-                if pn not in self.pages:
-                    raise GuestFault(pn << PAGE_BITS, False)
-            for pn in range(first, last):
+            first, last = addr >> PAGE_BITS, (addr + length) >> PAGE_BITS
+            hole = self._first_hole(first, last)
+            if hole is not None:
+                raise GuestFault(hole << PAGE_BITS, False)
+            for i in self._span(first, last):
+                self._regions[i].prot = prot
+            for pn in self._touched(first, last):
                 if not prot & PROT_EXEC:
                     self._invalidate_code(pn)
                 self._set_prot(pn, prot)
+
+    def _first_hole(self, first: int, last: int) -> Optional[int]:
+        """The first unmapped page in [first, last), or None."""
+        pn = first
+        i = bisect.bisect_right(self._starts, pn) - 1
+        if i < 0:
+            i = 0
+        regions = self._regions
+        while pn < last:
+            while i < len(regions) and regions[i].end <= pn:
+                i += 1
+            if i == len(regions) or regions[i].start > pn:
+                return pn
+            pn = regions[i].end
+        return None
+
+    def get_prot(self, addr: int) -> Optional[int]:
+        pn = addr >> PAGE_BITS
+        p = self.prot.get(pn)
+        if p is None:
+            r = self._region(pn)
+            return None if r is None else r.prot
+        return p
+
+    def is_mapped(self, addr: int, length: int) -> bool:
+        first = addr >> PAGE_BITS
+        if length <= 0:
+            return self._region(first) is not None
+        last = ((addr + length - 1) >> PAGE_BITS) + 1
+        return self._first_hole(first, last) is None
+
+    def is_free(self, addr: int, length: int) -> bool:
+        """No page of [addr, addr+length) is mapped."""
+        first = addr >> PAGE_BITS
+        last = (addr + length + PAGE_MASK) >> PAGE_BITS
+        i = bisect.bisect_right(self._starts, first) - 1
+        if i >= 0 and self._regions[i].end > first:
+            return False
+        j = bisect.bisect_left(self._starts, first)
+        return j == len(self._starts) or self._starts[j] >= last
 
     def host_address(self, addr: int) -> int:
         """The host address of mapped guest byte ``addr`` (for host futexes)."""
@@ -148,33 +325,27 @@ class GuestMemory:
         finally:
             del cell
 
-    def get_prot(self, addr: int) -> Optional[int]:
-        return self.prot.get(addr >> PAGE_BITS)
+    def is_shared(self, addr: int) -> bool:
+        r = self._region(addr >> PAGE_BITS)
+        return r is not None and r.shared
 
-    def is_mapped(self, addr: int, length: int) -> bool:
-        if length <= 0:
-            return (addr >> PAGE_BITS) in self.pages
-        first = addr >> PAGE_BITS
-        last = (addr + length - 1) >> PAGE_BITS
-        pages = self.pages
-        return all(pn in pages for pn in range(first, last + 1))
+    def mappings(self) -> List[Tuple[int, int, int]]:
+        """(start address, end address, protection) of each mapped run."""
+        return [(r.start << PAGE_BITS, r.end << PAGE_BITS, r.prot) for r in self._regions]
 
     def find_free(self, length: int, hint: int = 0, top: Optional[int] = None) -> int:
         """Lowest free page-aligned range of ``length`` bytes at or above ``hint``."""
         npages = _page_round(length) >> PAGE_BITS
         limit = (top if top is not None else ADDR_LIMIT) >> PAGE_BITS
         pn = max(_page_round(hint), PAGE_SIZE * 16) >> PAGE_BITS
-        pages = self.pages
-        # Jump over mapped runs using the sorted list of mapped pages around the
-        # candidate, so that a big address space is not scanned page by page.
-        used = sorted(p for p in pages if p >= pn)
-        i = 0
+        i = max(0, bisect.bisect_right(self._starts, pn) - 1)
+        regions = self._regions
         while pn + npages <= limit:
-            while i < len(used) and used[i] < pn:
+            while i < len(regions) and regions[i].end <= pn:
                 i += 1
-            if i == len(used) or used[i] >= pn + npages:
+            if i == len(regions) or regions[i].start >= pn + npages:
                 return pn << PAGE_BITS
-            pn = used[i] + 1
+            pn = regions[i].end
         raise MemoryError("no free guest range of %d bytes" % length)
 
     # -- code tracking (used by the translation-block cache) --------------
@@ -186,7 +357,7 @@ class GuestMemory:
     def _invalidate_code(self, pn: int) -> None:
         if pn in self.code_pages:
             self.code_pages.discard(pn)
-            if pn in self.pages:
+            if dict.__contains__(self.pages, pn):
                 self._set_prot(pn, self.prot[pn])
             cb = self.on_code_write
             if cb is not None:
@@ -196,6 +367,8 @@ class GuestMemory:
     def _view(self, addr: int, is_write: bool) -> memoryview:
         pn = addr >> PAGE_BITS
         view = (self.wpages if is_write else self.rpages).get(pn)
+        if view is None and not dict.__contains__(self.pages, pn) and self._materialize(pn):
+            view = (self.wpages if is_write else self.rpages).get(pn)
         if view is None:
             if is_write and pn in self.code_pages and self.prot.get(pn, 0) & PROT_WRITE:
                 self._invalidate_code(pn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from pyqemu.linux_user.symbols import SymbolTable
 from pyqemu.target.i386.disas import register_symbols
@@ -41,7 +41,6 @@ AT_HWCAP2 = 26
 AT_EXECFN = 31
 
 DEFAULT_STACK_SIZE = 8 * 1024 * 1024
-MAX_IMAGE_SPAN = 1 << 30
 
 
 class Layout:
@@ -103,17 +102,6 @@ def _prot_of(flags: int) -> int:
     return prot
 
 
-def _runs(pages: List[int]) -> List[Tuple[int, int]]:
-    """Contiguous runs (first page, count) of a sorted list of page numbers."""
-    out: List[Tuple[int, int]] = []
-    for pn in pages:
-        if out and out[-1][0] + out[-1][1] == pn:
-            out[-1] = (out[-1][0], out[-1][1] + 1)
-        else:
-            out.append((pn, 1))
-    return out
-
-
 def map_image(mem: GuestMemory, img: ElfImage, layout: Layout, base_hint: int) -> Tuple[int, int]:
     """Map the PT_LOAD segments of ``img``; returns (load bias, end of highest segment)."""
     loads = img.loads
@@ -122,10 +110,6 @@ def map_image(mem: GuestMemory, img: ElfImage, layout: Layout, base_hint: int) -
     span = ((hi - lo) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     if span == 0 or span > layout.top:
         raise InvalidElf(img.path, "Invalid PT_LOAD entry: segment outside the address space")
-    if span > MAX_IMAGE_SPAN:
-        # Every guest page costs host memory up front (see docs/user.md): refuse
-        # absurd sizes instead of exhausting the host.
-        raise InvalidElf(img.path, "Not enough memory to load the image")
     bias = 0
     if img.etype == ET_DYN:
         try:
@@ -135,29 +119,45 @@ def map_image(mem: GuestMemory, img: ElfImage, layout: Layout, base_hint: int) -
         bias = start - lo
     elif hi > layout.stack_top - DEFAULT_STACK_SIZE:
         raise InvalidElf(img.path, "Invalid PT_LOAD entry: segment outside the address space")
-    page_prot: Dict[int, int] = {}
+    # Page intervals with the union of the protections of the segments that
+    # touch them (segments may share a page), computed on boundaries so that
+    # a huge bss costs nothing here.
+    segs = []
     for p in loads:
-        if p.memsz == 0:
-            continue
-        first = (p.vaddr + bias) // PAGE_SIZE
-        last = (p.vaddr + bias + p.memsz - 1) // PAGE_SIZE
-        prot = _prot_of(p.flags)
-        for pn in range(first, last + 1):
-            page_prot[pn] = page_prot.get(pn, 0) | prot
-    for pn, count in _runs(sorted(page_prot)):
-        mem.map(pn * PAGE_SIZE, count * PAGE_SIZE, PROT_READ | PROT_WRITE)
+        if p.memsz:
+            segs.append(((p.vaddr + bias) // PAGE_SIZE,
+                         (p.vaddr + bias + p.memsz - 1) // PAGE_SIZE + 1, _prot_of(p.flags)))
+    cuts = sorted({c for a, b, _ in segs for c in (a, b)})
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        prot = 0
+        covered = False
+        for s0, s1, sp in segs:
+            if s0 <= a and b <= s1:
+                prot |= sp
+                covered = True
+        if covered:
+            pieces.append((a, b, prot))
+    try:
+        run_start = None
+        prev_end = None
+        for a, b, _ in pieces + [(None, None, 0)]:
+            if run_start is not None and a != prev_end:
+                mem.map(run_start * PAGE_SIZE, (prev_end - run_start) * PAGE_SIZE,
+                        PROT_READ | PROT_WRITE)
+                run_start = None
+            if a is None:
+                break
+            if run_start is None:
+                run_start = a
+            prev_end = b
+    except MemoryError:
+        raise InvalidElf(img.path, "Not enough memory to load the image") from None
     for p in loads:
         if p.filesz:
             mem.write(p.vaddr + bias, img.data[p.offset:p.offset + p.filesz])
-    # Apply the final protections run by run of equal protection.
-    pns = sorted(page_prot)
-    i = 0
-    while i < len(pns):
-        j = i
-        while j + 1 < len(pns) and pns[j + 1] == pns[j] + 1 and page_prot[pns[j + 1]] == page_prot[pns[i]]:
-            j += 1
-        mem.protect(pns[i] * PAGE_SIZE, (j - i + 1) * PAGE_SIZE, page_prot[pns[i]])
-        i = j + 1
+    for a, b, prot in pieces:
+        mem.protect(a * PAGE_SIZE, (b - a) * PAGE_SIZE, prot)
     return bias, hi + bias
 
 

@@ -20,14 +20,12 @@ MAP_PRIVATE = 0x02
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
 MAP_32BIT = 0x40
+MAP_NORESERVE = 0x4000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE = 1
 MREMAP_FIXED = 2
 
 _MASK = PAGE_SIZE - 1
-# GuestMemory backs every mapped page up front, so one request is bounded
-# (reservations of many gigabytes, as some runtimes make, fail with ENOMEM).
-MAX_MAPPING = 1 << 32
 
 
 def page_up(n: int) -> int:
@@ -44,8 +42,8 @@ class AddressSpace:
         self.brk = brk
         self.mmap_base = mmap_base
         self.top = top
-        # pages of shared file mappings whose file is not open for writing
-        self.ro_shared: set = set()
+        # page ranges of shared file mappings whose file is not open for writing
+        self.ro_shared: list = []
 
     def do_brk(self, new: int) -> int:
         """Linux's brk: returns the new break, or the old one when it cannot move."""
@@ -55,9 +53,12 @@ class AddressSpace:
         old_top = page_up(self.brk)
         new_top = page_up(new)
         if new_top > old_top:
-            if new_top > self.top or new_top - self.brk_start > MAX_MAPPING or any(mem.is_mapped(a, 1) for a in range(old_top, new_top, PAGE_SIZE)):
+            if new_top > self.top or not mem.is_free(old_top, new_top - old_top):
                 return self.brk
-            mem.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE)
+            try:
+                mem.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE)
+            except MemoryError:
+                return self.brk
         elif new_top < old_top:
             mem.unmap(new_top, old_top - new_top)
         self.brk = new
@@ -70,7 +71,7 @@ class AddressSpace:
         if not flags & (MAP_SHARED | MAP_PRIVATE):
             return -errno.EINVAL
         size = page_up(length)
-        if size == 0 or size > self.top or size > MAX_MAPPING:
+        if size == 0 or size > self.top:
             return -errno.ENOMEM
         data = b""
         backing = None
@@ -103,7 +104,7 @@ class AddressSpace:
             top = (1 << 31) if flags & MAP_32BIT and self.bits == 64 else self.top
             hint = addr & ~_MASK if addr else self.mmap_base
             if flags & MAP_FIXED_NOREPLACE:
-                if any(mem.is_mapped(a, 1) for a in range(hint, hint + size, PAGE_SIZE)):
+                if not mem.is_free(hint, size):
                     return -errno.EEXIST
                 start = hint
             else:
@@ -114,18 +115,25 @@ class AddressSpace:
                         start = mem.find_free(size, hint=self.mmap_base, top=top)
                     except MemoryError:
                         return -errno.ENOMEM
-        mem.map(start, size, prot & 7, data=data, backing=backing)
-        pages = range(start >> 12, (start + size) >> 12)
+        try:
+            mem.map(start, size, prot & 7, data=data, backing=backing,
+                    noreserve=bool(flags & MAP_NORESERVE))
+        except MemoryError:
+            return -errno.ENOMEM
+        self._forget_ro(start, size)
         if file_ro:
-            self.ro_shared.update(pages)
-        elif self.ro_shared:
-            self.ro_shared.difference_update(pages)
+            self.ro_shared.append((start, start + size))
         return start
+
+    def _forget_ro(self, addr: int, size: int) -> None:
+        if self.ro_shared:
+            self.ro_shared = [(a, b) for a, b in self.ro_shared if b <= addr or a >= addr + size]
 
     def do_munmap(self, addr: int, length: int) -> int:
         if addr & _MASK or length == 0 or addr + length > self.top:
             return -errno.EINVAL
         self.mem.unmap(addr, page_up(length))
+        self._forget_ro(addr, page_up(length))
         return 0
 
     def do_mprotect(self, addr: int, length: int, prot: int) -> int:
@@ -133,8 +141,8 @@ class AddressSpace:
             return -errno.EINVAL
         if length == 0:
             return 0
-        if prot & PROT_WRITE and self.ro_shared and \
-                any(pn in self.ro_shared for pn in range(addr >> 12, (addr + page_up(length)) >> 12)):
+        end = addr + page_up(length)
+        if prot & PROT_WRITE and any(a < end and addr < b for a, b in self.ro_shared):
             return -errno.EACCES
         try:
             self.mem.protect(addr, page_up(length), prot & 7)
@@ -147,7 +155,7 @@ class AddressSpace:
         if old & _MASK or new_len == 0:
             return -errno.EINVAL
         old_size, new_size = page_up(old_len), page_up(new_len)
-        if new_size > MAX_MAPPING or old_size > MAX_MAPPING:
+        if new_size > self.top or old_size > self.top:
             return -errno.ENOMEM
         if not mem.is_mapped(old, old_size):
             return -errno.EFAULT
@@ -155,28 +163,29 @@ class AddressSpace:
             if new_size < old_size:
                 mem.unmap(old + new_size, old_size - new_size)
             return old
-        prot = mem.get_prot(old) or 0
+        prot = mem.get_prot(old + old_size - PAGE_SIZE) or 0
         end = old + old_size
-        if not flags & MREMAP_FIXED and all(not mem.is_mapped(a, 1) for a in range(end, old + new_size, PAGE_SIZE)) \
-                and old + new_size <= self.top:
-            mem.map(end, new_size - old_size, prot)
-            return old
-        if not flags & MREMAP_MAYMOVE:
-            return -errno.ENOMEM
-        if flags & MREMAP_FIXED:
-            dest = new_addr
-        else:
-            try:
-                dest = mem.find_free(new_size, hint=self.mmap_base, top=self.top)
-            except MemoryError:
+        try:
+            if not flags & MREMAP_FIXED and old + new_size <= self.top and \
+                    mem.is_free(end, new_size - old_size):
+                mem.map(end, new_size - old_size, prot, noreserve=True)
+                return old
+            if not flags & MREMAP_MAYMOVE:
                 return -errno.ENOMEM
-        # Copy page by page with each page's own protection lifted temporarily.
-        saved = [(a, mem.get_prot(a) or 0) for a in range(old, end, PAGE_SIZE)]
-        for a, _p in saved:
-            mem.protect(a, PAGE_SIZE, PROT_READ)
-        content = mem.read(old, old_size)
-        mem.map(dest, new_size, prot, data=content)
-        for i, (_a, p) in enumerate(saved):
-            mem.protect(dest + i * PAGE_SIZE, PAGE_SIZE, p)
-        mem.unmap(old, old_size)
+            if flags & MREMAP_FIXED:
+                dest = new_addr
+            else:
+                try:
+                    dest = mem.find_free(new_size, hint=self.mmap_base, top=self.top)
+                except MemoryError:
+                    return -errno.ENOMEM
+            # the same host pages move (contents, protections and sharing)
+            keep = min(old_size, new_size)
+            mem.remap(old, keep, dest)
+            if old_size > keep:
+                mem.unmap(old + keep, old_size - keep)
+            if new_size > keep:
+                mem.map(dest + keep, new_size - keep, prot, noreserve=True)
+        except MemoryError:
+            return -errno.ENOMEM
         return dest

@@ -763,7 +763,7 @@ class Syscalls(NetCalls, SignalCalls, MiscCalls):
             return -errno.ENOSYS
         cmd = op & 0x7F
         val = val & 0xFFFFFFFF
-        if not op & T.FUTEX_PRIVATE_FLAG and (uaddr >> 12) in self.mem.shared:
+        if not op & T.FUTEX_PRIVATE_FLAG and self.mem.is_shared(uaddr):
             return self._host_futex(T, uaddr, op, cmd, val, timeout, uaddr2, val3, st)
         if cmd in (T.FUTEX_WAIT, T.FUTEX_WAIT_BITSET):
             tmo = None
@@ -812,7 +812,7 @@ class Syscalls(NetCalls, SignalCalls, MiscCalls):
             return -errno.ENOSYS
         haddr2 = 0
         if cmd in (T.FUTEX_REQUEUE, T.FUTEX_CMP_REQUEUE, T.FUTEX_WAKE_OP):
-            if (uaddr2 >> 12) not in self.mem.shared:
+            if not self.mem.is_shared(uaddr2):
                 return -errno.EINVAL
             try:
                 haddr2 = self.mem.host_address(uaddr2)
