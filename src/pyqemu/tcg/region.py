@@ -109,7 +109,11 @@ def find_loop(head, pc_map: Dict[int, object]) -> List:
 
     Members are translated, valid TBs that still have their IR, found through
     the static ``goto_tb`` destinations within MAX_MEMBERS blocks of the head;
-    only those on a path back to the head are kept.
+    only those on a path back to the head are kept.  Like QEMU's direct
+    jumps, a region stays on the guest page of its head: a change of the
+    page mapping (system mode) ends a block through ``exit_tb``, which leaves
+    the region, so a region never carries on across pages that may map
+    elsewhere.
     """
     seen = {head.pc: head}
     order = [head]
@@ -118,7 +122,7 @@ def find_loop(head, pc_map: Dict[int, object]) -> List:
         tb = order[k]
         k += 1
         for dest in _static_dests(tb.block):
-            if dest in seen or len(order) >= MAX_MEMBERS:
+            if dest in seen or len(order) >= MAX_MEMBERS or dest >> 12 != head.pc >> 12:
                 continue
             t = pc_map.get(dest)
             if t is None or not t.valid or t.block is None or t.flags != head.flags:

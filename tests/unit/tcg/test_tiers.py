@@ -282,26 +282,26 @@ def test_threshold_from_environment(monkeypatch, value, want):
 
 # -- regions: a hot loop of several blocks in one function -------------------------
 
-def _two_block_loop(fault_at=None):
-    """A (0x1000): r0 += r1 -> B;  B (0x2100): r1 -= 1 (loads from r2 when r1 == fault_at), r1 != 0 -> A, else -> C."""
+def _two_block_loop(fault_at=None, bpc=0x1100):
+    """A (0x1000): r0 += r1 -> B;  B (bpc): r1 -= 1 (loads from r2 when r1 == fault_at), r1 != 0 -> A, else -> C."""
     a = Block(0x1000)
     b = Builder(a)
     b.insn_start(0x1000)
     b.op3("add", R[0], R[1], dst=R[0])
-    b.movi(PC, 0x2100)
-    b.goto_tb(0, 0x2100)
+    b.movi(PC, bpc)
+    b.goto_tb(0, bpc)
     optimize(a, b.const)
-    blk = Block(0x2100)
+    blk = Block(bpc)
     b = Builder(blk)
-    b.insn_start(0x2100)
+    b.insn_start(bpc)
     b.op3("sub", R[1], b.const(1), dst=R[1])
-    b.insn_start(0x2104)
+    b.insn_start(bpc + 4)
     if fault_at is not None:
         skip = b.label()
         b.brcond("ne", R[1], b.const(fault_at), skip)
         b.ld(R[2], 3, dst=R[3])
         b.set_label(skip)
-    b.insn_start(0x2108)
+    b.insn_start(bpc + 8)
     done = b.label()
     b.brcond("eq", R[1], b.const(0), done)
     b.movi(PC, 0x1000)
@@ -313,13 +313,13 @@ def _two_block_loop(fault_at=None):
     return [a, blk]
 
 
-def _translate(blocks, mem):
+def _translate(blocks, mem, pages=None):
     cache = TBCache(mem)
     for blk in blocks:
         tb = TB(blk.pc, 0, 0)
         tb.fn, tb.src = PyCodegen(blk, mem, restore).compile("<t>")
         tb.ninsns = blk.ninsns
-        tb.pages = (blk.pc >> 12,)
+        tb.pages = (pages or {}).get(blk.pc, (blk.pc >> 12,))
         cache.add(tb)
     return cache
 
@@ -346,26 +346,27 @@ def test_hot_loop_of_two_blocks_becomes_one_region(threshold, hot):
         assert env.regs[0] == n * (n + 1) // 2 and env.regs[1] == 0 and env.pc == 0x5000
         assert env.insn_count == n * 4         # A has one instruction, B three
     head = cache.pc_map(0, 0)[0x1000]
-    assert (getattr(head.fn, "region_pcs", None) == [0x1000, 0x2100]) == (hot == 3)
+    assert (getattr(head.fn, "region_pcs", None) == [0x1000, 0x1100]) == (hot == 3)
 
 
 def test_region_stops_when_a_member_is_invalidated(threshold):
     threshold(3)
     mem = GuestMemory()
-    cache = _translate(_two_block_loop(), mem)
+    # B's last instruction reaches into the next page, which is then written
+    cache = _translate(_two_block_loop(), mem, pages={0x1100: (1, 2)})
     env = Env(0)
     env.regs[0], env.regs[1] = 0, 50
     _run(cache, env, 0x1000)
     head = cache.pc_map(0, 0)[0x1000]
     region_fn = head.fn
     assert region_fn.region_pcs
-    cache.invalidate_page(0x2)                 # the page of block B (0x2100)
+    cache.invalidate_page(0x2)
     assert region_fn.region_valid == [False] and head.fn is not region_fn
-    # B is gone: the head runs alone and leaves towards 0x2100
+    # B is gone: the head runs alone and leaves towards 0x1100
     env = Env(0)
     env.regs[0], env.regs[1] = 0, 50
     _run(cache, env, 0x1000)
-    assert env.regs[0] == 50 and env.pc == 0x2100 and env.insn_count == 1
+    assert env.regs[0] == 50 and env.pc == 0x1100 and env.insn_count == 1
 
 
 def test_fault_inside_a_region_is_precise(threshold):
@@ -383,7 +384,19 @@ def test_fault_inside_a_region_is_precise(threshold):
         with pytest.raises(GuestFault):
             _run(cache, env, 0x1000)
         # 12 loop iterations done, then A and the first insn of B of the 13th
-        assert env.pc == 0x2104 and env.regs[1] == 7
+        assert env.pc == 0x1104 and env.regs[1] == 7
         assert env.regs[0] == sum(range(8, 21))
         assert env.insn_count == 12 * 4 + 1
     assert cache.pc_map(0, 0)[0x1000].fn.region_pcs
+
+
+def test_region_stays_on_the_page_of_its_head(threshold):
+    threshold(3)
+    # the same loop with B on the next page: no region, same results
+    cache = _translate(_two_block_loop(bpc=0x2100), GuestMemory())
+    for _ in range(5):
+        env = Env(0)
+        env.regs[0], env.regs[1] = 0, 30
+        _run(cache, env, 0x1000)
+        assert env.regs[0] == 465 and env.pc == 0x5000 and env.insn_count == 30 * 4
+    assert not hasattr(cache.pc_map(0, 0)[0x1000].fn, "region_pcs")
