@@ -14,7 +14,8 @@ import uuid
 from typing import Any, Dict, Optional, Tuple
 
 from pyqemu.block.file import FileNode, create_file
-from pyqemu.block.node import STATUS_DATA, STATUS_OFFSET_VALID, STATUS_ZERO, BlockNode, BlockStatus
+from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO, BlockNode,
+                               BlockStatus)
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool
 
@@ -246,7 +247,9 @@ class VdiNode(BlockNode):
         if host is None:
             # as in QEMU, an image without a backing file reads unallocated blocks as zeroes
             return BlockStatus(STATUS_ZERO, n)
-        return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID, n, host, self.file)
+        # as QEMU: in a static image, a block over a hole of the file reads as zeroes
+        recurse = STATUS_RECURSE if self.header.image_type == TYPE_STATIC else 0
+        return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID | recurse, n, host, self.file)
 
 
 class CheckResult:

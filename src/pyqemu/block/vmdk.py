@@ -22,8 +22,8 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 from pyqemu.block.file import FileNode, create_file
-from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_ZERO, BlockNode,
-                               BlockStatus)
+from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO,
+                               BlockNode, BlockStatus)
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool
 
@@ -248,7 +248,9 @@ class FlatExtent:
         self.file.pwrite(self.base + offset, data)
 
     def status(self, offset: int, length: int) -> BlockStatus:
-        return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID, length, self.base + offset, self.file)
+        # as QEMU: a flat extent's holes read as zeroes ("zero": true, "data": true in map)
+        return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID | STATUS_RECURSE, length, self.base + offset,
+                           self.file)
 
     def flush(self) -> None:
         pass

@@ -17,7 +17,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from pyqemu.block.file import FileNode, create_file
-from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RAW, STATUS_ZERO,
+from pyqemu.block.node import (STATUS_DATA, STATUS_OFFSET_VALID, STATUS_RECURSE, STATUS_ZERO,
                                BlockNode, BlockStatus)
 from pyqemu.util.error import QemuError
 from pyqemu.util.opts import parse_bool
@@ -296,7 +296,8 @@ class VpcNode(BlockNode):
     def block_status(self, offset: int, length: int) -> BlockStatus:
         length = max(0, min(length, self._size - offset))
         if self.disk_type == TYPE_FIXED:
-            return BlockStatus(STATUS_RAW | STATUS_OFFSET_VALID, length, offset, self.file)
+            # as QEMU: data, and where the file has a hole also zeroes
+            return BlockStatus(STATUS_DATA | STATUS_OFFSET_VALID | STATUS_RECURSE, length, offset, self.file)
         n, host = self._run(offset, length)
         if host is not None:
             # one block at most: the next block's bitmap lies in between on the host

@@ -104,7 +104,7 @@ def main(argv: List[str]) -> int:
                 if e.data and e.offset is None:
                     sys.stdout.flush()
                     raise QemuError("File contains external, encrypted or compressed clusters.")
-                if e.data and e.offset is not None:
+                if e.data and e.offset is not None and not e.zero:   # qemu-img leaves zeroed data out
                     w("%-16s%-16s%-16s%s\n" % (_hex(e.start), _hex(e.length), _hex(e.offset), e.filename))
     finally:
         node.close()

@@ -5,7 +5,7 @@ qemu-img converts it back (the same bytes as the source); real qemu-img
 converts the source into the format and pyqemu-img converts it back; real
 `qemu-img check` finds pyqemu's image clean (or both tools say the format
 has no checks); `info --output=json` agrees on everything but what QEMU
-fills from the host or at random.
+fills from the host or at random; `map` of qemu-img's image is the same.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ MATRIX = [
 NO_CHECK = {"qcow", "vpc"}
 
 SIZE = 12 << 20
+
+pytestmark = pytest.mark.slow   # ~2 s a row alone, more under load
 
 
 @pytest.fixture
@@ -99,6 +101,11 @@ def test_matrix(disk, fmt, opts):
     assert _info(QEMU_IMG, "p.img", disk) == _info(QEMU_IMG, "q.img", disk)
     assert _info(PYQEMU_IMG, "q.img", disk) == _info(QEMU_IMG, "q.img", disk)
     assert _info(PYQEMU_IMG, "p.img", disk) == _info(QEMU_IMG, "p.img", disk)
+    # map of theirs: the same ranges, flags and offsets (holes of a fixed/static/flat
+    # image's file are "zero": true, "data": true, and left out of the human form)
+    for out in ("json", "human"):
+        q, p, err = both("map", "--output=" + out, "-f", fmt, "q.img", cwd=disk)
+        assert (p.returncode, p.stdout, err) == (q.returncode, q.stdout, q.stderr), out
 
 
 @pytest.mark.slow
