@@ -89,7 +89,7 @@ def main(argv: List[str]) -> int:
     base_fmt = None
     o_values: List[str] = []
     compress = progress = quiet = no_create = force = image_opts = target_is_zero = False
-    tgt_image_opts = salvage = False
+    tgt_image_opts = salvage = bitmaps = skip_broken = False
     sparse = 4096
     snapshot_param = None
     cache = "unsafe"
@@ -123,6 +123,10 @@ def main(argv: List[str]) -> int:
             tgt_image_opts = True
         elif k == "--salvage":
             salvage = True
+        elif k == "--bitmaps":
+            bitmaps = True
+        elif k == "--skip-broken-bitmaps":
+            skip_broken = True
         elif k == "-S":
             sparse = parse_offset(v, "buffer size for sparse output")
             if sparse % 512 or sparse > (2 << 30):
@@ -132,20 +136,20 @@ def main(argv: List[str]) -> int:
             cache = v
         elif k == "-T":
             src_cache = v
-        elif k in ("-m", "-W", "-C", "-l", "-r", "--bitmaps", "--skip-broken-bitmaps"):
+        elif k in ("-m", "-W", "-C", "-l", "-r"):
             if k == "-m" and not (v.isdigit() and 1 <= int(v) <= 16):
                 raise QemuError("Invalid number of coroutines. Allowed number of coroutines is "
                                 "between 1 and 16")
             if k == "-l":
                 snapshot_param = _parse_snapshot_param(v)
-            elif k == "--bitmaps":
-                raise QemuError("%s is not supported by pyqemu-img yet" % k)
         elif k == "--object":
             add_object_from_cmdline(v)
     if quiet:
         progress = False
     if out_fmt is None and not tgt_image_opts:
         out_fmt = "raw"
+    if skip_broken and not bitmaps:
+        raise QemuError("Use of --skip-broken-bitmaps requires --bitmaps")
     if tgt_image_opts and not no_create:
         raise QemuError("--target-image-opts requires use of -n flag")
     if no_create and o_values:
@@ -168,6 +172,8 @@ def main(argv: List[str]) -> int:
         raise QemuError("--target-is-zero requires use of -n flag")
     nodes = []
     try:
+        if bitmaps and len(srcs) > 1:
+            raise QemuError("Copying bitmaps only possible with single source")
         if snapshot_param is not None and len(srcs) > 1:
             raise QemuError("No support for concatenating multiple snapshot")
         for s in srcs:
@@ -178,6 +184,7 @@ def main(argv: List[str]) -> int:
             from pyqemu.block.qcow2.snapshot import load_snapshot_readonly
             load_snapshot_readonly(nodes[0], *snapshot_param)
         total = sum(n.length() for n in nodes)
+        copied_bitmaps = _source_bitmaps(nodes[0], skip_broken) if bitmaps else []
         if not no_create:
             if "backing_file" in o and "backing_fmt" not in o:
                 raise QemuError("Backing file specified without backing format")
@@ -197,10 +204,15 @@ def main(argv: List[str]) -> int:
         else:
             tgt = img_open(target, out_fmt, tgt_image_opts, readonly=False, cache=cache)
         try:
+            if bitmaps and not (tgt.driver == "qcow2" and tgt.header.version >= 3):
+                raise QemuError("Format driver '%s' does not support bitmaps" % tgt.driver)
             if no_create and tgt.length() < total:
                 raise QemuError("output file is smaller than input file")
             _copy(nodes, tgt, total, compress, sparse, fresh=(not no_create and getattr(tgt, "has_zero_init", True)) or target_is_zero,
                   keep_unallocated=out_base is not None, prog=Progress(progress), salvage=salvage)
+            if copied_bitmaps:
+                from pyqemu.block.qcow2.bitmaps import store_bitmaps
+                store_bitmaps(tgt, copied_bitmaps)
             tgt.flush()
         finally:
             tgt.close()
@@ -312,6 +324,23 @@ def _copy_compressed(nodes, tgt, total: int, prog: Progress, salvage: bool) -> N
             pos += n
         tgt_off += size
     prog.finish()
+
+
+def _source_bitmaps(src, skip_broken: bool) -> list:
+    """The persistent bitmaps ``--bitmaps`` copies: (name, flags, granularity bits, clusters)."""
+    if not (src.driver == "qcow2" and src.header.version >= 3):
+        raise QemuError("Source lacks bitmap support")
+    from pyqemu.block.qcow2.bitmaps import bitmap_clusters, read_bitmaps
+    out = []
+    for bm in read_bitmaps(src):
+        if bm.in_use:
+            if not skip_broken:
+                raise QemuError("Cannot copy inconsistent bitmap '%s'" % bm.name,
+                                hint="Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it")
+            warn_report("Skipping inconsistent bitmap '%s'" % bm.name)
+            continue
+        out.append((bm.name, bm.flags, bm.gbits, bitmap_clusters(src, bm)))
+    return out
 
 
 def _progress_total(nodes, count_zero: bool, keep_unallocated: bool) -> int:

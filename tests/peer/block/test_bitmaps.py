@@ -86,3 +86,30 @@ def test_writing_invalidates_bitmaps_as_qemu_expects(image):
         same(*args, "bm.qcow2", cwd=image)
     assert run(PYQEMU_IMG, "check", "-r", "leaks", "bm.qcow2", cwd=image, check=False).returncode == 0
     assert run(QEMU_IMG, "check", "bm.qcow2", cwd=image, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--bitmaps", "-O", "raw", "bm.qcow2"], ["--bitmaps", "-O", "qcow2", "r.raw"],
+    ["--skip-broken-bitmaps", "-O", "qcow2", "bm.qcow2"], ["--bitmaps", "-O", "qcow2", "u.qcow2"],
+    ["--bitmaps", "--skip-broken-bitmaps", "-O", "qcow2", "u.qcow2"],
+    ["--bitmaps", "-O", "qcow2", "bm.qcow2", "bm.qcow2"], ["--bitmaps", "-O", "qcow2", "-o", "compat=0.10", "bm.qcow2"],
+    ["--bitmaps", "-O", "qcow2", "bm.qcow2"], ["--bitmaps", "-O", "qcow2", "big.qcow2"],
+])
+def test_convert_bitmaps_like_qemu_img(image, args):
+    run(QEMU_IMG, "create", "-q", "-f", "raw", "r.raw", "1M", cwd=image)
+    shutil.copy(image / "bm.qcow2", image / "u.qcow2")
+    _set_in_use(image / "u.qcow2", 0)
+    # a bitmap of several clusters, some of them all zero
+    run(QEMU_IMG, "create", "-q", "-f", "qcow2", "big.qcow2", "8G", cwd=image)
+    run(QEMU_IMG, "bitmap", "--add", "-g", "4k", "big.qcow2", "fine", cwd=image)
+    run(QEMU_IO, "-c", "write 0 64k", "-c", "write 7G 1M", "big.qcow2", cwd=image)
+    outs = []
+    for tool, out in ((QEMU_IMG, "q.out"), (PYQEMU_IMG, "p.out")):
+        p = run(tool, "convert", *args, out, cwd=image, check=False)
+        outs.append((p.stdout, p.stderr.replace("pyqemu-img", "qemu-img"), p.returncode,
+                     os.path.exists(image / out)))
+    assert outs[0] == outs[1]
+    if outs[0][2] == 0 and "qcow2" in args:
+        # the same bytes as qemu-img writes: data, bitmap clusters, tables, directory, header
+        with open(image / "q.out", "rb") as a, open(image / "p.out", "rb") as b:
+            assert a.read() == b.read()

@@ -69,3 +69,85 @@ def bitmap_ranges(node: Any) -> List[Tuple[int, int]]:
         table = struct.unpack(">%dQ" % table_size, node.file.pread(table_off, table_size * 8))
         ranges.extend((e & 0x00FFFFFFFFFFFE00, node.cs) for e in table if e & 0x00FFFFFFFFFFFE00)
     return ranges
+
+
+class Bitmap:
+    """One directory entry: what ``convert --bitmaps`` needs to copy it."""
+
+    def __init__(self, name: str, flags: int, gbits: int, table: List[int]) -> None:
+        self.name, self.flags, self.gbits, self.table = name, flags, gbits, table
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.flags & FLAG_IN_USE)
+
+
+def read_bitmaps(node: Any) -> List[Bitmap]:
+    """The image's bitmaps in directory order (none if the extension is not valid)."""
+    h = node.header
+    raw = h.ext(EXT_BITMAPS)
+    if not raw or len(raw) < _EXT.size or not h.autoclear & AUTOCLEAR_BITMAPS:
+        return []
+    count, _, dir_size, dir_offset = _EXT.unpack_from(raw)
+    if not count or dir_size > MAX_DIRECTORY:
+        return []
+    data = node.file.pread(dir_offset, dir_size)
+    out = []
+    pos = 0
+    for _ in range(count):
+        if pos + _ENTRY.size > len(data):
+            break
+        table_off, table_size, flags, _, gbits, name_size, extra = _ENTRY.unpack_from(data, pos)
+        start = pos + _ENTRY.size + extra
+        name = data[start:start + name_size].decode("utf-8", "replace")
+        pos = (start + name_size + 7) & ~7
+        table: List[int] = []
+        if table_off and table_size * 8 <= MAX_DIRECTORY:
+            table = list(struct.unpack(">%dQ" % table_size, node.file.pread(table_off, table_size * 8)))
+        out.append(Bitmap(name, flags, gbits, table))
+    return out
+
+
+def bitmap_clusters(node: Any, bm: Bitmap) -> List[bytes]:
+    """The bitmap's data, one cluster each (all-zero and all-one entries expanded)."""
+    cs = node.cs
+    out = []
+    for e in bm.table:
+        off = e & 0x00FFFFFFFFFFFE00
+        out.append(node.file.pread(off, cs) if off else (b"\xff" * cs if e & 1 else bytes(cs)))
+    return out
+
+
+def store_bitmaps(node: Any, bitmaps: List[Tuple[str, int, int, List[bytes]]]) -> None:
+    """Add bitmaps ``(name, flags, granularity bits, clusters)`` to an image without
+    any, laid out as QEMU stores them: per bitmap its data clusters then its table,
+    the directory last; then the header extension and the autoclear bit."""
+    if not bitmaps:
+        return
+    rc = node.refcounts
+    cs = node.cs
+    entries = []
+    for name, flags, gbits, clusters in bitmaps:
+        table = []
+        for blob in clusters:
+            if blob.count(0) == len(blob):
+                table.append(0)
+                continue
+            off = rc.alloc(1)
+            node.file.pwrite(off, blob)
+            table.append(off)
+        table_off = rc.alloc(-(-len(table) * 8 // cs)) if table else 0
+        if table:
+            node.file.pwrite(table_off, struct.pack(">%dQ" % len(table), *table))
+        raw_name = name.encode()
+        entry = _ENTRY.pack(table_off, len(table), flags & FLAG_AUTO, 1, gbits, len(raw_name), 0) + raw_name
+        entries.append(entry + bytes(-len(entry) % 8))
+    directory = b"".join(entries)
+    dir_off = rc.alloc(-(-len(directory) // cs))
+    node.file.pwrite(dir_off, directory)
+    node.flush_metadata()
+    node.file.flush()
+    h = node.header
+    h.set_ext(EXT_BITMAPS, _EXT.pack(len(bitmaps), 0, len(directory), dir_off))
+    h.autoclear |= AUTOCLEAR_BITMAPS
+    node.write_header()
