@@ -142,6 +142,9 @@ def main(argv: List[str]) -> int:
     try:
         if fmt not in ("raw", "qcow2") and fmt not in FORMAT_MODULES:
             raise QemuError("Unknown file format '%s'" % fmt)
+        if base is not None and fmt in FORMAT_MODULES and hasattr(format_module(fmt), "CREATE_HELP") and \
+                "backing_file" not in [h[0] for h in format_module(fmt).CREATE_HELP]:
+            raise QemuError("Backing file not supported for file format '%s'" % fmt)
         if fmt in FORMAT_MODULES and hasattr(format_module(fmt), "validate_create_options"):
             # options qemu-img rejects before it prints "Formatting ..."
             format_module(fmt).validate_create_options(o)

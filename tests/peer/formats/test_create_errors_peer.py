@@ -12,7 +12,11 @@ CASES = ["-f vpc -o subformat=bad x 10M", "-f vpc -o foo=1 x 10M", "-f vpc x 300
          "-f parallels -o cluster_size=1000 x 10M", "-f parallels -o cluster_size=3G x 10M",
          # formats QEMU cannot create: refused before the Formatting line, -o help too
          "-f cloop x 10M", "-f bochs x 10M", "-f dmg x 10M", "-f cloop -o foo=bar x 1M",
-         "-f cloop -o help", "-f bochs -o help", "-f dmg -o help", "-f vpc -o help"]
+         "-f cloop -o help", "-f bochs -o help", "-f dmg -o help", "-f vpc -o help",
+         # -b for formats without backing files
+         "-f vpc -b base -F raw x 1M", "-f vdi -b base -F raw x", "-f vhdx -b base -F raw x 1M",
+         "-f parallels -b base -F raw x 1M", "-f vpc -o backing_file=base x 1M",
+         "-f dmg -b base -F raw x 1M", "-f luks -b base -F raw x 1M"]
 
 
 @pytest.mark.parametrize("args", CASES)
