@@ -61,7 +61,14 @@ def parse_image_size(text: str) -> int:
     return size
 
 
+def _refuse_protocol_formats(fmt: str) -> None:
+    """vvfat is a protocol in pyqemu's registry but a format driver without create in QEMU."""
+    if fmt == "vvfat":
+        raise QemuError("Format driver 'vvfat' does not support image creation")
+
+
 def print_create_help(fmt: str) -> None:
+    _refuse_protocol_formats(fmt)
     if fmt in FORMAT_MODULES and hasattr(format_module(fmt), "validate_create_options"):
         # formats without create (cloop, dmg ...) refuse -o help too, as qemu-img does
         format_module(fmt).validate_create_options({})
@@ -140,6 +147,7 @@ def main(argv: List[str]) -> int:
     if base_fmt is not None:
         o["backing_fmt"] = base_fmt
     try:
+        _refuse_protocol_formats(fmt)
         if fmt not in ("raw", "qcow2") and fmt not in FORMAT_MODULES:
             raise QemuError("Unknown file format '%s'" % fmt)
         if base is not None and fmt in FORMAT_MODULES and hasattr(format_module(fmt), "CREATE_HELP") and \

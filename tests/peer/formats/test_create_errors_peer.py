@@ -16,7 +16,8 @@ CASES = ["-f vpc -o subformat=bad x 10M", "-f vpc -o foo=1 x 10M", "-f vpc x 300
          # -b for formats without backing files
          "-f vpc -b base -F raw x 1M", "-f vdi -b base -F raw x", "-f vhdx -b base -F raw x 1M",
          "-f parallels -b base -F raw x 1M", "-f vpc -o backing_file=base x 1M",
-         "-f dmg -b base -F raw x 1M", "-f luks -b base -F raw x 1M"]
+         "-f dmg -b base -F raw x 1M", "-f luks -b base -F raw x 1M",
+         "-f vvfat x 1M", "-f vvfat -o help", "-f vvfat -o foo=1 x 1M"]
 
 
 @pytest.mark.parametrize("args", CASES)
