@@ -162,8 +162,13 @@ def main(argv: List[str]) -> int:
         o["backing_file"] = out_base
         if base_fmt:
             o["backing_fmt"] = base_fmt
-    if compress and out_fmt != "qcow2":
+    if compress and out_fmt not in ("qcow2", "vmdk"):
         raise QemuError("Compression not supported for this file format")
+    # QEMU's vmdk takes compressed writes as plain ones (stream images deflate anyway),
+    # but a flat target has no cluster size for -c
+    vmdk_compress = compress and out_fmt == "vmdk"
+    if vmdk_compress:
+        compress = False
     if compress:
         from pyqemu.util.opts import parse_bool
         if o.get("encrypt.format") or parse_bool("encryption", o.get("encryption", "off")):
@@ -208,6 +213,8 @@ def main(argv: List[str]) -> int:
                 raise QemuError("Format driver '%s' does not support bitmaps" % tgt.driver)
             if no_create and tgt.length() < total:
                 raise QemuError("output file is smaller than input file")
+            if vmdk_compress and not tgt.cluster_size():
+                raise QemuError("invalid cluster size")
             _copy(nodes, tgt, total, compress, sparse, fresh=(not no_create and getattr(tgt, "has_zero_init", True)) or target_is_zero,
                   keep_unallocated=out_base is not None, prog=Progress(progress), salvage=salvage)
             if copied_bitmaps:

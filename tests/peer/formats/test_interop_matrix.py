@@ -161,3 +161,18 @@ def test_raw_window_writes_stay_inside(disk):
     run(QEMU_IO, "-f", "raw", "-c", "read -P 0x99 1M 4k", "-c", "read -P 0x98 3141632 4k", "s.raw", cwd=disk)
     after = (disk / "s.raw").read_bytes()
     assert after[:1 << 20] == before[:1 << 20] and after[3 << 20:] == before[3 << 20:]
+
+
+@pytest.mark.parametrize("fmt,opts", [("vmdk", ""), ("vmdk", "subformat=streamOptimized"),
+                                      ("vmdk", "subformat=twoGbMaxExtentSparse"),
+                                      ("vmdk", "subformat=monolithicFlat"), ("vpc", ""), ("vdi", ""),
+                                      ("qed", ""), ("vhdx", ""), ("parallels", "")])
+def test_convert_compressed(disk, fmt, opts):
+    """convert -c: what qemu-img accepts gives the source back; what it refuses, pyqemu-img refuses alike."""
+    o = ["-o", opts] if opts else []
+    q, p, err = both("convert", "-c", "-f", "raw", "-O", fmt, *o, "s.raw", "c.img", cwd=disk)
+    assert (p.returncode, p.stdout, err) == (q.returncode, q.stdout, q.stderr)
+    if q.returncode == 0:
+        run(QEMU_IMG, "convert", "-f", fmt, "-O", "raw", "c.img", "c.raw", cwd=disk)
+        _same_as_source(disk / "c.raw", disk / "s.raw")
+        assert "No errors" in run(QEMU_IMG, "check", "-f", fmt, "c.img", cwd=disk).stdout
