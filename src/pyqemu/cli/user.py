@@ -15,14 +15,9 @@ QEMU_VERSION = "7.2.0"
 
 
 def _cpu_help(bits: int) -> str:
-    from pyqemu.target.i386.cpu import cpu_models
+    from pyqemu.target.i386.cpu_models import cpu_help_text
 
-    lines = ["Available CPUs:"]
-    for m in cpu_models():
-        if bits == 64 and not m.long_mode:
-            continue
-        lines.append("x86 %-24s %s" % (m.name, m.desc))
-    return "\n".join(lines) + "\n"
+    return cpu_help_text(system=False)
 
 
 def _main(argv: Sequence[str], prog: str, arch: str, bits: int) -> int:
@@ -51,7 +46,7 @@ def _run(o, prog: str, arch: str, bits: int) -> int:
         return 0
     if o.cpu_model == "help":
         sys.stdout.write(_cpu_help(bits))
-        return 0
+        return 1            # qemu lists the models and exits with failure
     if o.log_items is not None:
         if o.log_items == "help":
             sys.stdout.write(log.usage())
@@ -85,9 +80,13 @@ def _run(o, prog: str, arch: str, bits: int) -> int:
     except QemuError as e:
         e.errno = e.errno or 0
         from pyqemu.linux_user.loader import AddressSpaceError
+        from pyqemu.linux_user.main import CpuModelError
         from pyqemu.util.error import report_exception
+        if isinstance(e, CpuModelError) and e.bare:
+            sys.stderr.write(e.msg + "\n")
+            return 1
         report_exception(e)
-        return 1 if isinstance(e, AddressSpaceError) else 255
+        return 1 if isinstance(e, (AddressSpaceError, CpuModelError)) else 255
     if o.gdb_port is not None:
         from pyqemu.linux_user.gdb import attach_gdb
         attach_gdb(emu, o.gdb_port)

@@ -28,6 +28,37 @@ SIGNAL_NAMES = {
 }
 
 
+class CpuModelError(QemuError):
+    """A -cpu option qemu refuses (exit status 1; ``bare``: printed without
+    the program name)."""
+
+    def __init__(self, msg: str, bare: bool = False) -> None:
+        super().__init__(msg)
+        self.bare = bare
+
+
+def make_cpu(mem: GuestMemory, cpu_model: Optional[str], bits: int):
+    """The guest CPU for ``-cpu MODEL[,features]``: QEMU's model table
+    (target/i386/cpu_models.py) answers CPUID, with QEMU's warnings and
+    errors; the default is qemu64 (qemu32 for i386)."""
+    from pyqemu.target.i386 import cpu_models
+    from pyqemu.target.i386.cpu import X86CPU
+    from pyqemu.util.error import warn_report
+
+    option = cpu_model or ("qemu64" if bits == 64 else "qemu32")
+    try:
+        cpu_def = cpu_models.resolve(option, warn_report, target="x86_64" if bits == 64 else "i386")
+    except CpuModelError:
+        raise
+    except QemuError as e:
+        raise CpuModelError(e.msg) from None
+    cpu = X86CPU(mem, model="qemu64" if bits == 64 else "qemu32", mode=bits)
+    cpu_models.attach(cpu, cpu_def, 0)
+    if bits == 64 and not cpu.cpuid(0x80000001, 0)[3] & (1 << 29):
+        raise CpuModelError("The selected x86 CPU does not support 64 bit mode", bare=True)
+    return cpu
+
+
 class UserEmulator:
     """One guest process (single-threaded for now) of ``bits`` = 64 or 32."""
 
@@ -36,17 +67,10 @@ class UserEmulator:
                  stack_size: int = 8 << 20, strace: bool = False, singlestep: bool = False,
                  uname_release: Optional[str] = None, exe: Optional[str] = None,
                  reserved_va: int = 0, guest_base: int = 0) -> None:
-        from pyqemu.target.i386.cpu import X86CPU
 
         self.bits = bits
         self.mem = GuestMemory()
-        model = cpu_model or ("qemu64" if bits == 64 else "qemu32")
-        if bits == 64 and model == "qemu32":
-            raise QemuError("unable to find CPU model '%s'" % model)
-        try:
-            self.cpu = X86CPU(self.mem, model=model, mode=bits)
-        except ValueError:
-            raise QemuError("unable to find CPU model '%s'" % model) from None
+        self.cpu = make_cpu(self.mem, cpu_model, bits)
         hwcap = 0
         if hasattr(self.cpu, "cpuid"):
             hwcap = self.cpu.cpuid(1, 0)[3]

@@ -217,7 +217,10 @@ class ThreadManager:
         from pyqemu.target.i386.cpu import X86CPU
 
         emu = self.emu
-        child = X86CPU(emu.mem, model=cpu.model.name, mode=emu.bits)
+        child = X86CPU(emu.mem, model="qemu64" if emu.bits == 64 else "qemu32", mode=emu.bits)
+        if getattr(cpu, "cpu_def", None) is not None:
+            from pyqemu.target.i386 import cpu_models
+            cpu_models.attach(child, cpu.cpu_def, 0)
         for name in _CPU_STATE:
             if hasattr(cpu, name):
                 setattr(child, name, getattr(cpu, name))

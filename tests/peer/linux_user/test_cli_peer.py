@@ -119,3 +119,16 @@ def test_reserved_va_guest_base_page_size(static_progs, arch, args):
     a = run([ours] + args + [prog])
     b = run([theirs] + args + [prog])
     assert (a.returncode, a.stdout, norm(a.stderr)) == (b.returncode, b.stdout, norm(b.stderr))
+
+
+@pytest.mark.parametrize("arch,cpu", [
+    ("x86_64", "qemu64"), ("x86_64", "qemu32"), ("x86_64", "Haswell"), ("x86_64", "max"),
+    ("x86_64", "qemu64,-sse2"), ("x86_64", "nope"), ("x86_64", "Haswell,+nosuch"),
+    ("x86_64", "help"), ("i386", "pentium3"), ("i386", "help")])
+def test_cpu_models(static_progs, arch, cpu):
+    """-cpu with QEMU's model table: same messages, exit status, output."""
+    _, ours, theirs = TOOLS[0] if arch == "x86_64" else TOOLS[1]
+    prog = static_progs[64 if arch == "x86_64" else 32]
+    a = run([ours, "-cpu", cpu, prog])
+    b = run([theirs, "-cpu", cpu, prog])
+    assert (a.returncode, a.stdout, norm(a.stderr)) == (b.returncode, b.stdout, norm(b.stderr))
