@@ -181,7 +181,6 @@ def cpu_exec_sys(cpu, budget: int) -> int:
                 if r > 2 and r - EXIT_EXCP < 32:
                     _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
             else:
-                limit = end - cpu.insn_count
                 while True:
                     r = tb.fn(cpu)
                     icount += tb.ninsns
@@ -199,8 +198,9 @@ def cpu_exec_sys(cpu, budget: int) -> int:
                             # a fault the decoder raised (#UD, #GP of the user-mode table ...)
                             _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
                         break
-                    # devices raise interrupt_request (io_out too, with exit_request)
-                    if cpu.interrupt_request or icount >= limit:
+                    # devices raise interrupt_request (io_out too, with exit_request);
+                    # insn_count also holds the iterations of in-function loops
+                    if cpu.interrupt_request or cpu.insn_count + icount >= end:
                         break
                     tb = nxt
         except GuestException as e:

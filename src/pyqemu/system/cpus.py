@@ -122,7 +122,8 @@ class CPURunner:
         if not rs.is_running():
             return
         busy = False
-        t0 = time.monotonic()
+        t0 = time.process_time()
+        n0 = sum(cpu.insn_count for cpu in self.cpus)
         global current_cpu
         for cpu in self.cpus:
             if getattr(cpu, "wait_sipi", False) or \
@@ -136,9 +137,12 @@ class CPURunner:
                 current_cpu = None
             if rs.pending:
                 break
-        elapsed = time.monotonic() - t0
-        # aim at SLICE_SECONDS per slice whatever the speed of the interpreter
-        if busy and elapsed > 0:
-            self.budget = int(min(max(self.budget * SLICE_SECONDS / elapsed, 1000), 2000000))
+        elapsed = time.process_time() - t0
+        done = sum(cpu.insn_count for cpu in self.cpus) - n0
+        # aim at SLICE_SECONDS of CPU per slice whatever the speed of the
+        # interpreter: the rate comes from the instructions really executed (a
+        # slice cut short by an OUT must not inflate the next one)
+        if busy and elapsed > 0.002 and done > 0:
+            self.budget = int(min(max(done / elapsed * SLICE_SECONDS, 1000), 1000000))
         if busy:
             self.kick()
