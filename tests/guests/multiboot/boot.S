@@ -114,6 +114,8 @@ ISR_NOERR 45
 ISR_NOERR 46
 ISR_NOERR 47
 ISR_NOERR 64
+ISR_NOERR 80
+ISR_NOERR 81
 ISR_NOERR 128
 ISR_NOERR 255
 
@@ -380,6 +382,48 @@ compat32:
     popl %ebp
     ret
 
+/* The application processors' start: copied to 0x8000 and entered at
+   0800:0000 by the start-up IPI (vector 8), in real mode. ap_gdtr is filled
+   in by the BSP with the kernel's GDT. */
+    .code16
+    .globl ap_trampoline, ap_trampoline_end, ap_gdtr
+ap_trampoline:
+    cli
+    movw %cs, %ax
+    movw %ax, %ds
+    lgdtl ap_gdtr - ap_trampoline
+    movl %cr0, %eax
+    orl $1, %eax
+    movl %eax, %cr0
+    ljmpl $0x08, $ap_entry32
+    .align 4
+ap_gdtr:
+    .word 0
+    .long 0
+ap_trampoline_end:
+    .code32
+ap_entry32:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %fs
+    movw %ax, %gs
+    movw %ax, %ss
+    movl $0xfee00020, %eax      /* own APIC ID picks the stack */
+    movl (%eax), %eax
+    shrl $24, %eax
+    andl $7, %eax
+    movl %eax, %ecx
+    incl %eax
+    shll $12, %eax
+    addl $ap_stacks, %eax
+    movl %eax, %esp
+    pushl %ecx
+    call ap_main
+1:  cli
+    hlt
+    jmp 1b
+
 /* Last resort when there is no isa-debug-exit: a triple fault, which
    -no-reboot turns into an exit. */
     .globl triple_fault
@@ -398,5 +442,9 @@ null_idtr:
     .align 16
     .space 16384
 boot_stack_top:
+    .align 4096
+    .globl ap_stacks
+ap_stacks:
+    .space 8 * 4096
 
     .section .note.GNU-stack, "", @progbits

@@ -1,6 +1,6 @@
 /* pyqemu's multiboot test kernel. Each part of the x86 system architecture
    is a separately selectable test (multiboot command line
-   "tests=mbi,pm,paging4m,paging4k,pit,apic,exc,ring3,long", default all),
+   "tests=mbi,pm,paging4m,paging4k,pit,apic,exc,ring3,long,smp", default all),
    so a CPU can be brought up one part at a time. Every finding is printed
    as raw values on COM1; the host-side test compares them with what the
    architecture defines. The kernel exits through isa-debug-exit (port 0xf4)
@@ -143,7 +143,7 @@ ISR(0) ISR(1) ISR(2) ISR(3) ISR(4) ISR(5) ISR(6) ISR(7) ISR(8) ISR(9) ISR(10) IS
 ISR(13) ISR(14) ISR(15) ISR(16) ISR(17) ISR(18) ISR(19) ISR(20) ISR(21) ISR(22) ISR(23) ISR(24)
 ISR(25) ISR(26) ISR(27) ISR(28) ISR(29) ISR(30) ISR(31) ISR(32) ISR(33) ISR(34) ISR(35) ISR(36)
 ISR(37) ISR(38) ISR(39) ISR(40) ISR(41) ISR(42) ISR(43) ISR(44) ISR(45) ISR(46) ISR(47) ISR(64)
-ISR(128) ISR(255)
+ISR(80) ISR(81) ISR(128) ISR(255)
 
 static void (*const isr_table[48])(void) = {
     isr0, isr1, isr2, isr3, isr4, isr5, isr6, isr7, isr8, isr9, isr10, isr11, isr12, isr13, isr14,
@@ -173,6 +173,8 @@ static void setup_tables(void)
     for (int v = 0; v < 48; v++)
         idt[v] = gate_desc((u32)isr_table[v], 0x08, 0x8e);
     idt[64] = gate_desc((u32)isr64, 0x08, 0x8e);
+    idt[80] = gate_desc((u32)isr80, 0x08, 0x8e);
+    idt[81] = gate_desc((u32)isr81, 0x08, 0x8e);
     idt[128] = gate_desc((u32)isr128, 0x08, 0xee);      /* int 0x80 allowed from ring 3 */
     idt[255] = gate_desc((u32)isr255, 0x08, 0x8e);
     struct { u16 limit; u32 base; } __attribute__((packed)) idtr = { sizeof(idt) - 1, (u32)idt };
@@ -201,6 +203,8 @@ static volatile u32 pic_ticks, pic_vector, pic_isr;
 static volatile u32 apic_ticks, apic_vector, apic_isr;
 static volatile u32 sys_count, sys_cs, sys_ss, sys_stack_ok, sys_arg;
 static volatile u32 spurious;
+static volatile u32 ap_count, ap_mask, bsp_back, ap_acks;
+static volatile u32 ap_ipi_seen[8];
 
 static void pic_eoi(u32 irq)
 {
@@ -245,6 +249,12 @@ void isr_dispatch(struct frame *f)
             apic_isr = mmio_read(APIC_BASE + 0x120);  /* ISR bits 32..63 */
         apic_vector = v;
         apic_ticks++;
+        mmio_write(APIC_BASE + 0xb0, 0);
+    } else if (v == 80) {           /* BSP -> AP */
+        ap_ipi_seen[(mmio_read(APIC_BASE + 0x20) >> 24) & 7]++;
+        mmio_write(APIC_BASE + 0xb0, 0);
+    } else if (v == 81) {           /* AP -> BSP */
+        __sync_fetch_and_add(&bsp_back, 1);
         mmio_write(APIC_BASE + 0xb0, 0);
     } else if (v == 128) {
         sys_count++;
@@ -806,6 +816,82 @@ static void test_long(void)
     puts("\n");
 }
 
+/* ---- SMP: INIT/SIPI, IPIs both ways ---- */
+extern char ap_trampoline[], ap_trampoline_end[], ap_gdtr[];
+void ap_main(u32 id);
+
+static u32 fw_cfg_u16(u16 key)
+{
+    __asm__ volatile("outw %0, %1" : : "a"(key), "Nd"((u16)0x510));
+    u32 lo = inb(0x511);
+    return lo | ((u32)inb(0x511) << 8);
+}
+
+static void send_ipi(u32 dest, u32 low)
+{
+    mmio_write(APIC_BASE + 0x310, dest << 24);
+    mmio_write(APIC_BASE + 0x300, low);
+}
+
+void ap_main(u32 id)
+{
+    struct { u16 limit; u32 base; } __attribute__((packed)) idtr = { sizeof(idt) - 1, (u32)idt };
+    __asm__ volatile("lidt %0" : : "m"(idtr));
+    mmio_write(APIC_BASE + 0xf0, 0x1ff);
+    __sync_fetch_and_or(&ap_mask, 1u << id);
+    __sync_fetch_and_add(&ap_count, 1);
+    while (!ap_ipi_seen[id])
+        __asm__ volatile("sti; hlt; cli");
+    /* IPIs of one vector coalesce in the BSP's IRR: count the answers here */
+    __sync_fetch_and_add(&ap_acks, 1);
+    send_ipi(0, 0x4051);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static void test_smp(void)
+{
+    u32 n = fw_cfg_u16(0x05);
+    puts("smp:");
+    kv("cpus", n);
+    puts("\n");
+    if (n < 2 || n > 8)
+        return;
+    u8 *dst = (u8 *)0x8000;
+    for (char *p = ap_trampoline; p < ap_trampoline_end; p++)
+        *dst++ = (u8)*p;
+    struct { u16 limit; u32 base; } __attribute__((packed)) g = { 10 * 8 - 1, (u32)gdt };
+    u8 *gd = (u8 *)0x8000 + (ap_gdtr - ap_trampoline);
+    for (u32 i = 0; i < 6; i++)
+        gd[i] = ((u8 *)&g)[i];
+    mmio_write(APIC_BASE + 0xf0, 0x1ff);
+    for (u32 id = 1; id < n; id++) {
+        send_ipi(id, 0x4500);               /* INIT */
+        send_ipi(id, 0x4608);               /* start-up at 0800:0000 */
+        send_ipi(id, 0x4608);               /* the second one is ignored */
+    }
+    for (u32 spins = 0; ap_count < n - 1 && spins < 100000000; spins++)
+        __asm__ volatile("pause");
+    puts("smp:");
+    kv("started", ap_count);
+    kv("ap_mask", ap_mask);
+    puts("\n");
+    for (u32 id = 1; id < n; id++)
+        send_ipi(id, 0x4050);
+    __asm__ volatile("sti");                /* the answers are interrupts */
+    for (u32 spins = 0; (ap_acks < n - 1 || !bsp_back) && spins < 100000000; spins++)
+        __asm__ volatile("pause");
+    __asm__ volatile("cli");
+    u32 seen = 0;
+    for (u32 id = 1; id < n; id++)
+        seen += ap_ipi_seen[id];
+    puts("smp:");
+    kv("ipis_to_aps", seen);
+    kv("acks", ap_acks);
+    kv("ipi_back", bsp_back != 0);
+    puts("\n");
+}
+
 static u32 parse_dec(const char *p)
 {
     u32 v = 0;
@@ -841,6 +927,8 @@ void kmain(u32 magic, struct mb_info *mbi)
         test_ring3();
     if (selected("long"))
         test_long();
+    if (selected("smp"))
+        test_smp();
     const char *e = find_opt("exit=");
     u32 code = e ? parse_dec(e) : 16;
     puts("mbtest: done exit=");
