@@ -308,6 +308,45 @@ def _apply_rc(fn):
     return run
 
 
+_OPF = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+        "div": lambda x, y: x / y}
+
+
+def _fast_scalar(kind: str, bits: int, general):
+    """addsd/subsd/mulsd/divsd (ss): the host's IEEE arithmetic inline when it
+    is known to give the exact result and no new MXCSR flag -- normal
+    operands and result, round to nearest, no DAZ/FTZ, PE already set --
+    else the exact path of sse_float.py."""
+    opf = _OPF[kind]
+    if bits == 64:
+        unpack_f, pack_f, unpack_i, pack_i = _pd.unpack, _pd.pack, _pq.unpack, _pq.pack
+        m, shift, emax = M64, 52, 0x7ff
+    else:
+        unpack_f, pack_f, unpack_i, pack_i = _pf.unpack, _pf.pack, _pi.unpack, _pi.pack
+        m, shift, emax = 0xffffffff, 23, 0xff
+    keep = M128 ^ m
+    slow_modes = 0x6000 | SF.DAZ | SF.FTZ
+
+    def run(env, d: int, v: int) -> None:
+        mx = env.mxcsr
+        if mx & SF.PE and not mx & slow_modes:
+            x = env.xmm
+            a = x[d]
+            ea = (a >> shift) & emax
+            eb = (v >> shift) & emax
+            if 0 < ea < emax and 0 < eb < emax:
+                try:
+                    rb = unpack_i(pack_f(opf(unpack_f(pack_i(a & m))[0],
+                                             unpack_f(pack_i(v & m))[0])))[0]
+                except OverflowError:       # beyond binary32's range
+                    rb = 0
+                if 1 < (rb >> shift) & emax < emax:
+                    x[d] = (a & keep) | rb
+                    return
+        general(env, d, v)
+    return run
+
+
 def _get(env, i: int) -> int:
     return env.xmm[i]
 
@@ -549,7 +588,10 @@ def handles(d, c: int) -> bool:
         else:
             fn, size = _packed(32, _fop(32, kind)), 16
         v = _src(d, size)
-        run = _apply_rc(fn)
+        if pfx in (0xf2, 0xf3) and kind in ("add", "sub", "mul", "div"):
+            run = _fast_scalar(kind, 64 if pfx == 0xf2 else 32, _apply_rc(fn))
+        else:
+            run = _apply_rc(fn)
         b.call(_h(("f", lo, pfx), run), [env, b.const(d.reg), v])
         return True
     if lo in (0x2e, 0x2f) and pfx in (0, 0x66):
