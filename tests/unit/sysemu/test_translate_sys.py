@@ -137,3 +137,14 @@ def test_self_modifying_code_takes_effect_at_the_next_block():
     _run(cpu)
     assert cpu.as_.read(0x600, 1) == 0x11
     assert cpu.as_.read(0x601, 1) == 0x42
+
+
+def test_amd_prefetchw_is_a_hint():
+    # Linux's slab allocator patches in prefetchw (0F 0D /1): it must not #UD
+    code = bytes.fromhex(
+        "0f0d0e0005"    # prefetchw [0x500]
+        "c606100501"    # mov byte [0x510], 1
+        "f4")
+    cpu = _cpu(code)
+    _run(cpu)
+    assert cpu.as_.read(0x510, 1) == 1

@@ -1710,7 +1710,7 @@ def _nop_rm(d: Disas, c: int) -> None:
         pass    # endbr64/endbr32
 
 
-@op(0x118)
+@op(0x118, 0x10d)     # prefetch hints; 0F 0D is AMD's prefetch/prefetchw (a NOP here, as in QEMU)
 def _prefetch(d: Disas, c: int) -> None:
     d.modrm()
 
