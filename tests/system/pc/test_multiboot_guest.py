@@ -179,9 +179,9 @@ def test_same_text_as_real_qemu(kernel):
 @pytest.mark.slow
 @pytest.mark.parametrize("ncpus", [2, 4])
 def test_smp_init_sipi_and_ipis(kernel, ncpus):
-    # real QEMU only for now: under pyqemu SeaBIOS does not get past its AP
-    # count with -smp 2 (it did before the CPU runner's slice change 7c07e5f;
-    # reported to the sysmode engineer), so the kernel never starts
+    # real QEMU only for now: under pyqemu SeaBIOS currently does not get past
+    # its AP count with -smp 2 (it did earlier in the session; cause not found
+    # yet, reported to the sysmode engineer), so the kernel never starts
     rc, text = mbguest.run(real_qemu_path(), kernel, "tests=smp", ("-smp", str(ncpus)))
     assert rc == 33, text
     p = mbguest.findings(text)["smp"]
