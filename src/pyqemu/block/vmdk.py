@@ -783,8 +783,11 @@ def check_image(node: VmdkNode, fix_leaks: bool = False, fix_errors: bool = Fals
     for e, start in zip(node.extents, node.starts):
         if not e.sparse:
             continue
+        if e.cluster_bytes == 0:
+            raise QemuError("Invalid granularity, image may be corrupt", errno=5)
         flen = e.file.length()
-        for gi in range(len(e.gd)):
+        per_table = e.gtes * e.cluster_bytes
+        for gi in range(min(len(e.gd), (e.length + per_table - 1) // per_table)):
             t = e._gt(gi)
             if t is None:
                 continue
@@ -799,6 +802,13 @@ def check_image(node: VmdkNode, fix_leaks: bool = False, fix_errors: bool = Fals
                                      % (guest // SECTOR))
                     sys.stderr.flush()
                     raise QemuError("Check failed: Invalid argument", errno=22)
+        beyond = e.gd_entries * per_table if isinstance(e, CowdExtent) else e.length
+        if beyond < e.length:
+            # a COWD directory shorter than its disk: QEMU cannot map the next grain
+            sys.stderr.write("ERROR: could not get cluster_offset for sector %d\n"
+                             % ((start + beyond) // SECTOR))
+            sys.stderr.flush()
+            raise QemuError("Check failed: Operation not permitted", errno=1)
     return res
 
 

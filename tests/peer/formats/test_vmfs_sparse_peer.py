@@ -154,3 +154,13 @@ def test_grains_beyond_directory_fail_block_status(tmp_path, kw):
         # block status at offset N"); pyqemu-img gives the cause only (see docs/formats.md)
         assert q.stderr.rstrip().endswith(": Input/output error")
         assert p_err.rstrip().endswith(": Input/output error")
+
+
+@pytest.mark.parametrize("kw", [{}, {"gd_entries": 0}, {"truncate": 25000},
+                                {"sectors": 200000, "gd_entries": 1,
+                                 "grains": ((0, 0x41), (5000, 0x42))}],
+                         ids=["clean", "empty-directory", "grain-after-eof", "directory-short"])
+def test_check_as_qemu(tmp_path, kw):
+    d = make(tmp_path, **kw)
+    q, p, p_err = both("check", "d.vmdk", cwd=d)
+    assert (p.returncode, p.stdout, p_err) == (q.returncode, q.stdout, q.stderr)

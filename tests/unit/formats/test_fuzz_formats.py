@@ -179,3 +179,41 @@ def test_mutated_metadata(tmp_path_factory, monkeypatch, name):
         _exercise(path, case.fmt)
 
     check()
+
+
+def _cowd_extent() -> bytes:
+    """A small VMFSSPARSE (COWD) extent: 4 MiB disk, 8 KiB grains, one table, two grains."""
+    b = bytearray(37 * 512)
+    struct.pack_into("<4s10I", b, 0, b"COWD", 1, 3, 8192, 16, 4, 1, 37 + 32, 0, 0, 0)
+    struct.pack_into("<I", b, 4 * 512, 5)
+    struct.pack_into("<I", b, 5 * 512, 37)
+    struct.pack_into("<I", b, 5 * 512 + 12, 53)
+    return bytes(b) + b"\x41" * 8192 + b"\x42" * 8192
+
+
+def test_mutated_cowd_extent(tmp_path, monkeypatch):
+    """A vmdk descriptor naming a mutated COWD extent: errors or reads, never a crash or huge read."""
+    image = _cowd_extent()
+    (tmp_path / "d.vmdk").write_text('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\n'
+                                     'createType="vmfsSparse"\n# Extent description\n'
+                                     'RW 8192 VMFSSPARSE "e.vmdk"\n')
+    _bounded(monkeypatch)
+    pos = st.integers(0, 37 * 512 - 1)
+    edit = st.one_of(st.tuples(st.just(1), pos, st.integers(0, 255)),
+                     st.tuples(st.just(4), st.integers(0, 10).map(lambda i: 4 * i),
+                               st.sampled_from([0, 1, 16, 0x200000, 0x200001, 2**31, 2**32 - 1])),
+                     st.tuples(st.just(4), pos, st.integers(0, 2**32 - 1)))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(edit, min_size=1, max_size=4), st.one_of(st.none(), st.integers(0, len(image))))
+    def check(edits, cut):
+        b = bytearray(image)
+        for width, at, val in edits:
+            if at + width <= len(b):
+                b[at:at + width] = (val & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
+        if cut is not None:
+            del b[cut:]
+        (tmp_path / "e.vmdk").write_bytes(bytes(b))
+        _exercise(str(tmp_path / "d.vmdk"), "vmdk")
+
+    check()
