@@ -131,9 +131,10 @@ def test_bad_headers_as_qemu(tmp_path, kw):
         assert (p.returncode, p.stdout, p_err) == (q.returncode, q.stdout, q.stderr)
 
 
-def test_huge_disk_without_tables(tmp_path):
-    """A 2 TiB disk whose directory lies past the end of the file: all unallocated."""
-    d = make(tmp_path, sectors=0xFFFFFFFF, truncate=200)
+def test_big_disk_without_tables(tmp_path):
+    """A 32 GiB disk whose directory lies past the end of the file: all unallocated."""
+    # (qemu-img 7.2 needs about a second per 20 GiB of such a map, so no bigger)
+    d = make(tmp_path, sectors=0x4000000, truncate=200)
     for args in (("info", "--output=json", "d.vmdk"), ("map", "--output=json", "d.vmdk")):
         q, p, p_err = both(*args, cwd=d)
         assert (p.returncode, p.stdout, p_err) == (q.returncode, q.stdout, q.stderr)
