@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Dict, List, Set, Tuple
 
-from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, MO_BE,
+from pyqemu.tcg.ir import (sdiv as _sdiv, srem as _srem, CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, MO_BE,
                            MO_SIGN, MO_SIZE, Block, Op, Temp)
 from pyqemu.util import log
 
@@ -469,12 +469,3 @@ class PyCodegen:
         exec(compile(src, name, "exec"), ns)
         return ns["tb"], src
 
-
-def _sdiv(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a < 0) == (b < 0) else -q
-
-
-def _srem(a: int, b: int) -> int:
-    r = abs(a) % abs(b)
-    return -r if a < 0 else r

@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Dict, List, Tuple
 
-from pyqemu.tcg.ir import (CALL_READS_STATE, CALL_WRITES_STATE, MO_BE, MO_SIGN, MO_SIZE,
+from pyqemu.tcg.ir import (sdiv as _sdiv, srem as _srem, CALL_READS_STATE, CALL_WRITES_STATE, MO_BE, MO_SIGN, MO_SIZE,
                            Block, Op, Temp)
 
 # A goto_tb to the block's own start returns _SELF - n; every other exit value
@@ -34,15 +34,6 @@ for _size, _ch in ((1, "b"), (2, "h"), (4, "i"), (8, "q")):
     for _be in (False, True):
         _STRUCTS[(_size, _be)] = struct.Struct((">" if _be else "<") + _ch.upper())
 
-
-def _sdiv(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a < 0) == (b < 0) else -q
-
-
-def _srem(a: int, b: int) -> int:
-    r = abs(a) % abs(b)
-    return -r if a < 0 else r
 
 
 # Pure ops: the result expression over A, B, C, E (the input slots) and the

@@ -267,3 +267,15 @@ class Builder:
 
     def lookup_and_goto_ptr(self) -> None:
         self.emit("lookup_and_goto_ptr", 0, [], [], ())
+
+
+def sdiv(a: int, b: int) -> int:
+    """The IR's signed division: the quotient truncated toward zero, as x86 IDIV."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def srem(a: int, b: int) -> int:
+    """The IR's signed remainder: the sign of the dividend, as x86 IDIV."""
+    r = abs(a) % abs(b)
+    return -r if a < 0 else r
