@@ -151,12 +151,21 @@ def test_rw_writes_reach_the_directory_as_with_qemu(tmp_path):
     shutil.copytree(tmp_path / "d", tmp_path / "q", symlinks=True)
     shutil.copytree(tmp_path / "d", tmp_path / "p", symlinks=True)
     pyio = os.path.join(os.path.dirname(PYQEMU_IMG), "pyqemu-io")
-    q = run("/usr/bin/qemu-io", "-f", "raw", *cmds, "fat:floppy:rw:q", cwd=tmp_path)
+    q = run("/usr/bin/qemu-io", "-f", "raw", *cmds, "fat:floppy:rw:q", cwd=tmp_path, check=False)
     p = run(pyio, "-f", "raw", *cmds, "fat:floppy:rw:p", cwd=tmp_path)
-    assert p.returncode == q.returncode == 0
-    theirs, ours = _host_tree(tmp_path / "q"), _host_tree(tmp_path / "p")
-    assert sorted(ours) == sorted(theirs)
-    assert ours == theirs
+    assert p.returncode == 0
+    ours = _host_tree(tmp_path / "p")
+    # QEMU 7.2's rw mode (beta) is not deterministic on this sequence: most runs
+    # write back the same tree, some write the new file in the new directory
+    # as zeroes, some abort on an assertion in commit_direntries.  Compare
+    # names with QEMU when it succeeded; contents against the guest's own view.
+    if q.returncode == 0:
+        assert sorted(ours) == sorted(_host_tree(tmp_path / "q"))
+    guest = _host_tree(tmp_path / "expected")
+    by_name = {k.lower(): v for k, v in ours.items()}   # mcopy prints short names in capitals
+    for path, data in guest.items():
+        if data is not None:
+            assert by_name[path.lower()] == data, path
     assert ours["New Long Name.txt"] == b"brand new\n" * 500
     assert ours["made_by_guest/inner.bin"] == bytes(range(256)) * 90
     assert "sub/renamed.txt" in ours and "sub/b.txt" not in ours
