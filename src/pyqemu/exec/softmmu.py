@@ -72,9 +72,10 @@ class SoftMMU:
         self.tables: List[Dict[int, TLBEntry]] = [{} for _ in range(nb_mmu_modes)]
         # physical page -> set of (mmu_idx, vpage) mapping it, for invalidation
         self._phys: Dict[int, Set[Tuple[int, int]]] = {}
-        # large pages seen, per MMU index: (base, mask); flush_page inside one
-        # flushes the whole index (a large page occupies many 4 KiB entries)
-        self._large: List[List[Tuple[int, int]]] = [[] for _ in range(nb_mmu_modes)]
+        # per MMU index, one aligned region (base, mask) covering every large
+        # page entered since the last flush, as QEMU keeps it; flush_page inside
+        # it flushes the whole index (a large page occupies many 4 KiB entries)
+        self._large: List[Optional[Tuple[int, int]]] = [None] * nb_mmu_modes
         self.code_pages: Set[int] = set()
         self.code_write_hook: Optional[Callable[[int, int], None]] = None
         self._view = None
@@ -96,13 +97,23 @@ class SoftMMU:
             return e
         return self._refill(vaddr, access, mmu_idx)
 
+    def _add_large(self, mmu_idx: int, vaddr: int, page_size: int) -> None:
+        mask = ~(page_size - 1)
+        old = self._large[mmu_idx]
+        if old is not None:
+            # widen the region until it holds both the old one and this page
+            mask &= old[1]
+            while (old[0] ^ vaddr) & mask:
+                mask <<= 1
+        self._large[mmu_idx] = (vaddr & mask, mask)
+
     def _refill(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
         self.check_topology()
         paddr, prot, page_size, is_global = self.fill(vaddr, access, mmu_idx)
         vpage = vaddr & PAGE_MASK
         ppage = paddr & PAGE_MASK
         if page_size > PAGE_SIZE:
-            self._large[mmu_idx].append((vaddr & ~(page_size - 1), ~(page_size - 1)))
+            self._add_large(mmu_idx, vaddr, page_size)
         mem, off, ro = self._host_page(ppage)
         write_fast = mem is not None and not ro and ppage not in self.code_pages
         if ro:
@@ -230,7 +241,7 @@ class SoftMMU:
                 table.clear()
                 self.rpages[idx].clear()
                 self.wpages[idx].clear()
-                self._large[idx] = []
+                self._large[idx] = None
         if not keep_global:
             self._phys.clear()
         self._flushed()
@@ -242,7 +253,7 @@ class SoftMMU:
     def flush_mmuidx(self, mmu_idx: int) -> None:
         for vpage in list(self.tables[mmu_idx]):
             self._drop(mmu_idx, vpage)
-        self._large[mmu_idx] = []
+        self._large[mmu_idx] = None
         self._flushed()
 
     def flush_page(self, vaddr: int) -> None:
@@ -250,7 +261,8 @@ class SoftMMU:
         vpage = vaddr & PAGE_MASK
         whole = False
         for idx in range(len(self.tables)):
-            if any((vaddr & mask) == base for base, mask in self._large[idx]):
+            large = self._large[idx]
+            if large is not None and vaddr & large[1] == large[0]:
                 self.flush_mmuidx(idx)
                 whole = True
             else:

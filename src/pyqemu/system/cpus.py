@@ -89,6 +89,8 @@ SLICE_SECONDS = 0.02
 # the CPU whose slice runs now (device models ask which CPU accessed them,
 # e.g. the local APIC window); None outside slices
 current_cpu: Any = None
+# the CPUs of the running machine (set by CPURunner)
+all_cpus: Optional[List[Any]] = None
 
 
 class CPURunner:
@@ -101,8 +103,12 @@ class CPURunner:
     def __init__(self, cpus: List[Any]) -> None:
         from pyqemu.system.runstate import runstate
         self.cpus = cpus
+        global all_cpus
+        all_cpus = cpus
         self.scheduled = False
         self.budget = 20000
+        from pyqemu.system.guestprof import start_from_env
+        start_from_env()
         runstate().state_listeners.append(lambda running, state: self.kick() if running else None)
 
     def kick(self) -> None:
