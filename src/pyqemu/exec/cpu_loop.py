@@ -170,20 +170,20 @@ def cpu_exec_sys(cpu, budget: int) -> int:
         if one:
             flags |= ONE_INSN_FLAG
         lookup = cache.pc_map(cpu.seg_base[1], flags).get
-        icount = 0
         try:
             tb = lookup(cpu.rip) or find(cpu.rip, flags)
             if one:
                 if trace:
                     _trace_sys(cpu, tb, flags)
                 r = tb.fn(cpu)
-                icount = tb.ninsns
+                cpu.insn_count += tb.ninsns
                 if r > 2 and r - EXIT_EXCP < 32:
                     _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
             else:
                 while True:
                     r = tb.fn(cpu)
-                    icount += tb.ninsns
+                    # counted per block: devices and -icount read the count mid-slice
+                    cpu.insn_count += tb.ninsns
                     if r < 2:
                         nxt = tb.jmp[r]
                         if nxt is None:
@@ -200,19 +200,16 @@ def cpu_exec_sys(cpu, budget: int) -> int:
                         break
                     # devices raise interrupt_request (io_out too, with exit_request);
                     # insn_count also holds the iterations of in-function loops
-                    if cpu.interrupt_request or cpu.insn_count + icount >= end:
+                    if cpu.interrupt_request or cpu.insn_count >= end:
                         break
                     tb = nxt
         except GuestException as e:
             try:
                 _deliver(cpu, interrupt, e.excp, getattr(e, "error_code", 0), False)
             except TripleFault:
-                cpu.insn_count += icount
                 return _triple_fault(cpu)
         except TripleFault:
-            cpu.insn_count += icount
             return _triple_fault(cpu)
-        cpu.insn_count += icount
         if one and cpu.inhibit_irq:
             cpu.inhibit_irq = False
         if cpu.irq_blocked:

@@ -9,7 +9,9 @@ and timers on three clocks:
 * ``QEMU_CLOCK_HOST`` - wall-clock time, follows the host's date;
 * ``QEMU_CLOCK_VIRTUAL`` - guest time: runs with the monotonic clock while the
   VM runs and stands still while it is paused (runstate calls
-  :meth:`MainLoop.pause_virtual_clock` / :meth:`MainLoop.resume_virtual_clock`).
+  :meth:`MainLoop.pause_virtual_clock` / :meth:`MainLoop.resume_virtual_clock`),
+  or, with ``-icount`` (:meth:`MainLoop.set_icount`, exec/icount.py), counts
+  the guest's instructions.
 
 Python 3.9 syntax: exec/ is imported by the translator under PyPy.
 """
@@ -80,6 +82,28 @@ class MainLoop:
         self._vm_offset = 0
         self._vm_stopped_at = 0
         self._thread: Optional[int] = None  # the thread that iterates the loop
+        self.icount = None  # an exec.icount.ICount when -icount is given
+
+    def set_icount(self, icount) -> None:
+        """Drive QEMU_CLOCK_VIRTUAL by ``icount`` (an exec.icount.ICount)."""
+        self.icount = icount
+        # guest time starts where the real-time virtual clock stands
+        icount.bias = time.monotonic_ns() - self._vm_offset - (icount.counter() << icount.shift)
+        if icount.adaptive:
+            t = self.timer_new(QEMU_CLOCK_REALTIME, lambda: self._icount_adjust(t))
+            self._icount_adjust(t)
+
+    def _icount_adjust(self, t: "Timer") -> None:
+        if self._vm_running:
+            self.icount.adjust(time.monotonic_ns() - self._vm_offset)
+        t.mod(self.clock_get_ns(QEMU_CLOCK_REALTIME) + 100000000)
+
+    def next_virtual_deadline(self) -> Optional[int]:
+        """Expiry (ns) of the earliest pending QEMU_CLOCK_VIRTUAL timer, or None."""
+        heap = self._timers[QEMU_CLOCK_VIRTUAL]
+        while heap and (heap[0][2] != heap[0][3]._gen or heap[0][3].expire_ns < 0):
+            heapq.heappop(heap)  # deleted or re-armed since
+        return heap[0][0] if heap else None
 
     # -- clocks -----------------------------------------------------------
     def clock_get_ns(self, clock: int) -> int:
@@ -89,11 +113,15 @@ class MainLoop:
         if clock == QEMU_CLOCK_VIRTUAL:
             if not self._vm_running:
                 return self._vm_stopped_at
+            if self.icount is not None:
+                return self.icount.now()
             return now - self._vm_offset
         return now
 
     def pause_virtual_clock(self) -> None:
         if self._vm_running:
+            if self.icount is not None:
+                self.icount.busy()      # no idle warp while stopped
             self._vm_stopped_at = self.clock_get_ns(QEMU_CLOCK_VIRTUAL)
             self._vm_running = False
 

@@ -209,6 +209,37 @@ def _rtc(c: Any, v: str) -> None:
             raise _NoLocError("invalid option value '%s'" % val)
 
 
+def _icount(c: Any, v: str) -> None:
+    from pyqemu.exec.icount import parse_shift
+    o = _groups()["icount"].parse(v, loc=c.loc)
+    shift_opt = o.get("shift")
+    sleep = parse_bool_opt(o, "sleep", True)
+    align = parse_bool_opt(o, "align", False)
+    if shift_opt is None and o.get("align") is not None:
+        raise QemuError("Please specify shift option when using align")
+    if align and not sleep:
+        raise QemuError("align=on and sleep=off are incompatible")
+    if o.get("rr") is not None:
+        if o.get("rr") in ("record", "replay") and not o.get("rrfile"):
+            raise QemuError("File name not specified for replay")
+        raise QemuError("pyqemu: record/replay (-icount rr=...) is not supported")
+    if shift_opt is None:
+        c.icount = None             # as QEMU: no shift, no instruction counting
+        return
+    try:
+        shift = parse_shift(shift_opt)
+    except ValueError:
+        raise QemuError("icount: Invalid shift value") from None
+    c.icount = (shift, sleep, align)
+
+
+def parse_bool_opt(o: Any, key: str, default: bool) -> bool:
+    val = o.get(key)
+    if val is None:
+        return default
+    return val in (True, "on", "yes", "true", "y")
+
+
 def _device(c: Any, v: str) -> None:
     o = _groups()["device"].parse(v, loc=c.loc)
     o.loc = c.loc  # type: ignore[attr-defined]
@@ -413,6 +444,11 @@ reg("action", True, DBG, "-action reboot=reset|shutdown\n-action shutdown=powero
     "-action panic=pause|shutdown|exit-failure|none",
     "action when the guest reboots, shuts down or panics", _action)
 reg("daemonize", False, DBG, "-daemonize", "daemonize QEMU after initializing", _daemonize)
+reg("icount", True, DBG, "-icount [shift=N|auto][,align=on|off][,sleep=on|off][,rr=record|replay,rrfile=<filename>[,rrsnapshot=<snapshot>]]",
+    "enable virtual instruction counter with 2^N clock ticks per\n"
+    "instruction, enable aligning the host and virtual clocks\n"
+    "or disable real time cpu sleeping, and optionally enable\n"
+    "record-and-replay mode", _icount)
 reg("rtc", True, DBG, "-rtc [base=utc|localtime|<datetime>][,clock=host|rt|vm][,driftfix=none|slew]",
     "set the RTC base and clock", _rtc)
 reg("nodefaults", False, DBG, "-nodefaults", "don't create default devices", _nodefaults)

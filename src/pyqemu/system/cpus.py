@@ -105,6 +105,14 @@ class CPURunner:
         self.cpus = cpus
         global all_cpus
         all_cpus = cpus
+        from pyqemu.exec.main_loop import main_loop
+        self.icount = main_loop().icount
+        if self.icount is not None:
+            if len(cpus) == 1:
+                cpu0 = cpus[0]
+                self.icount.counter = lambda: cpu0.insn_count
+            else:
+                self.icount.counter = lambda: sum(c.insn_count for c in cpus)
         self.scheduled = False
         self.budget = 20000
         from pyqemu.system.guestprof import start_from_env
@@ -121,6 +129,7 @@ class CPURunner:
     def _run(self) -> None:
         import time
         from pyqemu.exec.cpu_loop import cpu_exec_sys
+        from pyqemu.exec.main_loop import main_loop
         from pyqemu.system.runstate import runstate
         from pyqemu.target.i386.cpu import EXCP_HLT
         self.scheduled = False
@@ -128,6 +137,10 @@ class CPURunner:
         if not rs.is_running():
             return
         busy = False
+        icount = self.icount
+        if icount is not None:
+            icount.busy()
+            loop = main_loop()
         t0 = time.process_time()
         n0 = sum(cpu.insn_count for cpu in self.cpus)
         global current_cpu
@@ -136,8 +149,14 @@ class CPURunner:
                     cpu.halted and not (cpu.intr_level and cpu.interrupt_request):
                 continue
             current_cpu = cpu
+            budget = self.budget
+            if icount is not None:
+                # stop at the next guest timer, so that it fires on time
+                deadline = loop.next_virtual_deadline()
+                if deadline is not None:
+                    budget = max(1, min(budget, icount.insns_until(deadline)))
             try:
-                if cpu_exec_sys(cpu, self.budget) != EXCP_HLT:
+                if cpu_exec_sys(cpu, budget) != EXCP_HLT:
                     busy = True
             finally:
                 current_cpu = None
@@ -152,3 +171,5 @@ class CPURunner:
             self.budget = int(min(max(done / elapsed * SLICE_SECONDS, 1000), 1000000))
         if busy:
             self.kick()
+        elif icount is not None:
+            icount.idle(loop.next_virtual_deadline())

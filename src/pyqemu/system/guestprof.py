@@ -37,7 +37,7 @@ def _classify(frame: Any) -> tuple:
         name = f.f_code.co_filename
         for part in _TRANSLATE_FILES:
             if name.endswith(part):
-                return ("translate", part.rsplit("/", 1)[1])
+                return ("translate", part.rsplit("/", 1)[1] + ":" + f.f_code.co_name)
         f = f.f_back
         depth += 1
     cpu = cpus.current_cpu

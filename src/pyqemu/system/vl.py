@@ -52,6 +52,7 @@ class Config:
         self.daemonize = False
         self.autostart = True
         self.no_reboot = False
+        self.icount: Optional[Tuple[Optional[int], bool, bool]] = None  # (shift|None=auto, sleep, align)
         self.no_shutdown = False
         self.default_serial = True
         self.default_parallel = True
@@ -107,6 +108,10 @@ def option_groups() -> Dict[str, OptsList]:
         "mon": _group("mon", desc=[
             OptDesc("mode", OPT_STRING), OptDesc("chardev", OPT_STRING),
             OptDesc("pretty", OPT_BOOL)], implied_key="chardev"),
+        "icount": _group("icount", implied_key="shift", merge_lists=True, desc=[
+            OptDesc("shift", OPT_STRING), OptDesc("align", OPT_BOOL),
+            OptDesc("sleep", OPT_BOOL), OptDesc("rr", OPT_STRING),
+            OptDesc("rrfile", OPT_STRING), OptDesc("rrsnapshot", OPT_STRING)]),
         "rtc": _group("rtc", merge_lists=True, desc=[
             OptDesc("base", OPT_STRING), OptDesc("clock", OPT_STRING),
             OptDesc("driftfix", OPT_STRING)]),
@@ -744,6 +749,10 @@ def build_vm(config: Config) -> VM:
     _setup_logging(config)
     if config.pidfile is not None:
         write_pidfile(config.pidfile)
+    if config.icount is not None:
+        from pyqemu.exec.icount import ICount
+        from pyqemu.exec.main_loop import main_loop
+        main_loop().set_icount(ICount(*config.icount))
     machine = create_machine(config)
     machine.target = config.target      # x86_64 or i386: CPU type names, CPUID limits
     vm.machine = machine
