@@ -8,57 +8,87 @@ of zeroes at least ``-S`` bytes long; ``-c`` compresses whole clusters.
 from __future__ import annotations
 
 import os
-from collections import deque
-from typing import List
+import re
+from typing import List, Tuple
 
 from pyqemu.block import STATUS_DATA, STATUS_ZERO, get_block_status
 from pyqemu.block.open import create_image
-from pyqemu.block.pipeline import IOPool
+from pyqemu.block.pipeline import IOPool, read_pieces_into
 from pyqemu.cli.img import Progress, img_open, parse_args, parse_o
 from pyqemu.cli.img_args import parse_offset
 from pyqemu.util.error import QemuError, UsageError, strerror, warn_report
 from pyqemu.qom.cmdline import add_object_from_cmdline
 
 CHUNK = 2 << 20
-READ_AHEAD = 4  # chunks read ahead of the one being written, as qemu-img's -m 8 coroutines overlap I/O
-# Two I/O threads overlap a read with a write; more only fight over the GIL (measured
-# with bench/img_convert.py: every extra thread switch costs futex calls).
-IO_THREADS = 2
+# One writer thread behind this one: the reads (which release the GIL), the zero
+# scan and the metadata work overlap the writes.  A read pool as well cost more
+# in thread hand-offs and GIL waits than it overlapped (bench/img_convert.py).
+IO_THREADS = 1
+BUFFERS = 4  # chunks in flight at most (8 MiB)
 
 
-def _nonzero_runs(buf, gran: int):
-    """(start, end) runs of ``buf`` that are not all-zero aligned blocks of ``gran`` bytes.
+_ZERO_RUN = re.compile(b"\\x00+")
+_ZEROES = bytes(CHUNK)  # compared against, never written to (untouched pages cost nothing)
 
-    ``bytes.find`` locates the next candidate zero block in C, so data
-    without zero blocks costs one scan instead of a comparison per block.
-    ``buf`` may be a memoryview of the start of a bytearray (searched in
-    place, without a copy).
+
+def _nonzero_runs(buf, gran: int, n: int = -1) -> List[Tuple[int, int]]:
+    """(start, end) runs of ``buf[:n]`` that are not all-zero aligned blocks of
+    ``gran`` bytes (the partial block at the end counts as a block).
+
+    ``buf`` is a bytes, bytearray or mmap object (searched in place).  Only blocks
+    whose first and last bytes are both zero can be zero blocks: those bytes
+    are gathered with one strided copy, so data without zero blocks costs a
+    few C calls per buffer instead of a scan of every byte.  Candidate blocks
+    are compared against zeroes with ``find`` over exactly their length (a
+    memcmp; comparing memoryviews goes byte by byte), a run of them at once.
     """
-    n = len(buf)
-    zero = bytes(gran)
+    if n < 0:
+        n = len(buf)
     mv = memoryview(buf)
-    base = buf.obj if isinstance(buf, memoryview) else buf
-    start = None
-    pos = 0
-    while pos < n:
-        idx = base.find(zero, pos, n)
-        # the partial block at the end is checked like a candidate
-        q = n - n % gran if idx < 0 else min(n, -(-idx // gran) * gran)
-        if q > pos and start is None:
-            start = pos  # every aligned block in [pos, q) holds data
-        pos = q
-        if pos >= n:
-            break
-        end = min(pos + gran, n)
-        if mv[pos:end] == zero[:end - pos]:
-            if start is not None:
-                yield start, pos
-                start = None
-        elif start is None:
-            start = pos
-        pos = end
-    if start is not None:
-        yield start, n
+    zeroes = memoryview(_ZEROES)
+    full = n // gran
+    if full:
+        span = full * gran
+        first = int.from_bytes(mv[0:span:gran].tobytes(), "little")
+        last = int.from_bytes(mv[gran - 1:span:gran].tobytes(), "little")
+        mask = (first | last).to_bytes(full, "little")
+    else:
+        mask = b""
+    if full * gran < n:
+        mask += b"\0"  # the partial tail block is always a candidate
+    runs: List[Tuple[int, int]] = []
+    data_start = 0
+    for m in _ZERO_RUN.finditer(mask):
+        a, b = m.span()
+        # candidate blocks a..b-1: zero blocks among them end data runs
+        start, end = a * gran, min(b * gran, n)
+        zero_blocks: List[Tuple[int, int]] = []
+        if _is_zero(buf, zeroes, start, end):
+            zero_blocks.append((start, end))
+        else:
+            for i in range(a, b):
+                s, e = i * gran, min((i + 1) * gran, n)
+                if _is_zero(buf, zeroes, s, e):
+                    if zero_blocks and zero_blocks[-1][1] == s:
+                        zero_blocks[-1] = (zero_blocks[-1][0], e)
+                    else:
+                        zero_blocks.append((s, e))
+        for s, e in zero_blocks:
+            if s > data_start:
+                runs.append((data_start, s))
+            data_start = e
+    if data_start < n:
+        runs.append((data_start, n))
+    return runs
+
+
+def _is_zero(buf, zeroes: memoryview, start: int, end: int) -> bool:
+    while start < end:
+        k = min(end - start, len(zeroes))
+        if buf.find(zeroes[:k], start, start + k) != start:
+            return False
+        start += k
+    return True
 
 
 def _parse_snapshot_param(text: str):
@@ -237,32 +267,12 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
     if compress:
         _copy_compressed(nodes, tgt, total, prog, salvage)
         return
-    # Data is read and written by worker threads, several chunks in flight, while
-    # this thread walks block status and does all metadata work in guest order
-    # (so that a qcow2 target is laid out as qemu-img lays it out).
+    # This thread walks block status, reads, and does all metadata work in guest
+    # order (so that a qcow2 target is laid out as qemu-img lays it out); the
+    # data writes go to the pool's writer thread.
     scan = sparse and fresh
-    pending: "deque" = deque()
     done = 0
-
-    def found_runs(buf: memoryview):
-        return list(_nonzero_runs(buf, sparse)) if scan else [(0, len(buf))]
-
-    def write_out(item) -> int:
-        off, src, pos, n, fut = item
-        try:
-            if isinstance(fut, QemuError):
-                raise fut
-            buf, runs = fut.result()
-        except QemuError as exc:
-            buf = memoryview(bytearray(_read_failed(src, pos, n, exc, salvage)))
-            runs = found_runs(buf)
-        plans = []
-        for a, b in runs:
-            plans.extend(tgt.write_plan(off + a, buf[a:b]))
-        pool.submit_writes(plans, release=buf)
-        return len(buf)
-
-    with IOPool(workers=IO_THREADS) as pool:
+    with IOPool(workers=IO_THREADS, buffers=BUFFERS, buffer_size=CHUNK) as pool:
         pool.guard(tgt)
         tgt_off = 0
         for src in nodes:
@@ -279,26 +289,25 @@ def _copy(nodes, tgt, total: int, compress: bool, sparse: int, fresh: bool, keep
                     elif keep_unallocated and st.flags & STATUS_ZERO:
                         tgt.pwrite_zeroes(tgt_off + pos, n)
                 else:
+                    buf = pool.get_buffer(n)
                     try:
-                        fut = pool.submit_read(src.read_plan(pos, n), n, found_runs)
-                    except QemuError as exc:  # mapping the read failed (a bad compressed cluster...)
-                        fut = exc
-                    pending.append((tgt_off + pos, src, pos, n, fut))
-                    if len(pending) >= READ_AHEAD:
-                        done += write_out(pending.popleft())
-                        prog.update(done, total)
+                        read_pieces_into(src.read_plan(pos, n), buf)
+                    except QemuError as exc:  # mapping or reading failed (a bad compressed cluster...)
+                        pool.release(buf)
+                        buf = memoryview(bytearray(_read_failed(src, pos, n, exc, salvage)))
+                    off = tgt_off + pos
+                    plans = []
+                    for a, b in (_nonzero_runs(buf.obj, sparse, n) if scan else ((0, n),)):
+                        plans.extend(tgt.write_plan(off + a, buf[a:b]))
+                    pool.submit_writes(plans, release=buf)
+                    done += n
+                    prog.update(done, total)
                     pos += n
                     continue
                 pos += n
                 if not sparse and not (keep_unallocated and depth > 0):
-                    while pending:  # counted in order, after the data before them
-                        done += write_out(pending.popleft())
-                        prog.update(done, total)
                     done += n  # -S 0: zeroes are written out and counted
                     prog.update(done, total)
-            while pending:  # the next source may be the same file: finish this one
-                done += write_out(pending.popleft())
-                prog.update(done, total)
             tgt_off += size
     prog.finish()
 

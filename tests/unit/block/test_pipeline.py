@@ -71,8 +71,28 @@ def test_pool_reuses_read_buffers(tmp_path):
     with open_image(path, fmt="raw") as node, IOPool(workers=0, buffer_size=1 << 16) as pool:
         seen = set()
         for off in range(0, 1 << 20, 1 << 16):
-            buf, _ = pool.submit_read(node.read_plan(off, 1 << 16), 1 << 16).result()
+            buf = pool.read(node.read_plan(off, 1 << 16), 1 << 16)
             assert bytes(buf) == node.pread(off, 1 << 16)
             seen.add(id(buf.obj))
             pool.release(buf)
         assert len(seen) == 1
+
+
+def test_pool_bounds_the_buffers_in_flight(tmp_path):
+    """Reads wait for buffers the writer hands back: never more than ``buffers`` exist."""
+    src = str(tmp_path / "s.raw")
+    data = os.urandom(4 << 20)
+    with open(src, "wb") as f:
+        f.write(data)
+    dst = str(tmp_path / "d.raw")
+    create_image("raw", dst, 4 << 20, {})
+    with open_image(src, fmt="raw") as s, open_image(dst, fmt="raw", readonly=False) as d:
+        with IOPool(workers=1, buffers=3, buffer_size=1 << 16) as pool:
+            seen = set()
+            for off in range(0, 4 << 20, 1 << 16):
+                buf = pool.read(s.read_plan(off, 1 << 16), 1 << 16)
+                seen.add(id(buf.obj))
+                pool.submit_writes(d.write_plan(off, buf), release=buf)
+            pool.drain()
+            assert len(seen) <= 3
+        assert d.pread(0, 4 << 20) == data
