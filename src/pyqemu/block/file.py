@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import mmap
@@ -36,17 +35,22 @@ _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 _FALLOC_FL_ZERO_RANGE = 0x10
 
-# the C library is already loaded into the process: no find_library (it runs ldconfig)
-_libc = ctypes.CDLL(None, use_errno=True)
-_fallocate = _libc.fallocate
-_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
-_fallocate.restype = ctypes.c_int
-
 _DIRECT_ALIGN = 4096
+
+
+_fallocate: Any = None
 
 
 def fallocate(fd: int, mode: int, offset: int, length: int) -> None:
     """``fallocate(2)``; raises OSError."""
+    global _fallocate
+    import ctypes  # on first use: importing ctypes costs every program's start-up time
+    if _fallocate is None:
+        # the C library is already loaded into the process: no find_library (it runs ldconfig)
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+        fn.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+        fn.restype = ctypes.c_int
+        _fallocate = fn
     if _fallocate(fd, mode, offset, length) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

@@ -149,15 +149,14 @@ Supported formats: qcow2 raw (protocols: file null-co)
 """
 
 
-def _commands() -> Dict[str, Callable[[List[str]], int]]:
-    from pyqemu.cli import (img_check, img_compare, img_convert, img_create, img_info, img_map,
-                            img_amend, img_bench, img_commit, img_dd, img_measure, img_rebase,
-                            img_resize, img_snapshot)
-    return {"create": img_create.main, "info": img_info.main, "check": img_check.main,
-            "convert": img_convert.main, "map": img_map.main, "compare": img_compare.main,
-            "resize": img_resize.main, "snapshot": img_snapshot.main, "measure": img_measure.main,
-            "rebase": img_rebase.main, "commit": img_commit.main, "dd": img_dd.main,
-            "bench": img_bench.main, "amend": img_amend.main}
+_COMMANDS = ("create", "info", "check", "convert", "map", "compare", "resize", "snapshot", "measure",
+             "rebase", "commit", "dd", "bench", "amend")
+
+
+def _command(name: str) -> Callable[[List[str]], int]:
+    """The sub-command's main, its module imported now: only the one that runs is loaded."""
+    import importlib
+    return importlib.import_module("pyqemu.cli.img_" + name).main
 
 
 def img_main(argv: List[str]) -> int:
@@ -174,11 +173,10 @@ def img_main(argv: List[str]) -> int:
         raise UsageError("unrecognized option '%s'" % cmd if cmd.startswith("--") else
                          "invalid option -- '%s'" % cmd[1:2],
                          hint="Try '%s --help' for more information" % PROG)
-    commands = _commands()
-    if cmd not in commands:
+    if cmd not in _COMMANDS:
         raise UsageError("Command not found: %s" % cmd, hint="Try '%s --help' for more information" % PROG)
     try:
-        return commands[cmd](argv[1:])
+        return _command(cmd)(argv[1:])
     except UsageError as exc:
         # qemu-img's error_exit(): every usage error ends with the --help hint
         if not exc.hint:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from fractions import Fraction
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from pyqemu.util.error import OptionError, warn_report
@@ -124,7 +123,7 @@ def strtosz(text: str, default_suffix: str = "B", unit: int = 1024) -> int:
     if not m:
         raise ValueError("no number")
     intpart, rest = m.group(1), s[m.end():]
-    fraction = Fraction(0)
+    fraction: Any = 0  # a Fraction only for decimals: importing fractions slows every program's start
     if int(intpart) == 0 and rest[:1] in ("x", "X"):
         val, rest = _strtou64(s, 16)
         if rest[:1] == "." or (rest and rest[0].lower() in _SUFFIX_SHIFT):
@@ -141,6 +140,7 @@ def strtosz(text: str, default_suffix: str = "B", unit: int = 1024) -> int:
             raise ValueError("exponent")
         digits = fm.group(1)
         if digits:
+            from fractions import Fraction
             fraction = Fraction(int(digits), 10 ** len(digits))
         rest = rest[fm.end():]
     suffix = rest[:1].lower()

@@ -15,15 +15,17 @@ encrypted with the offset QEMU uses.
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from pyqemu.block.crypto import no_io, tree_option
-from pyqemu.block.crypto.cipher import SectorCrypto
 from pyqemu.block.node import STATUS_OFFSET_VALID, STATUS_RECURSE, BlockNode, BlockStatus
 from pyqemu.block.qcow2.driver import (COMPRESSED_KIND, COPIED, L2_OFFSET_MASK, NORMAL, ZERO_ALLOC,
                                        Qcow2Node)
 from pyqemu.block.qcow2.header import EXT_FEATURE_TABLE
 from pyqemu.util.error import QemuError
+
+if TYPE_CHECKING:  # the ciphers (and hashlib's OpenSSL) load only for encrypted images
+    from pyqemu.block.crypto.cipher import SectorCrypto
 
 EXT_CRYPTO = 0x0537BE77
 CRYPT_AES, CRYPT_LUKS = 1, 2
