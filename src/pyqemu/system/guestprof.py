@@ -74,6 +74,12 @@ def _write() -> None:
         f.write("wall %.1f\ncpu %.1f\ninsns %d\n" % (
             time.monotonic() - _t0, time.process_time(),
             sum(c.insn_count for c in (cpus.all_cpus or ()))))
+        for c in cpus.all_cpus or ():
+            tr = getattr(c, "_translator", None)
+            if tr is not None:
+                f.write("tbs %d translations=%d invalidations=%d\n" % (
+                    c.cpu_index if hasattr(c, "cpu_index") else 0,
+                    tr.cache.translations, tr.cache.invalidations))
         for (kind, value), n in _counts.most_common():
             if isinstance(value, tuple):
                 value = "%s@%x" % value

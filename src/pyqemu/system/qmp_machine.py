@@ -27,6 +27,14 @@ def qmp_query_status() -> Dict[str, Any]:
     return runstate().status()
 
 
+def qmp_query_replay() -> Dict[str, Any]:
+    """Record/replay is not supported ("none"); the instruction count is
+    that of -icount (0 without it), as QEMU reports it."""
+    from pyqemu.exec.main_loop import main_loop
+    ic = main_loop().icount
+    return {"icount": ic.counter() if ic is not None else 0, "mode": "none"}
+
+
 def qmp_stop() -> None:
     rs = runstate()
     if rs.state == "inmigrate":
@@ -289,6 +297,7 @@ def install(vm: Any) -> None:
     except ImportError:
         return
     register("query-status", qmp_query_status, allow_preconfig=True, args={})
+    register("query-replay", qmp_query_replay, args={})
     register("stop", qmp_stop, args={})
     register("cont", qmp_cont, args={})
     register("system_reset", qmp_system_reset, args={})

@@ -63,3 +63,35 @@ def test_runs_under_icount_are_repeatable(kernel, tmp_path):
     assert logs[0].count("v=20") >= 10
     assert logs[0] == logs[1]
 
+
+
+@pytest.mark.parametrize("prog", ["qemu", "pyqemu"])
+def test_query_replay_counts_instructions_and_stop_freezes_them(kernel, tmp_path, prog):
+    from pcvm import PCVM
+    import time
+    serial = tmp_path / "com1.txt"
+    vm = PCVM(qemu() if prog == "qemu" else PYQEMU,
+              ["-kernel", kernel, "-append", "tests=pit", "-icount", "shift=0,sleep=off",
+               "-serial", "file:%s" % serial], str(tmp_path), prog)
+    try:
+        assert vm.qmp("query-replay")["return"] == {"icount": 0, "mode": "none"}
+        vm.qmp("cont")
+        deadline = time.time() + 240
+        while b"mbtest: done" not in serial.read_bytes() and time.time() < deadline:
+            time.sleep(0.2)
+        assert b"mbtest: done" in serial.read_bytes()
+        vm.qmp("stop")
+        n = vm.qmp("query-replay")["return"]["icount"]
+        assert n > 10000
+        time.sleep(0.3)
+        # stopped: no instruction runs, guest time stands still
+        assert vm.qmp("query-replay")["return"]["icount"] == n
+    finally:
+        vm.close()
+    # without -icount QEMU reports no count
+    vm = PCVM(qemu() if prog == "qemu" else PYQEMU, [], str(tmp_path), prog + "2")
+    try:
+        vm.qmp("cont")
+        assert vm.qmp("query-replay")["return"] == {"icount": 0, "mode": "none"}
+    finally:
+        vm.close()
