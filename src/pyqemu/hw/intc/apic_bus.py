@@ -50,6 +50,8 @@ class APICBus:
             cpu.tpr_hook = self._cr8_writer(cpu)
             cpu.apic_base_hook = lambda value, c=cpu: self.update(c)
             cpu.wait_sipi = False
+            # PAUSE yields to these (target/i386/sysemu/ops.pause)
+            cpu.smp_siblings = cpus
             self.apics.append(apic)
         if ioapic is not None:
             ioapic.deliver.append(self._ioapic_message)

@@ -17,7 +17,7 @@ from pyqemu.target.i386 import cc as C
 from pyqemu.target.i386.cpu import EXCP_HLT, EXCP_NEWSTATE
 from pyqemu.target.i386.sysemu import ops
 from pyqemu.target.i386.translate import (_SYS_TABLE, MASK, R_CS, R_ES, R_SS, Disas,
-                                          Unsupported, _grp45)
+                                          Unsupported, _grp45, _xchg_ax)
 
 _RW = CALL_READS_STATE | CALL_WRITES_STATE | CALL_MAY_RAISE
 _RD = CALL_READS_STATE | CALL_MAY_RAISE
@@ -37,6 +37,7 @@ h_int_n = _h(ops.int_n)
 h_int3 = _h(lambda env, nxt: ops.interrupt.raise_interrupt(env, 3, nxt))
 h_into = _h(ops.into)
 h_hlt = _h(ops.hlt)
+h_pause = _h(ops.pause, CALL_READS_STATE | CALL_WRITES_STATE)
 h_cli = _h(ops.cli)
 h_sti = _h(ops.sti)
 h_pushf = _h(ops.pushf, _RD, 1)
@@ -221,6 +222,16 @@ def _hlt(d: Disas, c: int) -> None:
     d.b.movi(d.g.rip, d.pc)
     d.b.exit_tb(EXIT_EXCP + EXCP_HLT)
     d.done = True
+
+
+@sys_op(0x90)
+def _nop_pause(d: Disas, c: int) -> None:
+    if d.rex_b:
+        _xchg_ax(d, c)
+    elif d.rep == 1 and len(getattr(getattr(d.tr, "cpu", None), "smp_siblings", ())) > 1:
+        # PAUSE yields to the other CPUs (the CPU count is fixed when blocks are made)
+        d.b.call(h_pause, [d.g.env])
+        _end(d, d.pc)
 
 
 @sys_op(0xfa)

@@ -90,6 +90,18 @@ def hlt(cpu) -> None:
     syscall.hlt(cpu)
 
 
+def pause(cpu) -> None:
+    """PAUSE with several CPUs: give the other CPUs their turn, as QEMU's
+    round-robin TCG does (EXCP_YIELD).  A spin-wait must let the lock holder
+    run: SeaBIOS's BSP frees its SMP lock and takes it back a few
+    instructions later, so without the yield its AP never gets the lock."""
+    for other in cpu.smp_siblings:
+        if other is not cpu and not other.wait_sipi and \
+                (not other.halted or (other.intr_level and other.interrupt_request)):
+            cpu.exit_request = True
+            return
+
+
 def cli(cpu) -> None:
     if cpu.cr[0] & c.CR0_PE and cpu.cpl > _iopl(cpu) or cpu.eflags & c.VM_MASK and _iopl(cpu) != 3:
         raise _gp0()

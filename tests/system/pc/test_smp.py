@@ -1,0 +1,75 @@
+"""-smp N on the PC machine, under pyqemu-system-x86_64 and real
+qemu-system-x86_64 side by side: SeaBIOS counts its CPUs by sending INIT/SIPI
+to the APs and waiting for each to take its SMP lock (it printed nothing past
+"PCI: No VGA devices found" under pyqemu until PAUSE yielded to the other
+CPUs), and the multiboot test kernel's smp part starts every AP through a
+real-mode trampoline and exchanges IPIs with it."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from pcvm import PYQEMU
+
+import mbguest
+
+
+def _seabios_log(prog: str, ncpus: int, log) -> list:
+    """SeaBIOS's debug log up to its CPU count line (the emulator is killed then)."""
+    p = subprocess.Popen([prog, "-M", "pc", "-nodefaults", "-display", "none",
+                          "-smp", str(ncpus), "-no-reboot",
+                          "-chardev", "file,id=d,path=%s" % log,
+                          "-device", "isa-debugcon,iobase=0x402,chardev=d"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    data = b""
+    try:
+        # generous: the machine may be heavily loaded; the count takes seconds
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and p.poll() is None:
+            data = log.read_bytes() if log.exists() else b""
+            if b"max supported" in data and data.endswith(b"\n"):
+                break
+            time.sleep(0.2)
+    finally:
+        p.kill()
+        p.wait()
+    return data.decode("latin-1").splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ncpus", [2, 3])
+def test_seabios_counts_every_cpu(real_qemu, tmp_path, ncpus):
+    real = _seabios_log(real_qemu, ncpus, tmp_path / "real.log")
+    ours = _seabios_log(PYQEMU, ncpus, tmp_path / "ours.log")
+    found = "Found %d cpu(s) max supported %d cpu(s)" % (ncpus, ncpus)
+    assert found in real, real[-5:]
+    assert found in ours, ours[-5:]
+    # each AP ran SeaBIOS's handle_smp with its own APIC ID (in the order the
+    # APs took the lock, which real QEMU does not fix), before the count
+    aps = ["handle_smp: apic_id=0x%x" % i for i in range(1, ncpus)]
+    assert sorted(ln for ln in real if ln.startswith("handle_smp")) == aps
+    assert sorted(ln for ln in ours if ln.startswith("handle_smp")) == aps
+    assert ours.index(found) > max(ours.index(a) for a in aps)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    return mbguest.build_kernel()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ncpus", [2, 4])
+def test_multiboot_smp_part_as_real_qemu(real_qemu, kernel, ncpus):
+    rc_real, real = mbguest.run(real_qemu, kernel, "tests=smp", ("-smp", str(ncpus)))
+    rc, ours = mbguest.run(PYQEMU, kernel, "tests=smp", ("-smp", str(ncpus)))
+    assert rc_real == 33, real
+    assert (rc, ours) == (rc_real, real)
+    p = mbguest.findings(ours)["smp"]
+    assert p["cpus"] == ncpus
+    # every AP ran the trampoline and read its own APIC ID; a fixed IPI reached
+    # each AP and each answered the BSP
+    assert p["started"] == ncpus - 1
+    assert p["ap_mask"] == ((1 << ncpus) - 1) & ~1
+    assert p["ipis_to_aps"] == ncpus - 1 and p["acks"] == ncpus - 1 and p["ipi_back"] == 1
