@@ -177,3 +177,19 @@ def test_mp_table_lists_every_cpu_and_the_ioapic():
     assert procs == [(0, 3), (1, 1), (2, 1)]          # APIC IDs, enabled, BSP first
     assert ioapics == [0xFEC00000]
     assert (0, 2) in ints and (1, 1) in ints and all(irq != 2 for irq, _ in ints)
+
+
+@pytest.mark.parametrize("ncpus", [1, 2])
+def test_host_unpack_machine_writes_the_mp_table(make_pc, tmp_path, ncpus):
+    # SeaBIOS writes an MP table for one CPU too: without it Linux reports
+    # "Boot CPU (id 0) not listed by BIOS"
+    from pyqemu.exec.memory import address_space_memory
+    kpath = tmp_path / "bzImage"
+    kpath.write_bytes(bzimage())
+    m = make_pc("-M", "pc,host-unpack=on", "-kernel", str(kpath), "-smp", str(ncpus))
+    m.reset()
+    mem = address_space_memory()
+    eax, _b, _c, edx = m.cpus[0].cpuid(1, 0)
+    table = L.mp_table(ncpus, eax, edx)
+    assert mem.read_bytes(L.MP_TABLE_ADDR, len(table)) == table
+    assert table.count(b"PCMP") == 1 and len(table) == 16 + 44 + 20 * ncpus + 8 + 8 + 15 * 8 + 2 * 8

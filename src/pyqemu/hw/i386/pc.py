@@ -248,10 +248,10 @@ class PCMachine(MachineState):
         mem = address_space_memory()
         for addr, data in boot.blobs:
             mem.write_bytes(addr, data)
-        if len(self.cpus) > 1:
-            # no firmware to count the CPUs: an MP table tells Linux about them
-            eax, _b, _c, edx = self.cpus[0].cpuid(1, 0)
-            mem.write_bytes(linux_unpack.MP_TABLE_ADDR, linux_unpack.mp_table(len(self.cpus), eax, edx))
+        # no firmware to count the CPUs: an MP table tells Linux about them (for
+        # one CPU too, as SeaBIOS writes one, so Linux finds its boot CPU listed)
+        eax, _b, _c, edx = self.cpus[0].cpuid(1, 0)
+        mem.write_bytes(linux_unpack.MP_TABLE_ADDR, linux_unpack.mp_table(len(self.cpus), eax, edx))
         for cpu in self.cpus:
             get_sys_translator(cpu).cache.flush()   # code from before the reset is gone
         linux_unpack.enter_kernel(self.cpus[0], boot)
