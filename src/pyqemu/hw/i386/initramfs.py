@@ -3,17 +3,21 @@
 ``fetch_debian_guest()`` downloads Debian's amd64 kernel and ``busybox-static``
 with ``apt-get download`` into a cache directory (``.cache/linux`` by default)
 and builds a gzip-compressed cpio 'newc' initramfs with pyqemu's own writer.
-Its /init mounts devtmpfs, proc and sysfs, prints ``INIT_MARKER`` on the
-console, and then either powers the machine off or, when the kernel command
-line holds ``pyqemu.shell``, starts a shell on the console.
+Its /init mounts devtmpfs, proc and sysfs, prints ``INIT_MARKER`` and the
+CPU count and MemTotal on the console, carries out the actions the kernel
+command line asks for (``INIT_ACTIONS``: write to /dev/ttyS1, exit through
+isa-debug-exit), and then either powers the machine off or, with
+``pyqemu.shell``, starts a shell on the console.
 """
 from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import io
 import os
 import subprocess
+import tempfile
 from typing import Dict, Optional
 
 from pyqemu.util.cpio import CpioWriter
@@ -22,20 +26,53 @@ from pyqemu.util.error import QemuError
 INIT_MARKER = "pyqemu-guest: init reached"
 
 # Why each line: devtmpfs must be mounted before anything opens /dev (the
-# kernel does not mount it for an initramfs); poweroff -f skips busybox init's
-# shutdown sequence, which has nothing to do here.
-INIT_SCRIPT = """#!/bin/sh
+# kernel does not mount it for an initramfs); `set -f` because the command
+# line is split into words unquoted and must not be globbed; the exit value
+# goes to the isa-debug-exit port through /dev/port, since busybox has no outb
+# (dd seeks to the port number; conv=notrunc as a device cannot be truncated);
+# poweroff -f skips busybox init's shutdown sequence, which has nothing to do.
+INIT_SCRIPT = r"""#!/bin/sh
 /bin/busybox --install -s /bin
 mount -t devtmpfs devtmpfs /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-echo "%s"
+echo "@MARKER@"
 echo "pyqemu-guest: cpus $(grep -c ^processor /proc/cpuinfo) $(grep MemTotal /proc/meminfo)"
-if grep -q pyqemu.shell /proc/cmdline; then
-    exec setsid cttyhack sh
+set -f
+cmdline=$(cat /proc/cmdline)
+exitport=0x501
+exitval=
+for arg in $cmdline; do
+    case "$arg" in
+    pyqemu.ttys1=*) echo "${arg#*=}" > /dev/ttyS1 ;;
+    pyqemu.exitport=*) exitport=${arg#*=} ;;
+    pyqemu.exit=*) exitval=${arg#*=} ;;
+    esac
+done
+if [ -n "$exitval" ]; then
+    printf "\\$(printf %o $((exitval & 255)))" |
+        dd of=/dev/port bs=1 seek=$((exitport)) count=1 conv=notrunc 2>/dev/null
+    echo "pyqemu-guest: isa-debug-exit at $exitport did not stop the machine"
 fi
+case " $cmdline " in
+*" pyqemu.shell "*) exec setsid cttyhack sh ;;
+esac
 poweroff -f
-""" % INIT_MARKER
+""".replace("@MARKER@", INIT_MARKER)
+
+# The guest's /init reads these words of the kernel command line (after
+# printing the marker and the "cpus N MemTotal: K kB" line), in this order:
+INIT_ACTIONS = {
+    "pyqemu.ttys1=TEXT": "write TEXT and a newline to /dev/ttyS1 (TEXT without spaces)",
+    "pyqemu.exitport=PORT": "I/O port of isa-debug-exit for pyqemu.exit (default 0x501, "
+                            "the device's default iobase)",
+    "pyqemu.exit=N": "write the byte N to that port: QEMU exits with status (N<<1)|1",
+    "pyqemu.shell": "start a shell on the console instead of powering off",
+}
+
+# Part of the cached initramfs's name: bump it when build_initramfs changes
+# what it puts in the archive.
+LAYOUT_VERSION = 1
 
 DEFAULT_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))), ".cache", "linux")
@@ -105,15 +142,22 @@ def fetch_debian_guest(cache: Optional[str] = None) -> Dict[str, str]:
     bb = os.path.join(cache, "root", "bin", "busybox")
     if not os.path.exists(bb):
         _download_and_extract("busybox-static_*.deb", "busybox-static", cache)
-    initrd = os.path.join(cache, "initramfs.cpio.gz")
     with open(bb, "rb") as f:
-        image = build_initramfs(f.read())
-    old = None
-    if os.path.exists(initrd):
-        with open(initrd, "rb") as f:
-            old = f.read()
-    if old != image:
-        with open(initrd + ".tmp", "wb") as f:
-            f.write(image)
-        os.replace(initrd + ".tmp", initrd)
+        busybox = f.read()
+    # The name carries a hash of what goes in, so a changed /init or busybox
+    # gives a new file and an unchanged one is not rebuilt.
+    digest = hashlib.sha256(b"%d\0" % LAYOUT_VERSION + INIT_SCRIPT.encode() + busybox).hexdigest()[:12]
+    initrd = os.path.join(cache, "initramfs-%s.cpio.gz" % digest)
+    if not os.path.exists(initrd):
+        image = build_initramfs(busybox)
+        # a private temporary name: several test processes may build at once
+        fd, tmp = tempfile.mkstemp(dir=cache, prefix=".initramfs-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(image)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, initrd)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return {"kernel": kernels[-1], "initrd": initrd}
