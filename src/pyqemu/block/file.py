@@ -145,7 +145,14 @@ class FileNode(BlockNode):
     def length(self) -> int:
         if self.is_blockdev:
             return os.lseek(self.fd, 0, os.SEEK_END)
-        return os.fstat(self.fd).st_size
+        if self._size_cache is not None:
+            return self._size_cache
+        size = os.fstat(self.fd).st_size
+        if self.read_only:
+            # this node never changes the size, and QEMU too takes a regular
+            # file's length once: block status asks for it at every call
+            self._size_cache = size
+        return size
 
     def get_allocated_file_size(self) -> int:
         return os.fstat(self.fd).st_blocks * 512

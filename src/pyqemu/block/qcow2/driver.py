@@ -34,6 +34,24 @@ ZERO_FLAG = 1
 UNALLOC, NORMAL, ZERO_PLAIN, ZERO_ALLOC, COMPRESSED_KIND = range(5)
 
 
+def _run_length(table: List[int], i: int, n: int, first: int, step: int) -> int:
+    """How many entries from ``table[i]`` (== ``first``, at most ``n``) continue
+    ``first, first + step, ...``: list slices compared in C, halving the length."""
+    def matches(k: int) -> bool:
+        want = list(range(first, first + k * step, step)) if step else [0] * k
+        return table[i:i + k] == want
+    if matches(n):
+        return n
+    lo, hi = 1, n  # a prefix of lo entries matches, one of hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if matches(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 class Qcow2Node(BlockNode):
     driver = "qcow2"
     has_metadata = True
@@ -351,21 +369,31 @@ class Qcow2Node(BlockNode):
             bitmaps = self.l2_bitmaps.get(res[1]) if self.ext_l2 else None
             table = res[0]
             prev = -1
-            for j in range(n_in_table):
+            j = 0
+            while j < n_in_table:
                 entry = table[l2_idx + j]
                 if prev >= 0 and cur is not None and bitmaps is None and \
                         ((entry == prev + cs and not entry & COMPRESSED and
                           (entry & L2_OFFSET_MASK) < flen_limit) or entry == prev == 0):
-                    # fast path: the next cluster of a contiguous run (or of an unallocated one)
-                    cur[2] += min(end, ((cluster + j) << cbits) + cs) - ((cluster + j) << cbits)
-                    prev = entry
+                    # fast path: the next clusters of a contiguous run (or of an unallocated
+                    # one), as many as the table holds in a row, found by list compares in C
+                    step = cs if entry else 0
+                    k = _run_length(table, l2_idx + j, n_in_table - j, entry, step)
+                    if step:  # stop before a cluster past the end of the file (reported below)
+                        k = min(k, -(-(flen_limit - (entry & L2_OFFSET_MASK)) // cs))
+                    c_first = (cluster + j) << cbits
+                    cur[2] += min(end, c_first + (k << cbits)) - c_first
+                    prev = entry + (k - 1) * step
+                    j += k
                     continue
+                jj = j
+                j += 1
                 prev = entry if bitmaps is None and (entry == 0 or flen_limit is not None) else -1
-                c_start = (cluster + j) << cbits
+                c_start = (cluster + jj) << cbits
                 s = max(pos, c_start)
                 e = min(end, c_start + cs)
                 if bitmaps is not None and not entry & COMPRESSED:
-                    cur = yield from self._ext_subclusters(cur, entry, bitmaps[l2_idx + j], c_start, s, e)
+                    cur = yield from self._ext_subclusters(cur, entry, bitmaps[l2_idx + jj], c_start, s, e)
                     pos = e
                     continue
                 kind = self._kind(entry)
@@ -373,7 +401,7 @@ class Qcow2Node(BlockNode):
                 if kind in (NORMAL, ZERO_ALLOC):
                     if host % cs:
                         self._mark_corrupt("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
-                                           "L2 index: %#x)" % (host, res[1], l2_idx + j))
+                                           "L2 index: %#x)" % (host, res[1], l2_idx + jj))
                     if flen_limit is None:
                         flen_limit = max(self.file.length(), self.refcounts.alloc_end * cs) \
                             if self.data is self.file else 1 << 62
