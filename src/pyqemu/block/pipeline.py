@@ -143,25 +143,48 @@ class IOPool:
     def _writer(self) -> None:
         q = self._queue
         assert q is not None
-        free = self._free
-        pooled = self._pooled
         while True:
-            item = q.get()
-            if item is None:
+            batch = [q.get()]
+            # whatever else is queued goes along: back-to-back writes become one
+            # pwritev, and this thread takes the GIL once for them, not once each
+            while len(batch) < 64:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            if not self._write_batch(batch):
                 return
+
+    def _write_batch(self, batch: List[Any]) -> bool:
+        """Do a batch of queued items in order; False once the stop item is met."""
+        i = 0
+        while i < len(batch):
+            item = batch[i]
+            if item is None:
+                return False
             node, offset, bufs, rel = item
             if node is None:
                 offset.set()  # a drain marker: everything before it is done
+                i += 1
                 continue
+            bufs = list(bufs)
+            end = offset + sum(len(b) for b in bufs)
+            j = i + 1
+            # at most IOV_MAX buffers and 16 MiB (a node without a vectored write joins them)
+            while j < len(batch) and batch[j] is not None and batch[j][0] is node and \
+                    batch[j][1] == end and len(bufs) + len(batch[j][2]) <= 1024 and end - offset < 16 << 20:
+                bufs.extend(batch[j][2])
+                end += sum(len(b) for b in batch[j][2])
+                j += 1
             if self._error is None:  # after a failure the rest is dropped, as QEMU stops the job
                 try:
                     node.pwritev(offset, bufs)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the driving thread
                     self._error = exc
-            if rel is not None:
-                obj = pooled(rel)
-                if obj is not None:
-                    free.put(obj)
+            for k in range(i, j):
+                self.release(batch[k][3])
+            i = j
+        return True
 
     def _raise_error(self) -> None:
         exc = self._error

@@ -96,3 +96,39 @@ def test_pool_bounds_the_buffers_in_flight(tmp_path):
             pool.drain()
             assert len(seen) <= 3
         assert d.pread(0, 4 << 20) == data
+
+
+class _Recorder:
+    """A write target that records its pwritev calls; the first one waits for ``gate``."""
+
+    def __init__(self) -> None:
+        self.data = bytearray(1 << 20)
+        self.calls = []
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def pwritev(self, offset, bufs):
+        if not self.calls:
+            self.entered.set()
+            assert self.gate.wait(60)
+        joined = b"".join(bytes(b) for b in bufs)
+        self.calls.append((offset, len(joined)))
+        self.data[offset:offset + len(joined)] = joined
+
+
+def test_writer_merges_queued_back_to_back_writes_in_order():
+    node = _Recorder()
+    with IOPool(workers=1) as pool:
+        pool.submit_writes([(node, 0, [b"a" * 100])])  # the writer blocks in this one
+        assert node.entered.wait(60)
+        for i in range(10):  # queued meanwhile: contiguous, then an overlapping rewrite
+            pool.submit_writes([(node, 100 + 50 * i, [b"%d" % i * 50])])
+        pool.submit_writes([(node, 120, [b"z" * 10])])
+        node.gate.set()
+        pool.drain()
+    assert bytes(node.data[:100]) == b"a" * 100
+    assert bytes(node.data[120:130]) == b"z" * 10  # the later write wins
+    assert bytes(node.data[130:150]) == b"0" * 20
+    assert bytes(node.data[550:600]) == b"9" * 50
+    # the ten queued writes went out in one call, the rewrite after them
+    assert node.calls == [(0, 100), (100, 500), (120, 10)]
