@@ -3,7 +3,9 @@
 A 1 GiB sparse raw image with 40% data (1 MiB extents, half random and half
 text so that compression has something to do) is converted raw->qcow2,
 qcow2->raw and raw->compressed qcow2 by both tools in turn.  Prints the
-median wall time of each, the ratio pyqemu/qemu, and each tool's peak RSS.
+median wall time of each, the ratio pyqemu/qemu, the median CPU time (user +
+system, all threads) and its ratio, each tool's peak RSS, and the load
+average: on a shared machine wall times follow the load, CPU times much less.
 
 Run: .venv/bin/python bench/img_convert.py [--size-mib N] [--runs N]
 """
@@ -39,7 +41,7 @@ CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECOD
 
 
 def timed(cmd: list) -> tuple:
-    """Wall time and peak RSS (KiB) of one child process."""
+    """Wall time, CPU time and peak RSS (KiB) of one child process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=CHILD_ENV)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -47,7 +49,7 @@ def timed(cmd: list) -> tuple:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit("failed: %s" % " ".join(cmd))
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def main() -> None:
@@ -75,24 +77,29 @@ def main() -> None:
             ("raw->qcow2 -c", ["convert", "-c", "-O", "qcow2", src], "out.qcow2", args.compressed_runs),
         ]
         print("source: %d MiB raw, 40%% data; median of alternating runs" % args.size_mib)
-        print("%-15s %10s %10s %7s %14s %14s" % ("case", "qemu-img", "pyqemu", "ratio", "qemu RSS MiB",
-                                                 "pyqemu RSS MiB"))
+        print("%-14s %9s %9s %6s  %9s %9s %6s  %8s %8s  %5s" % (
+            "case", "qemu wall", "py wall", "ratio", "qemu CPU", "py CPU", "ratio", "qemu RSS", "py RSS",
+            "load"))
         for name, argv, out, runs in cases:
             if runs <= 0:
                 continue
-            times = {"q": [], "p": []}
+            wall = {"q": [], "p": []}
+            cpu = {"q": [], "p": []}
             rss = {"q": 0, "p": 0}
             dst = os.path.join(work, out)
             for _ in range(runs):
                 for key, prog in (("q", qemu_img), ("p", PYQEMU_IMG)):
                     if os.path.exists(dst):
                         os.unlink(dst)
-                    t, r = timed([prog] + argv + [dst])
-                    times[key].append(t)
+                    t, c, r = timed([prog] + argv + [dst])
+                    wall[key].append(t)
+                    cpu[key].append(c)
                     rss[key] = max(rss[key], r)
-            tq, tp = statistics.median(times["q"]), statistics.median(times["p"])
-            print("%-15s %9.2fs %9.2fs %6.2fx %14.1f %14.1f" % (name, tq, tp, tp / tq, rss["q"] / 1024.0,
-                                                                 rss["p"] / 1024.0))
+            wq, wp = statistics.median(wall["q"]), statistics.median(wall["p"])
+            cq, cp = statistics.median(cpu["q"]), statistics.median(cpu["p"])
+            print("%-14s %8.2fs %8.2fs %5.2fx  %8.2fs %8.2fs %5.2fx  %5.1fMiB %5.1fMiB  %5.1f" % (
+                name, wq, wp, wp / wq, cq, cp, cp / max(cq, 0.001), rss["q"] / 1024.0, rss["p"] / 1024.0,
+                os.getloadavg()[0]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
