@@ -11,7 +11,7 @@ PEER_PACKAGES := qemu-utils qemu-system-x86 qemu-user libnbd-bin gdb-multiarch \
 # The translator and user-mode core must also pass under PyPy 3.9.
 PYPY_TEST_DIRS := $(wildcard tests/unit/tcg tests/unit/target tests/unit/linux_user tests/system/linux_user tests/unit/sysemu)
 
-.PHONY: all demo test test-fast lint pypy-test peer-tools venv pypy-venv clean bench
+.PHONY: all demo demo-img test test-fast lint pypy-test peer-tools venv pypy-venv clean bench
 
 all: test
 
@@ -36,8 +36,14 @@ pypy-venv: $(PYPY_VENV)/.installed
 lint: venv
 	$(VENV)/bin/ruff check $(wildcard src tests bench scripts)
 
+# The main job: Debian's Linux booted to a busybox shell on pyqemu-system-x86_64,
+# on PyPy when pypy3 can be had (else CPython). demo-img: the pyqemu-img session.
 demo: venv peer-tools
-	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+	@$(MAKE) --no-print-directory pypy-venv || echo "make demo: no PyPy environment (is pypy3 installed?): the demo runs on CPython"
+	@bash scripts/demo-linux.sh $(DEMO_ARGS)
+
+demo-img: venv peer-tools
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-img.sh
 
 test-fast: venv
 	$(PY) -m pytest -q tests/unit

@@ -1,6 +1,7 @@
 #!/bin/bash
 # pyqemu demo: a short pyqemu-img session, checked by the real qemu-img.
-# Run by `make demo` with .venv/bin on PATH.
+# Run by `make demo-img` with .venv/bin on PATH (it was `make demo` until the
+# system emulator could boot Linux; `make demo` is now scripts/demo-linux.sh).
 set -euo pipefail
 
 dir=$(mktemp -d /tmp/pyqemu-demo.XXXXXX)
