@@ -395,9 +395,10 @@ def _configure_smp(machine: Any, group: OptsList) -> None:
                 n = int(value, 0) if value.strip() else None
             except ValueError:
                 n = None
-            if n is None or n < 0:
+            if n is None or n >= 1 << 64 or n < -(1 << 64):
                 raise QemuError("Parameter 'smp.%s' expects integer" % key)
-            given[key] = n
+            # QEMU reads a uint64 (strtoull wraps '-1') and keeps an unsigned int
+            given[key] = n & 0xFFFFFFFF
     machine.smp = compute_smp(machine, given)
 
 
@@ -413,9 +414,9 @@ def _topo_text(machine: Any, s: Dict[str, int]) -> str:
 def compute_smp(machine: Any, given: Dict[str, int]) -> Dict[str, int]:
     """QEMU 7.2's -smp rules: derive the omitted values, then check the product."""
     if any(given.get(k) == 0 for k in given):
-        if given.get("cpus") != 0 or len([k for k in given if given[k] == 0]) > 1:
-            warn_report("Deprecated CPU topology (considered invalid): "
-                        "CPU topology parameters must be greater than zero")
+        # any explicit zero, '-smp 0' too (QEMU 7.2 then starts one CPU)
+        warn_report("Deprecated CPU topology (considered invalid): "
+                    "CPU topology parameters must be greater than zero")
     cpus = given.get("cpus", 0)
     maxcpus = given.get("maxcpus", 0)
     sockets = given.get("sockets", 0)
@@ -456,8 +457,10 @@ def compute_smp(machine: Any, given: Dict[str, int]) -> Dict[str, int]:
         raise QemuError("Invalid CPU topology: maxcpus must be equal to or greater than smp: "
                         "%s == maxcpus (%d) < smp_cpus (%d)" % (_topo_text(machine, s), maxcpus, cpus))
     if maxcpus > machine.MAX_CPUS:
+        # printed as a signed int, as QEMU does
         raise QemuError("Invalid SMP CPUs %d. The max CPUs supported by machine '%s' is %d"
-                        % (maxcpus, machine.NAME, machine.MAX_CPUS))
+                        % (maxcpus - (1 << 32) if maxcpus >> 31 else maxcpus,
+                           machine.NAME, machine.MAX_CPUS))
     return s
 
 

@@ -85,3 +85,27 @@ def test_every_part_with_two_cpus_as_real_qemu(real_qemu, kernel):
     ours = mbguest.run(PYQEMU, kernel, parts, ("-smp", "2"))
     assert real[0] == 33, real[1]
     assert ours == real
+
+
+SMP_ARGS = ["0", "cpus=0,maxcpus=0", "2,maxcpus=1", "2,sockets=3", "4,dies=3", "2,clusters=2",
+            "2,foo=1", "abc", "-1", "5000000000", "2,maxcpus=-1", "2,cores=-1", "300",
+            "99999999999999999999999"]
+
+
+def _smp_messages(prog: str, arg: str) -> tuple:
+    # -S with a monitor on stdin: a machine that starts quits at once
+    res = subprocess.run([prog, "-M", "pc", "-S", "-display", "none", "-nodefaults",
+                          "-monitor", "stdio", "-smp", arg], input=b"quit\n",
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    name = prog.rsplit("/", 1)[-1]
+    return res.returncode, res.stderr.decode().replace(name + ":", "PROG:")
+
+
+@pytest.mark.parametrize("arg", SMP_ARGS)
+def test_smp_option_messages_as_real_qemu(real_qemu, arg):
+    # QEMU 7.2's -smp rules: a zero only warns (one CPU), negative and huge
+    # values wrap to an unsigned int, dies count on x86, clusters do not
+    real = _smp_messages(real_qemu, arg)
+    ours = _smp_messages(PYQEMU, arg)
+    assert real[1], real
+    assert ours == real

@@ -100,6 +100,7 @@ class PCMachine(MachineState):
     DESC = "Standard PC (i440FX + PIIX, 1996)"
     IS_DEFAULT = True    # as in QEMU: no -M means pc-i440fx-7.2
     MAX_CPUS = 255
+    SMP_DIES = True     # x86 has dies in -smp (QEMU's topology messages name them)
     PROPERTIES = (
         PropDef("host-unpack", "bool", False,
                 desc="Unpack a bzImage's compressed kernel on the host and enter it directly "
