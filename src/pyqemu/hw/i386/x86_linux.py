@@ -32,7 +32,17 @@ def _read(path: str, what: str) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read()
+    except IsADirectoryError as e:
+        # QEMU opens a directory fine and fails later: reading the kernel, or
+        # mapping the initrd (GLib's g_mapped_file_new, its message verbatim)
+        if what == "initrd":
+            raise QemuError("error reading initrd %s: Failed to map %s' %s': mmap() failed: "
+                            "No such device" % (path, path, path)) from None
+        raise QemuError("could not load %s '%s': %s" % (what, path, e.strerror)) from None
     except OSError as e:
+        if what == "initrd":
+            raise QemuError("error reading initrd %s: Failed to open file \u201c%s\u201d: "
+                            "open() failed: %s" % (path, path, e.strerror)) from None
         raise QemuError("could not open %s file '%s': %s" % (what, path, e.strerror)) from None
 
 
@@ -56,6 +66,9 @@ def load_kernel(fw: Any, kernel_path: str, initrd: Optional[str], cmdline: str,
         raise QemuError("Error loading uncompressed kernel without PVH ELF Note"
                         if not multiboot.has_pvh_note(kernel) else
                         "uncompressed ELF kernels with a PVH note are not supported yet")
+    # QEMU's order: a protocol-0 kernel with an initrd fails before its size is checked
+    if initrd is not None:
+        raise QemuError("linux kernel too old to load a ram disk")
     setup_sects = (kernel[0x1F1] if len(kernel) > 0x1F1 else 0) or 4
     if (setup_sects + 1) * 512 > len(kernel):
         raise QemuError("invalid kernel header")
