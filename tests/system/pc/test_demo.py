@@ -44,11 +44,11 @@ def test_demo_boots_and_quits_with_ctrl_a_x():
     buf = bytearray()
     status = None
     try:
-        seen = read_until(fd, buf, lambda b: KERNEL_LINE.search(b), 600)
+        seen = read_until(fd, buf, lambda b: KERNEL_LINE.search(b), 300)
         assert seen, bytes(buf[-2000:]).decode(errors="replace")
         os.write(fd, b"\x01x")
         read_until(fd, buf, lambda b: False, 60)     # to EOF: the emulator has ended
-        for _ in range(600):
+        for _ in range(300):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break

@@ -64,6 +64,7 @@ def test_guest_actions_real_qemu(real_qemu, guest, tmp_path, mem, smp, exitval, 
 @pytest.mark.slow
 @pytest.mark.skipif(not OPT_IN, reason="a Linux boot to init under pyqemu takes too long for CI; "
                                         "set PYQEMU_LINUX_BOOT=1 to run it")
+@pytest.mark.timeout(PYQEMU_TIMEOUT + 600)   # beyond the project's 600 s per test
 @pytest.mark.parametrize("mem,smp,exitval,port", CASES)
 def test_guest_actions_pyqemu(guest, tmp_path, mem, smp, exitval, port):
     prefix, env = pyqemu_command()
