@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 echo "pyqemu demo: Debian's kernel and busybox-static (apt-get download) into .cache/linux,"
 echo "             and an initramfs written by pyqemu's own cpio code"
-mapfile -t guest < <(.venv/bin/python scripts/linux-guest.py)
-kernel=${guest[0]}
-initrd=${guest[1]}
+# (an assignment, not mapfile < <(...): set -e must see the script fail)
+paths=$(.venv/bin/python scripts/linux-guest.py)
+kernel=$(sed -n 1p <<<"$paths")
+initrd=$(sed -n 2p <<<"$paths")
 
 # PyPy runs the translator's generated Python code several times faster.
 if [ -x .venv-pypy/bin/python ]; then
