@@ -80,12 +80,32 @@ def _write() -> None:
                 f.write("tbs %d translations=%d invalidations=%d\n" % (
                     c.cpu_index if hasattr(c, "cpu_index") else 0,
                     tr.cache.translations, tr.cache.invalidations))
+        for pn, n in _inval_pages.most_common(30):
+            f.write("inval-page %x %d\n" % (pn << 12, n))
         for (kind, value), n in _counts.most_common():
             if isinstance(value, tuple):
                 value = "%s@%x" % value
             elif isinstance(value, int):
                 value = "%x" % value
             f.write("%s %s %d\n" % (kind, value, n))
+
+
+_inval_pages: "Counter[int]" = Counter()
+
+
+def _count_invalidations() -> None:
+    """Count, per physical page, the invalidations that dropped blocks."""
+    try:
+        from pyqemu.target.i386.sysemu.translator import PhysTBCache
+    except ImportError:
+        return
+    orig = PhysTBCache.invalidate_page
+
+    def invalidate_page(self, pn: int) -> None:
+        if self.page_tbs.get(pn):
+            _inval_pages[pn] += 1
+        orig(self, pn)
+    PhysTBCache.invalidate_page = invalidate_page  # type: ignore[assignment]
 
 
 def start_from_env() -> None:
@@ -99,3 +119,4 @@ def start_from_env() -> None:
     signal.signal(signal.SIGPROF, _handler)
     signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
     atexit.register(_dump)
+    _count_invalidations()
