@@ -12,16 +12,16 @@ GIL.  A node therefore splits a request in two:
 * ``write_plan(offset, data)`` allocates and updates metadata now and
   returns ``(node, host_offset, buffers)`` writes still to be issued.
 
-:class:`IOPool` gives the driving thread reusable read buffers and hands the
-writes to one writer thread, in order.  The driving thread reads itself: its
-``preadv`` releases the GIL, so the read of the next chunk, the zero scan and
-the metadata work overlap the write of the previous one, and every chunk
-costs two thread hand-offs (the write queued, the buffer back) instead of
-the four of a read pool.  One writer also keeps writes in submission order,
-so writes to the same bytes land as they were issued.  A format node that is
-about to write metadata calls its ``io_barrier`` first (set by the pool),
-so that guest data reaches the disk before the metadata that points at it
-and a killed process leaves at worst leaked clusters.
+:class:`IOPool` gives the driving thread reusable page-aligned read buffers
+and issues the writes: at once (``workers=0``, what convert uses: on these
+VMs a thread's wake-ups cost more than the overlap gains, see
+``cli/img_convert.py``) or in one writer thread behind it (``workers=1``),
+whose ``pwritev`` releases the GIL while the driving thread reads the next
+chunk.  One writer keeps writes in submission order, so writes to the same
+bytes land as they were issued, and it merges queued back-to-back writes.  A
+format node that is about to write metadata calls its ``io_barrier`` first
+(set by the pool), so that guest data reaches the disk before the metadata
+that points at it and a killed process leaves at worst leaked clusters.
 """
 from __future__ import annotations
 
