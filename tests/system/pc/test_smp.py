@@ -15,10 +15,10 @@ from pcvm import PYQEMU
 import mbguest
 
 
-def _seabios_log(prog: str, ncpus: int, log) -> list:
+def _seabios_log(prog: str, smp: str, log) -> list:
     """SeaBIOS's debug log up to its CPU count line (the emulator is killed then)."""
     p = subprocess.Popen([prog, "-M", "pc", "-nodefaults", "-display", "none",
-                          "-smp", str(ncpus), "-no-reboot",
+                          "-smp", smp, "-no-reboot",
                           "-chardev", "file,id=d,path=%s" % log,
                           "-device", "isa-debugcon,iobase=0x402,chardev=d"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -39,16 +39,19 @@ def _seabios_log(prog: str, ncpus: int, log) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ncpus", [2, 3])
-def test_seabios_counts_every_cpu(real_qemu, tmp_path, ncpus):
-    real = _seabios_log(real_qemu, ncpus, tmp_path / "real.log")
-    ours = _seabios_log(PYQEMU, ncpus, tmp_path / "ours.log")
-    found = "Found %d cpu(s) max supported %d cpu(s)" % (ncpus, ncpus)
+@pytest.mark.parametrize("smp,ids,limit", [("2", [0, 1], 2), ("3", [0, 1, 2], 3),
+                                           # 3 cores take 2 bits of the APIC ID
+                                           ("6,sockets=2", [0, 1, 2, 4, 5, 6], 7)])
+def test_seabios_counts_every_cpu(real_qemu, tmp_path, smp, ids, limit):
+    real = _seabios_log(real_qemu, smp, tmp_path / "real.log")
+    ours = _seabios_log(PYQEMU, smp, tmp_path / "ours.log")
+    # "max supported" is fw_cfg's max CPUs: the APIC ID limit, not the count
+    found = "Found %d cpu(s) max supported %d cpu(s)" % (len(ids), limit)
     assert found in real, real[-5:]
     assert found in ours, ours[-5:]
     # each AP ran SeaBIOS's handle_smp with its own APIC ID (in the order the
     # APs took the lock, which real QEMU does not fix), before the count
-    aps = ["handle_smp: apic_id=0x%x" % i for i in range(1, ncpus)]
+    aps = ["handle_smp: apic_id=0x%x" % i for i in ids[1:]]
     assert sorted(ln for ln in real if ln.startswith("handle_smp")) == aps
     assert sorted(ln for ln in ours if ln.startswith("handle_smp")) == aps
     assert ours.index(found) > max(ours.index(a) for a in aps)

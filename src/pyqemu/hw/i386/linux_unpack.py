@@ -157,12 +157,15 @@ def _checksummed(data: bytearray, at: int) -> bytes:
     return bytes(data)
 
 
-def mp_table(ncpus: int, cpu_signature: int, cpu_features: int) -> bytes:
-    """MP floating pointer + configuration table at MP_TABLE_ADDR."""
+def mp_table(ncpus: int, cpu_signature: int, cpu_features: int,
+             apic_ids: Optional[List[int]] = None) -> bytes:
+    """MP floating pointer + configuration table at MP_TABLE_ADDR (``apic_ids``:
+    the CPUs' APIC IDs, by default their indexes)."""
+    ids = list(range(ncpus)) if apic_ids is None else apic_ids
     entries = []
-    for i in range(ncpus):
+    for i, apic_id in enumerate(ids):
         flags = 1 | (2 if i == 0 else 0)                       # enabled, BSP
-        entries.append(struct.pack("<BBBBII8x", 0, i, 0x14, flags, cpu_signature, cpu_features))
+        entries.append(struct.pack("<BBBBII8x", 0, apic_id, 0x14, flags, cpu_signature, cpu_features))
     entries.append(struct.pack("<BB6s", 1, 0, b"ISA   "))
     ioapic_id = 0     # what the IOAPIC's ID register holds
     entries.append(struct.pack("<BBBBI", 2, ioapic_id, 0x20, 1, 0xFEC00000))

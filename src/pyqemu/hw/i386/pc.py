@@ -30,6 +30,7 @@ from pyqemu.hw.core.qdev import IRQ, BusState, main_system_bus
 from pyqemu.hw.input.i8042 import I8042
 from pyqemu.hw.isa import debugexit  # noqa: F401 - isa-debug-exit
 from pyqemu.hw.intc.i8259 import PIC, PICPair
+from pyqemu.hw.i386.topology import apic_id_limit
 from pyqemu.hw.intc.ioapic import IOAPIC
 from pyqemu.hw.isa.port92 import Port92
 from pyqemu.hw.nvram.fw_cfg import (FW_CFG_BOOT_MENU, FW_CFG_E820_TABLE, FW_CFG_IRQ0_OVERRIDE,
@@ -224,7 +225,8 @@ class PCMachine(MachineState):
         fw.add_i64(FW_CFG_RAM_SIZE, self.ram_size)
         fw.add_i16(FW_CFG_NOGRAPHIC, 0)
         fw.add_i16(FW_CFG_NB_CPUS, self.smp["cpus"])
-        fw.add_i16(FW_CFG_MAX_CPUS, self.smp["maxcpus"])
+        # QEMU hands the firmware the APIC ID limit, not the CPU count
+        fw.add_i16(FW_CFG_MAX_CPUS, apic_id_limit(self.smp))
         fw.add_i16(FW_CFG_BOOT_MENU, 0)
         fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
         fw.add_i32(FW_CFG_E820_TABLE, 0)  # the legacy table is empty; etc/e820 has the map
@@ -252,7 +254,8 @@ class PCMachine(MachineState):
         # no firmware to count the CPUs: an MP table tells Linux about them (for
         # one CPU too, as SeaBIOS writes one, so Linux finds its boot CPU listed)
         eax, _b, _c, edx = self.cpus[0].cpuid(1, 0)
-        mem.write_bytes(linux_unpack.MP_TABLE_ADDR, linux_unpack.mp_table(len(self.cpus), eax, edx))
+        ids = [getattr(cpu, "apic_id", i) for i, cpu in enumerate(self.cpus)]
+        mem.write_bytes(linux_unpack.MP_TABLE_ADDR, linux_unpack.mp_table(len(self.cpus), eax, edx, ids))
         for cpu in self.cpus:
             get_sys_translator(cpu).cache.flush()   # code from before the reset is gone
         linux_unpack.enter_kernel(self.cpus[0], boot)

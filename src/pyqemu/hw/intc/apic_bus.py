@@ -1,6 +1,6 @@
 """The local APICs of a PC's CPUs and what connects them.
 
-One ``LocalAPIC`` per CPU (APIC ID = CPU index), reached by the CPU as
+One ``LocalAPIC`` per CPU (its ``cpu.apic_id``: hw/i386/topology.py), reached by the CPU as
 ``cpu.apic``. The xAPIC page is one MMIO window ``apic-msi`` at 0xfee00000
 (1 MiB, as QEMU maps it); an access goes to the APIC of the CPU that makes
 it. Interrupts reach a CPU through its INTR line (``cpu.intr_level`` +
@@ -40,7 +40,7 @@ class APICBus:
         self.pic_level = 0
         self.apics: List[LocalAPIC] = []
         for i, cpu in enumerate(cpus):
-            apic = LocalAPIC(i)
+            apic = LocalAPIC(getattr(cpu, "apic_id", i))
             apic.cpu = cpu
             apic.ipi_handlers.append(self._ipi_sender(apic))
             # the timer raises IRR behind our back: re-evaluate after it

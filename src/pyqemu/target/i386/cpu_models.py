@@ -1270,7 +1270,10 @@ def _factory(name: str) -> Callable:
         # has the same root and so the same contents
         sys_cpu.cpu_as = AddressSpace(get_system_memory(), "cpu-memory-%d" % index)
         sys_cpu.io_as = address_space_io()
-        attach(sys_cpu, parsed, index)
+        from pyqemu.hw.i386.topology import apic_id_from_index
+        # the APIC ID follows the -smp topology, as in QEMU (not always the index)
+        sys_cpu.apic_id = apic_id_from_index(smp, index) if smp else index
+        attach(sys_cpu, parsed, sys_cpu.apic_id)
         sys_cpu.reset()       # EDX at reset is this model's CPUID.1.EAX
         return sys_cpu
     return make
