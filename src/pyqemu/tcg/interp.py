@@ -315,20 +315,6 @@ def _state_movers(gl: List[Tuple[int, Temp]]):
     return load, store
 
 
-class _Builder:
-    def __init__(self, block: Block) -> None:
-        self.block = block
-        self.slots: Dict[Temp, int] = {}
-        self.tmpl: List[object] = [None]
-
-    def slot(self, t: Temp) -> int:
-        s = self.slots.get(t)
-        if s is None:
-            s = self.slots[t] = len(self.tmpl)
-            self.tmpl.append(t.value if t.kind == "const" else 0)
-        return s
-
-
 def build(block: Block, mem, restore: Callable, loop_limit: int,
           hot_loop: int = 0, on_hot_loop: Callable = None) -> Callable:
     """A function ``fn(env) -> exit`` that interprets ``block`` (see module docstring).
@@ -340,59 +326,83 @@ def build(block: Block, mem, restore: Callable, loop_limit: int,
     continued.
     """
     ops = block.ops
-    bd = _Builder(block)
-    slot = bd.slot
-    gl: Dict[str, Temp] = {}
+    pc = block.pc
+    # Slots: 0 is the CPU object, then one per temp, constant and global in
+    # order of first use; tmpl holds the constants' values.
+    slots: Dict[Temp, int] = {}
+    tmpl: List[object] = [None]
+    gl: Dict[str, Tuple[int, Temp]] = {}
     written_names = set()
     any_writes = False
-    for op in ops:
-        for t in op.ins + op.outs:
-            if t.kind == "global":
-                gl[t.name] = t
-        for t in op.outs:
-            if t.kind == "global":
-                written_names.add(t.name)
-        if op.opc == "call" and op.params[0].flags & CALL_WRITES_STATE:
-            any_writes = True
-    all_gl = [(slot(t), t) for t in gl.values()]
-    written = [(s, t) for s, t in all_gl if any_writes or t.name in written_names]
-    load, _ = _state_movers(all_gl)
-    _, store = _state_movers(written)
-    self_loop = any(op.opc == "goto_tb" and op.params[1] == block.pc for op in ops)
-
-    # code index of each op (insn_start and set_label produce no code)
-    index: List[int] = []
+    self_loop = False
     labels: Dict[object, int] = {}
-    n = 0
+    n = 0          # code index of the next op (insn_start and set_label make no code)
     for op in ops:
-        index.append(n)
-        if op.opc == "set_label":
+        opc = op.opc
+        for t in op.ins:
+            if t not in slots:
+                slots[t] = len(tmpl)
+                kind = t.kind
+                if kind == "const":
+                    tmpl.append(t.value)
+                else:
+                    tmpl.append(0)
+                    if kind == "global":
+                        gl[t.name] = (slots[t], t)
+        for t in op.outs:
+            if t not in slots:
+                slots[t] = len(tmpl)
+                tmpl.append(0)
+            if t.kind == "global":
+                gl[t.name] = (slots[t], t)
+                written_names.add(t.name)
+        if opc == "insn_start":
+            continue
+        if opc == "set_label":
             labels[op.params[0]] = n
-        elif op.opc != "insn_start":
-            n += 1
+            continue
+        n += 1
+        if opc == "call":
+            if op.params[0].flags & CALL_WRITES_STATE:
+                any_writes = True
+        elif opc == "goto_tb":
+            if op.params[1] == pc:
+                self_loop = True
+    all_gl = list(gl.values())
+    written = all_gl if any_writes else [x for x in all_gl if x[1].name in written_names]
+    load, store = _state_movers(all_gl)
+    if written is not all_gl:
+        store = _state_movers(written)[1]
+
     rget, wget = mem.rpages.get, mem.wpages.get
     LD, ST = mem.load, mem.store
+    mov = _OPS["mov"]
     code: List[Callable] = []
     insn_of: List[int] = []
     insn_data: List[Tuple] = []
     ip = 0
     for op in ops:
         opc = op.opc
-        if opc == "insn_start":
+        if opc == "mov":
+            # half of all ops: their closure is made here without _op's dispatch
+            nxt = len(code) + 1
+            code.append(mov(slots[op.outs[0]], slots[op.ins[0]], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                            nxt))
+        elif opc == "insn_start":
             ip = len(insn_data)
             insn_data.append(op.params)
             continue
-        if opc == "set_label":
+        elif opc == "set_label":
             continue
-        nxt = len(code) + 1
-        code.append(_op(op, slot, labels, nxt, block.pc, self_loop, rget, wget, LD, ST,
-                        store, load))
+        else:
+            nxt = len(code) + 1
+            code.append(_op(op, slots.__getitem__, labels, nxt, pc, self_loop, rget, wget, LD,
+                            ST, store, load))
         insn_of.append(ip)
     code.append(_off_end)
     insn_of.append(ip)
     if not insn_data:
-        insn_data.append((block.pc,))
-    tmpl = bd.tmpl
+        insn_data.append((pc,))
     ninsns = block.ninsns
 
     def run(env):

@@ -149,6 +149,9 @@ class Block:
         self.ntemps = 0
         self.nlabels = 0
         self.ninsns = 0
+        # set by tcg.optimize: a cold block is interpreted unoptimized and
+        # only optimized once it is compiled (tcg.tier)
+        self.optimized = False
 
     def dump(self) -> str:
         return "\n".join(repr(op) for op in self.ops) + "\n"
@@ -173,7 +176,7 @@ class Builder:
         key = (value, width)
         t = self._consts.get(key)
         if t is None:
-            t = Temp(0, width, "const", value=value)
+            t = Temp(0, width, "const", value)
             self._consts[key] = t
         return t
 
@@ -186,23 +189,31 @@ class Builder:
              params: Tuple = ()) -> None:
         self.ops.append(Op(opc, width, outs, ins, params))
 
-    # convenience: each returns its output temp (new unless ``dst`` given)
+    # convenience: each returns its output temp (new unless ``dst`` given).
+    # The most used ones make their temp and op inline: the decoder calls
+    # them a few times per guest instruction, and cold code is mostly that.
     def op2(self, opc: str, a: Temp, width: int = I64, dst: Optional[Temp] = None) -> Temp:
-        d = dst if dst is not None else self.temp(width)
-        self.emit(opc, width, [d], [a])
-        return d
+        if dst is None:
+            b = self.block
+            n = b.ntemps = b.ntemps + 1
+            dst = Temp(n, width, "temp")
+        self.ops.append(Op(opc, width, [dst], [a]))
+        return dst
 
     def op3(self, opc: str, a: Temp, b: Temp, width: int = I64,
             dst: Optional[Temp] = None) -> Temp:
-        d = dst if dst is not None else self.temp(width)
-        self.emit(opc, width, [d], [a, b])
-        return d
+        if dst is None:
+            blk = self.block
+            n = blk.ntemps = blk.ntemps + 1
+            dst = Temp(n, width, "temp")
+        self.ops.append(Op(opc, width, [dst], [a, b]))
+        return dst
 
     def mov(self, dst: Temp, src: Temp, width: int = I64) -> None:
-        self.emit("mov", width, [dst], [src])
+        self.ops.append(Op("mov", width, [dst], [src]))
 
     def movi(self, dst: Temp, value: int, width: int = I64) -> None:
-        self.emit("mov", width, [dst], [self.const(value, width)])
+        self.ops.append(Op("mov", width, [dst], [self.const(value, width)]))
 
     def setcond(self, cond: str, a: Temp, b: Temp, width: int = I64,
                 dst: Optional[Temp] = None) -> Temp:
@@ -241,12 +252,15 @@ class Builder:
 
     def ld(self, addr: Temp, memop: int, width: int = I64, mmu_idx: int = 0,
            dst: Optional[Temp] = None) -> Temp:
-        d = dst if dst is not None else self.temp(width)
-        self.emit("qemu_ld", width, [d], [addr], (memop, mmu_idx))
-        return d
+        if dst is None:
+            b = self.block
+            n = b.ntemps = b.ntemps + 1
+            dst = Temp(n, width, "temp")
+        self.ops.append(Op("qemu_ld", width, [dst], [addr], (memop, mmu_idx)))
+        return dst
 
     def st(self, val: Temp, addr: Temp, memop: int, width: int = I64, mmu_idx: int = 0) -> None:
-        self.emit("qemu_st", width, [], [val, addr], (memop, mmu_idx))
+        self.ops.append(Op("qemu_st", width, [], [val, addr], (memop, mmu_idx)))
 
     def call(self, helper: Helper, args: List[Temp], width: int = I64) -> List[Temp]:
         rets = [self.temp(width) for _ in range(helper.nret)]
@@ -255,7 +269,7 @@ class Builder:
 
     def insn_start(self, pc: int, *extra: int) -> None:
         self.block.ninsns += 1
-        self.emit("insn_start", 0, [], [], (pc,) + tuple(extra))
+        self.ops.append(Op("insn_start", 0, [], [], (pc,) + extra))
 
     def goto_tb(self, n: int, dest: int) -> None:
         """Leave through chainable exit ``n`` (0/1) towards guest address ``dest``."""

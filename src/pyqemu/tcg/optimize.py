@@ -7,7 +7,8 @@ condition-code computations overwritten by the next instruction disappear.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set
+import threading
+from typing import Callable, Dict, List, Optional, Set
 
 from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, EXIT_OPS,
                            SIDE_EFFECT_OPS, Block, Op, Temp)
@@ -86,10 +87,27 @@ def fold(opc: str, w: int, v: List[int], params: tuple) -> Optional[int]:
     return r & m
 
 
-def optimize(block: Block, make_const) -> None:
+def _const(value: int, width: int) -> Temp:
+    return Temp(0, width, "const", value=value)
+
+
+def optimize(block: Block, make_const: Optional[Callable[[int, int], Temp]] = None) -> None:
     """Optimize ``block`` in place; ``make_const(value, width)`` makes const temps."""
-    _propagate(block, make_const)
+    _propagate(block, make_const or _const)
     _dead_code(block)
+    block.optimized = True
+
+
+# Blocks of several guest threads may get hot at once (tcg.tier, region).
+_lock = threading.Lock()
+
+
+def ensure_optimized(block: Block) -> None:
+    """Optimize ``block`` unless that was done already (cold blocks are not optimized)."""
+    if not block.optimized:
+        with _lock:
+            if not block.optimized:
+                optimize(block)
 
 
 _EXT_BITS = {"ext8u": 8, "ext16u": 16, "ext32u": 32}
@@ -129,10 +147,17 @@ def _result_bits(op: Op, bits) -> int:
     return min(r, w)
 
 
+# ops fold() evaluates
+_FOLDABLE = frozenset(("mov", "add", "sub", "mul", "and", "or", "xor", "andc", "neg", "not",
+                       "shl", "shr", "sar", "ext8s", "ext16s", "ext32s", "ext8u", "ext16u",
+                       "ext32u", "setcond", "extract", "sextract", "deposit"))
+
+
 def _propagate(block: Block, make_const) -> None:
     copies: Dict[Temp, Temp] = {}
     known: Dict[Temp, int] = {}
     out: List[Op] = []
+    append = out.append
 
     def bits(t: Temp) -> int:
         if t.kind == "const":
@@ -157,52 +182,73 @@ def _propagate(block: Block, make_const) -> None:
 
     for op in block.ops:
         opc = op.opc
+        if opc == "insn_start":
+            append(op)
+            continue
         if opc == "set_label":
             copies.clear()
             known.clear()
             rev.clear()
-            out.append(op)
+            append(op)
             continue
-        op.ins = [copies.get(t, t) for t in op.ins]
-        if opc == "brcond" and op.ins[0].is_const and op.ins[1].is_const:
-            cond, label = op.params
-            if eval_cond(cond, op.ins[0].value, op.ins[1].value, op.width):
-                out.append(Op("br", 0, [], [], (label,)))
-            else:
-                label.refs -= 1
+        ins = op.ins
+        if copies and ins:
+            ins = op.ins = [copies.get(t, t) for t in ins]
+        if opc == "brcond":
+            a, b = ins
+            if a.kind == "const" and b.kind == "const":
+                cond, label = op.params
+                if eval_cond(cond, a.value, b.value, op.width):
+                    append(Op("br", 0, [], [], (label,)))
+                else:
+                    label.refs -= 1
+                continue
+            append(op)
             continue
+        outs = op.outs
         if opc == "call":
-            flags = op.params[0].flags
-            if flags & CALL_WRITES_STATE:
+            if op.params[0].flags & CALL_WRITES_STATE:
                 for k in [k for k, v in copies.items() if v.kind == "global" or k.kind == "global"]:
                     del copies[k]
                 for k in [k for k in known if k.kind == "global"]:
                     del known[k]
+            for t in outs:
+                kill(t)
+            append(op)
+            continue
         # A zero-extension or mask of a value known to fit is a copy.
-        if len(op.ins) >= 1 and (opc in _EXT_BITS and bits(op.ins[0]) <= _EXT_BITS[opc] or
-                                 opc == "and" and op.ins[1].is_const and
-                                 op.ins[1].value == (1 << op.ins[1].value.bit_length()) - 1 and
-                                 bits(op.ins[0]) <= op.ins[1].value.bit_length()):
-            op = Op("mov", op.width, op.outs, [op.ins[0]])
-            opc = "mov"
-        for t in op.outs:
-            kill(t)
-        if len(op.outs) == 1 and opc not in SIDE_EFFECT_OPS and op.ins and \
-                all(t.is_const for t in op.ins):
-            r = fold(opc, op.width, [t.value for t in op.ins], op.params)
-            if r is not None:
-                c = make_const(r, op.width)
-                op = Op("mov", op.width, op.outs, [c])
+        if opc in _EXT_BITS:
+            if bits(ins[0]) <= _EXT_BITS[opc]:
+                op = Op("mov", op.width, outs, [ins[0]])
                 opc = "mov"
-        if opc == "movcond" and op.ins[0].is_const and op.ins[1].is_const:
-            pick = op.ins[2] if eval_cond(op.params[0], op.ins[0].value, op.ins[1].value,
-                                          op.width) else op.ins[3]
-            op = Op("mov", op.width, op.outs, [pick])
-            opc = "mov"
-        if len(op.outs) == 1 and opc not in ("call",):
-            known[op.outs[0]] = _result_bits(op, bits)
+        elif opc == "and":
+            c = ins[1]
+            if c.kind == "const":
+                v = c.value
+                if v & (v + 1) == 0 and bits(ins[0]) <= v.bit_length():
+                    op = Op("mov", op.width, outs, [ins[0]])
+                    opc = "mov"
+        for t in outs:
+            kill(t)
+        if opc in _FOLDABLE and len(outs) == 1:
+            for t in op.ins:
+                if t.kind != "const":
+                    break
+            else:
+                r = fold(opc, op.width, [t.value for t in op.ins], op.params)
+                if r is not None:
+                    op = Op("mov", op.width, outs, [make_const(r, op.width)])
+                    opc = "mov"
+        elif opc == "movcond":
+            a, b = op.ins[0], op.ins[1]
+            if a.kind == "const" and b.kind == "const":
+                pick = op.ins[2] if eval_cond(op.params[0], a.value, b.value,
+                                              op.width) else op.ins[3]
+                op = Op("mov", op.width, outs, [pick])
+                opc = "mov"
         if opc == "mov":
-            d, s = op.outs[0], op.ins[0]
+            d, s = outs[0], op.ins[0]
+            known[d] = bits(s)
             if d is s:
                 continue
             # Only temps are replaced by copies; a global keeps its own storage.
@@ -213,20 +259,33 @@ def _propagate(block: Block, make_const) -> None:
                     rev[s] = [d]
                 else:
                     ks.append(d)
-        out.append(op)
+        elif len(outs) == 1:
+            known[outs[0]] = _result_bits(op, bits)
+        append(op)
     block.ops = out
 
 
 def _dead_code(block: Block) -> None:
-    from pyqemu.tcg.ir import Label  # noqa: F401  (type only)
     ops = block.ops
     live: Set[Temp] = set()
     live_at: Dict[object, Set[Temp]] = {}
-    all_globals = {t for op in ops for t in op.outs + op.ins if t.kind == "global"}
+    gs = set()
+    for op in ops:
+        for t in op.outs:
+            if t.kind == "global":
+                gs.add(t)
+        for t in op.ins:
+            if t.kind == "global":
+                gs.add(t)
+    all_globals = frozenset(gs)
     keep: List[Op] = []
     unreachable = False
     for op in reversed(ops):
         opc = op.opc
+        if opc == "insn_start":
+            if not unreachable:
+                keep.append(op)
+            continue
         if opc == "set_label":
             label = op.params[0]
             if label.refs <= 0:
@@ -243,32 +302,42 @@ def _dead_code(block: Block) -> None:
         if opc in EXIT_OPS:
             live = set(all_globals)
             keep.append(op)
-            unreachable = False
             continue
         if opc == "br":
             live = set(live_at.get(op.params[0], all_globals))
             keep.append(op)
             continue
+        outs = op.outs
         if opc == "brcond":
             live |= live_at.get(op.params[1], all_globals)
         elif opc not in SIDE_EFFECT_OPS:
-            if not any(t in live for t in op.outs):
+            if len(outs) == 1:
+                if outs[0] not in live:
+                    continue
+            elif not any(t in live for t in outs):
                 continue
-            if opc in ("mulu2", "muls2") and op.outs[1] not in live:
+            if opc in ("mulu2", "muls2") and outs[1] not in live:
                 # the low half of a product does not depend on signedness
-                op = Op("mul", op.width, [op.outs[0]], op.ins)
-        if opc == "call" and not op.params[0].flags and not any(t in live for t in op.outs):
-            continue
-        for t in op.outs:
-            live.discard(t)
-        if opc in ("qemu_ld", "qemu_st"):
-            live |= all_globals
+                op = Op("mul", op.width, [outs[0]], op.ins)
+                outs = op.outs
         elif opc == "call":
             flags = op.params[0].flags
+            if not flags and not any(t in live for t in outs):
+                continue
             if flags & (CALL_MAY_RAISE | CALL_READS_STATE | CALL_WRITES_STATE):
+                for t in outs:
+                    live.discard(t)
                 live |= all_globals
+                outs = ()
+        elif opc == "qemu_ld" or opc == "qemu_st":
+            for t in outs:
+                live.discard(t)
+            live |= all_globals
+            outs = ()
+        for t in outs:
+            live.discard(t)
         for t in op.ins:
-            if not t.is_const:
+            if t.kind != "const":
                 live.add(t)
         keep.append(op)
     keep.reverse()
@@ -277,13 +346,14 @@ def _dead_code(block: Block) -> None:
     result: List[Op] = []
     dead = False
     for op in keep:
-        if op.opc == "set_label":
+        opc = op.opc
+        if opc == "set_label":
             dead = False
         if dead:
-            if op.opc in ("brcond", "br"):
+            if opc == "brcond" or opc == "br":
                 op.params[-1].refs -= 1
             continue
         result.append(op)
-        if op.opc in EXIT_OPS or op.opc == "br":
+        if opc in EXIT_OPS or opc == "br":
             dead = True
     block.ops = [op for op in result if op.opc != "set_label" or op.params[0].refs > 0]

@@ -20,6 +20,8 @@ import os
 from typing import Callable, List
 
 from pyqemu.tcg import interp, region
+from pyqemu.tcg.optimize import ensure_optimized
+from pyqemu.util import log
 
 DEFAULT_HOT = 20
 NEVER = -1
@@ -60,6 +62,18 @@ def set_regions(on: bool) -> None:
     _settings["regions"] = on
 
 
+def lazy_optimize() -> bool:
+    """Whether translators may leave new blocks unoptimized (``tiered`` optimizes them).
+
+    Most blocks run a few times only: interpreting their IR as decoded costs
+    less than optimizing it.  A block is optimized when it gets hot, just
+    before it is compiled.  Blocks compiled at once (threshold 0, or
+    ``-d out_asm``, as ``PyCodegen.compile`` decides) and ``-d op_opt`` need
+    the optimized IR right away.
+    """
+    return hot_threshold() != 0 and not log.enabled("out_asm") and not log.enabled("op_opt")
+
+
 def tiered(gen, name: str, threshold: int, loop_limit: int) -> Callable:
     """The function of a new block: interpreted, compiled by ``gen`` once hot."""
     runs = 0
@@ -78,6 +92,7 @@ def tiered(gen, name: str, threshold: int, loop_limit: int) -> Callable:
     def single(env):
         # the head of an invalidated region: back to this block's own code
         from pyqemu.tcg.backend_py import PyCodegen
+        ensure_optimized(block)
         f, src = PyCodegen(block, mem, restore).compile_python(name)
         install(f, src)
         return f(env)
@@ -87,9 +102,12 @@ def tiered(gen, name: str, threshold: int, loop_limit: int) -> Callable:
         if gen is None:
             return run
         g, gen = gen, None
+        ensure_optimized(block)
         if tbs and caches and regions_enabled():
             head, cache = tbs[0], caches[0]
             members = region.find_loop(head, cache.pc_map(head.cs_base, head.flags))
+            for tb in members:
+                ensure_optimized(tb.block)
             rfn = region.compile_region(members, mem, restore) if members else None
             if rfn is not None:
                 def stop() -> None:

@@ -18,6 +18,7 @@ from pyqemu.tcg.backend_py import PyCodegen
 from pyqemu.tcg.ir import (CALL_MAY_RAISE, CALL_READS_STATE, CALL_SIDE_EFFECTS, CALL_WRITES_STATE,
                            I32, I64,
                            MO_SIGN, Block, Builder, GlobalSet, Helper, Temp)
+from pyqemu.tcg import tier
 from pyqemu.tcg.optimize import optimize
 from pyqemu.tcg.tb import TB, TBCache
 from pyqemu.target.i386 import cc as C
@@ -81,6 +82,7 @@ def _restore(env, data) -> None:
 
 R_ES, R_CS, R_SS, R_DS, R_FS, R_GS = range(6)
 _SEG_PREFIX = {0x26: R_ES, 0x2e: R_CS, 0x36: R_SS, 0x3e: R_DS, 0x64: R_FS, 0x65: R_GS}
+_LEGACY_PREFIXES = frozenset((0x66, 0x67, 0xf2, 0xf3, 0xf0) + tuple(_SEG_PREFIX))
 
 # TB flags.  User mode: bit 0 = 64-bit code.  System mode (SYSF_SYS) adds
 # QEMU's hflags that change what the decoder emits; a change of any of them
@@ -133,11 +135,11 @@ class Translator:
         d.run()
         if log.enabled("in_asm"):
             from pyqemu.target.i386.disas import in_asm_block
-            start = d.insns[0][0] if d.insns else pc
-            log.log(in_asm_block(start, b"".join(raw for _, raw in d.insns), d.mode))
+            log.log(in_asm_block(pc, d.code_bytes(), d.mode))
         if log.enabled("op"):
             log.log("OP:\n" + block.dump() + "\n")
-        optimize(block, b.const)
+        if not tier.lazy_optimize():
+            optimize(block, b.const)
         if log.enabled("op_opt"):
             log.log("OP after optimization and liveness analysis:\n" + block.dump() + "\n")
         gen = PyCodegen(block, self.mem, _restore)
@@ -176,8 +178,13 @@ class Disas:
         self.max_insns = max_insns
         self.cc_op = DYNAMIC
         self.done = False
+        # start of each decoded instruction (their bytes: code_bytes())
         self.insns = []
         self.code_pages: Dict[int, bytes] = {}
+        # the page u8() reads from and the EIP of its first byte (none yet:
+        # no EIP is within 4096 of this base)
+        self._page = b""
+        self._pbase = -(1 << 80)
         self.sys = bool(sysf & SYSF_SYS)
         self.cs_base = cs_base
         self.la_mask = MASK[8] if mode == 64 else MASK[4]
@@ -195,6 +202,21 @@ class Disas:
             self.addseg = False
         self.spsize = 8 if mode == 64 else (4 if self.ss32 else 2)
         self.seg_ovr = None
+        # Per-instruction state (insn(), modrm()), created here so that every
+        # Disas has the same attribute layout: PyPy's interpreter and CPython's
+        # attribute caches stay monomorphic on it.
+        self.osize = self.asize = 4
+        self.rex_w = self.rex_r = self.rex_x = self.rex_b = 0
+        self.rex_any = False
+        self.rep = 0
+        self.lock = False
+        self.seg = None
+        self.pfx66 = False
+        self.start = pc
+        self.riprel_fixups = []
+        self.vex = None
+        self.mod = self.reg = self.rm = 0
+        self.ea = None
 
     # -- fetching ------------------------------------------------------------
     def _byte(self, addr: int) -> int:
@@ -204,7 +226,15 @@ class Disas:
         if page is None:
             page = self.tr.fetch_page(lin, self)
             self.code_pages[pn] = page
+        # EIPs [pbase, pbase + 4096) are this page without wrapping around
+        self._page = page
+        self._pbase = (lin & ~PAGE_MASK) - self.cs_base
         return page[lin & PAGE_MASK]
+
+    def code_bytes(self) -> bytes:
+        """The bytes of the instructions decoded so far (for -d in_asm)."""
+        start = self.insns[0] if self.insns else self.pc
+        return bytes(self._byte(a) for a in range(start, self.pc))
 
     def page_of(self, eip: int) -> int:
         return ((eip + self.cs_base) & self.la_mask) >> 12
@@ -213,11 +243,18 @@ class Disas:
         return (eip + self.cs_base) & PAGE_MASK
 
     def u8(self) -> int:
-        v = self._byte(self.pc)
-        self.pc += 1
-        return v
+        pc = self.pc
+        self.pc = pc + 1
+        off = pc - self._pbase
+        if 0 <= off < 4096:
+            return self._page[off]
+        return self._byte(pc)
 
     def imm(self, size: int) -> int:
+        off = self.pc - self._pbase
+        if 0 <= off <= 4096 - size:
+            self.pc += size
+            return int.from_bytes(self._page[off:off + size], "little")
         v = 0
         for i in range(min(size, 4)):
             v |= self.u8() << (8 * i)
@@ -236,6 +273,11 @@ class Disas:
     def run(self) -> None:
         b = self.b
         n = 0
+        insns = self.insns
+        max_insns = self.max_insns
+        # the block ends on its first page, at most 16 bytes before the page's end
+        page0 = self.page_of(self.pc)
+        cs_base, la_mask = self.cs_base, self.la_mask
         while True:
             start = self.pc
             b.insn_start(start)
@@ -257,12 +299,12 @@ class Disas:
                 self.pc = start
                 self.gen_jmp_const(start, 0)
                 break
-            self.insns.append((start, bytes(self._byte(a) for a in range(start, self.pc))))
+            insns.append(start)
             n += 1
             if self.done:
                 break
-            if n >= self.max_insns or self.page_of(self.pc) != self.page_of(start) or \
-                    self.page_offset(self.pc) > 4096 - 16:
+            lin = (self.pc + cs_base) & la_mask
+            if n >= max_insns or lin >> 12 != page0 or lin & PAGE_MASK > 4096 - 16:
                 self.gen_jmp_const(self.pc, 0)
                 break
 
@@ -641,8 +683,9 @@ class Disas:
         return self.g.seg_base[default] if self.addseg else None
 
     def insn(self, start: int) -> None:
-        self.osize = 2 if self.mode == 16 else 4
-        self.asize = 8 if self.mode == 64 else (2 if self.mode == 16 else 4)
+        mode = self.mode
+        self.osize = 2 if mode == 16 else 4
+        self.asize = 8 if mode == 64 else (2 if mode == 16 else 4)
         self.seg_ovr = None
         self.rex_w = self.rex_r = self.rex_x = self.rex_b = 0
         self.rex_any = False
@@ -655,6 +698,16 @@ class Disas:
         rex = 0
         while True:
             c = self.u8()
+            if c not in _LEGACY_PREFIXES:
+                if mode == 64 and 0x40 <= c <= 0x4f:
+                    rex = c
+                    c = self.u8()
+                    if c in _LEGACY_PREFIXES or 0x40 <= c <= 0x4f:
+                        # A REX followed by a prefix is ignored.
+                        self.pc -= 1
+                        rex = 0
+                        continue
+                break
             if c == 0x66:
                 self.pfx66 = True
             elif c == 0x67:
@@ -665,20 +718,8 @@ class Disas:
                 self.rep = 2
             elif c == 0xf0:
                 self.lock = True
-            elif c in _SEG_PREFIX:
-                self.seg_ovr = _SEG_PREFIX[c]
-            elif self.mode == 64 and 0x40 <= c <= 0x4f:
-                rex = c
-                c = self.u8()
-                if c in (0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x64, 0x65, 0x2e, 0x36, 0x3e, 0x26) or \
-                        0x40 <= c <= 0x4f:
-                    # A REX followed by a prefix is ignored.
-                    self.pc -= 1
-                    rex = 0
-                    continue
-                break
             else:
-                break
+                self.seg_ovr = _SEG_PREFIX[c]
             if self.pc - start > 14:
                 raise Unsupported()
         self.vex = None

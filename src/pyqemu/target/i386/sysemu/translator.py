@@ -21,6 +21,7 @@ from typing import Dict, Optional, Tuple
 from pyqemu.exec.softmmu import ACCESS_FETCH, PAGE_MASK
 from pyqemu.tcg.backend_py import PyCodegen
 from pyqemu.tcg.ir import Block, Builder
+from pyqemu.tcg import tier
 from pyqemu.tcg.optimize import optimize
 from pyqemu.tcg.tb import TB, TBCache
 from pyqemu.target.i386 import translate as T
@@ -246,11 +247,11 @@ class SysTranslator(T.Translator):
         d.run()
         if log.enabled("in_asm"):
             from pyqemu.target.i386.disas import in_asm_block
-            log.log(in_asm_block((cs_base + pc) & M64, b"".join(raw for _, raw in d.insns),
-                                 d.mode, ""))
+            log.log(in_asm_block((cs_base + pc) & M64, d.code_bytes(), d.mode, ""))
         if log.enabled("op"):
             log.log("OP:\n" + block.dump() + "\n")
-        optimize(block, b.const)
+        if not tier.lazy_optimize():
+            optimize(block, b.const)
         if log.enabled("op_opt"):
             log.log("OP after optimization and liveness analysis:\n" + block.dump() + "\n")
         fn, src = PyCodegen(block, view, T._restore).compile("<tb %x:%x>" % (cs_base, pc))
