@@ -63,6 +63,11 @@ class RegionCodegen(PyCodegen):
         else:
             super().stmt(op, ind, k)
 
+    def count_so_far(self, ind: str) -> None:
+        # the blocks done so far in this call, before a helper that may read the count
+        self.lines.append("%senv.insn_count += _n" % ind)
+        self.lines.append("%s_n = 0" % ind)
+
     def exit(self, ind: str, value: str) -> None:
         self.writeback(ind)
         # the execution loop counts the head block once per call
@@ -90,8 +95,11 @@ class RegionCodegen(PyCodegen):
             self.labelpos = {op.params[0]: k for k, op in enumerate(b.ops)
                              if op.opc == "set_label"}
             L.append("            %s _pc == %d:" % ("if" if i == 0 else "elif", b.pc))
+            # a member is entered from the others: nothing known about globals there
+            self.known = {}
             self.structured(0, len(b.ops), " " * 16)
         L.append("            raise RuntimeError('region: no block at 0x%x' % _pc)")
+        self.known = {}
         L.append("    except BaseException:")
         self.writeback("        ")
         L.append("        env.insn_count += _n")
