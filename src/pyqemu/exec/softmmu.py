@@ -76,6 +76,9 @@ class SoftMMU:
         # page entered since the last flush, as QEMU keeps it; flush_page inside
         # it flushes the whole index (a large page occupies many 4 KiB entries)
         self._large: List[Optional[Tuple[int, int]]] = [None] * nb_mmu_modes
+        # per MMU index, the virtual pages of non-global entries: a CR3 load
+        # drops only those, without looking at the (many) global ones
+        self._nonglobal: List[Set[int]] = [set() for _ in range(nb_mmu_modes)]
         self.code_pages: Set[int] = set()
         self.code_write_hook: Optional[Callable[[int, int], None]] = None
         self._view = None
@@ -84,9 +87,11 @@ class SoftMMU:
         self.wpages: List[Dict[int, memoryview]] = [{} for _ in range(nb_mmu_modes)]
         self._bufs: Dict[int, memoryview] = {}
         # called after every flush (the translator forgets its virtual-PC lookups);
-        # a one-page flush calls flush_page_hooks(vpage) instead when it can
+        # a one-page flush calls flush_page_hooks(vpage) instead when it can, a
+        # flush that kept the global entries flush_global_hooks() when set
         self.flush_hooks: List[Callable[[], None]] = []
         self.flush_page_hooks: List[Callable[[int], None]] = []
+        self.flush_global_hooks: List[Callable[[], None]] = []
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, vaddr: int, access: int, mmu_idx: int) -> TLBEntry:
@@ -121,6 +126,10 @@ class SoftMMU:
             write_fast = False
         e = TLBEntry(vpage, ppage, prot, mem, off, write_fast, is_global)
         self.tables[mmu_idx][vpage] = e
+        if is_global:
+            self._nonglobal[mmu_idx].discard(vpage)
+        else:
+            self._nonglobal[mmu_idx].add(vpage)
         self._phys.setdefault(ppage, set()).add((mmu_idx, vpage))
         vpn = vpage >> PAGE_BITS
         if mem is not None:
@@ -235,16 +244,21 @@ class SoftMMU:
         with CR4.PGE set)."""
         for idx, table in enumerate(self.tables):
             if keep_global:
-                for vpage in [v for v, e in table.items() if not e.is_global]:
+                for vpage in list(self._nonglobal[idx]):
                     self._drop(idx, vpage)
             else:
                 table.clear()
+                self._nonglobal[idx].clear()
                 self.rpages[idx].clear()
                 self.wpages[idx].clear()
                 self._large[idx] = None
         if not keep_global:
             self._phys.clear()
-        self._flushed()
+        if keep_global and self.flush_global_hooks:
+            for hook in self.flush_global_hooks:
+                hook()
+        else:
+            self._flushed()
 
     def _flushed(self) -> None:
         for hook in self.flush_hooks:
@@ -277,6 +291,7 @@ class SoftMMU:
         self.rpages[idx].pop(vpage >> PAGE_BITS, None)
         self.wpages[idx].pop(vpage >> PAGE_BITS, None)
         e = self.tables[idx].pop(vpage, None)
+        self._nonglobal[idx].discard(vpage)
         if e is not None:
             s = self._phys.get(e.ppage)
             if s is not None:

@@ -74,13 +74,16 @@ def _write() -> None:
         f.write("wall %.1f\ncpu %.1f\ninsns %d\n" % (
             time.monotonic() - _t0, time.process_time(),
             sum(c.insn_count for c in (cpus.all_cpus or ()))))
+        inval_pages: "Counter[int]" = Counter()
         for c in cpus.all_cpus or ():
             tr = getattr(c, "_translator", None)
             if tr is not None:
                 f.write("tbs %d translations=%d invalidations=%d\n" % (
                     c.cpu_index if hasattr(c, "cpu_index") else 0,
                     tr.cache.translations, tr.cache.invalidations))
-        for pn, n in _inval_pages.most_common(30):
+                # the cache counts, per physical page, the code writes that dropped blocks
+                inval_pages.update(getattr(tr.cache, "inval_pages", {}))
+        for pn, n in inval_pages.most_common(30):
             f.write("inval-page %x %d\n" % (pn << 12, n))
         for (kind, value), n in _counts.most_common():
             if isinstance(value, tuple):
@@ -88,24 +91,6 @@ def _write() -> None:
             elif isinstance(value, int):
                 value = "%x" % value
             f.write("%s %s %d\n" % (kind, value, n))
-
-
-_inval_pages: "Counter[int]" = Counter()
-
-
-def _count_invalidations() -> None:
-    """Count, per physical page, the invalidations that dropped blocks."""
-    try:
-        from pyqemu.target.i386.sysemu.translator import PhysTBCache
-    except ImportError:
-        return
-    orig = PhysTBCache.invalidate_page
-
-    def invalidate_page(self, pn: int) -> None:
-        if self.page_tbs.get(pn):
-            _inval_pages[pn] += 1
-        orig(self, pn)
-    PhysTBCache.invalidate_page = invalidate_page  # type: ignore[assignment]
 
 
 def start_from_env() -> None:
@@ -119,4 +104,3 @@ def start_from_env() -> None:
     signal.signal(signal.SIGPROF, _handler)
     signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
     atexit.register(_dump)
-    _count_invalidations()

@@ -6,17 +6,25 @@ code as QEMU's are.
   ``MMUView``): the TB flags carry the CPL, so each block is compiled against
   the view of its MMU index and needs no change in the backend.
 * Lookup: a per-(CS base, flags) map from EIP to block answers the execution
-  loop; it is emptied whenever the TLB is flushed, after which the block is
-  found again through the physical address of its code (re-translated only
-  if no block for that physical code exists).
+  loop.  A TLB flush empties it, except after a CR3 load that keeps global
+  pages: the lookups of blocks whose code lies only on global pages (still
+  mapped the same way by the retained TLB entries) survive, so kernel code is
+  not looked up again after every context switch.  A dropped lookup is found
+  again through the physical address of the code (re-translated only if no
+  block for that physical code exists).
 * Writes to a physical page holding code reach ``code_write_hook`` (the soft
-  MMU withdraws its fast path), which invalidates that page's blocks.
+  MMU withdraws its fast path).  As QEMU's tb_invalidate_phys_page_range,
+  only the blocks whose code bytes overlap the written bytes are dropped: a
+  per-page bitmap of the bytes covered by blocks answers the common case (a
+  store to data next to code, or to a site the kernel patches outside any
+  block) without looking at the blocks.  The page stays marked as code
+  while blocks remain on it.
 
 Python 3.9 syntax (PyPy runs it).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from pyqemu.exec.softmmu import ACCESS_FETCH, PAGE_MASK
 from pyqemu.tcg.backend_py import PyCodegen
@@ -35,7 +43,36 @@ M64 = (1 << 64) - 1
 
 
 class SysTB(TB):
-    __slots__ = ("phys_pc", "phys_page2", "lin_page2")
+    # ranges: (physical page, first byte, end byte) of the code, per page;
+    # vpns: the linear pages of the code
+    __slots__ = ("phys_pc", "phys_page2", "lin_page2", "ranges", "vpns")
+
+
+# the longest x86 instruction: the bytes a decoder-raised #UD may depend on
+MAX_INSN_LEN = 15
+_ONES = b"\x01" * 4096
+
+
+class _CodePage:
+    """The blocks with code on one physical page and the bytes they cover."""
+
+    __slots__ = ("ranges", "bitmap")
+
+    def __init__(self) -> None:
+        self.ranges: List[Tuple[int, int, SysTB]] = []
+        # one byte per byte of the page: nonzero where some block's code lies
+        # (rebuilt after an invalidation; never misses a covered byte)
+        self.bitmap = bytearray(4096)
+
+    def add(self, start: int, end: int, tb: SysTB) -> None:
+        self.ranges.append((start, end, tb))
+        self.bitmap[start:end] = _ONES[:end - start]
+
+    def rebuild(self) -> None:
+        self.ranges = [r for r in self.ranges if r[2].valid]
+        bm = self.bitmap = bytearray(4096)
+        for start, end, _tb in self.ranges:
+            bm[start:end] = _ONES[:end - start]
 
 
 class _CodePageMarker:
@@ -49,20 +86,39 @@ class _CodePageMarker:
         self.tlb.mark_code_page(pn << 12)
 
 
+class _SamePageMap:
+    """The EIP map as the tiering code sees it when it builds a region of hot
+    blocks (tcg/tier.py, tcg/region.py calls only ``get``): only blocks that
+    start on the head's linear page, the only ones whose mapping is sure to
+    stay that of the head, as for chained jumps.  A filtering view, so a
+    block going hot costs a few lookups, not a scan of every block."""
+
+    __slots__ = ("m", "page")
+
+    def __init__(self, m: Dict[int, TB], page: int) -> None:
+        self.m = m
+        self.page = page
+
+    def get(self, pc: int, default: Optional[TB] = None) -> Optional[TB]:
+        tb = self.m.get(pc)
+        if tb is None or (tb.cs_base + pc) >> 12 != self.page:
+            return default
+        return tb
+
+
 class _SamePageMaps:
-    """The cache as the tiering code sees it when it builds a region of hot
-    blocks (tcg/tier.py, tcg/region.py): only blocks on the head's virtual
-    page, the only ones whose mapping is sure to stay that of the head, as for
-    chained jumps."""
+    """The cache as the tiering code sees it (see _SamePageMap)."""
 
     def __init__(self, cache: "PhysTBCache", head: TB) -> None:
         self.cache = cache
         self.page = (head.cs_base + head.pc) >> 12
 
-    def pc_map(self, cs_base: int, flags: int) -> Dict[int, TB]:
-        page = self.page
-        return {pc: tb for pc, tb in self.cache.pc_map(cs_base, flags).items()
-                if (tb.cs_base + pc) >> 12 == page}
+    def pc_map(self, cs_base: int, flags: int) -> _SamePageMap:
+        return _SamePageMap(self.cache.pc_map(cs_base, flags), self.page)
+
+
+def _mmu_idx(flags: int) -> int:
+    return c.MMU_USER_IDX if (flags >> T.SYSF_CPL_SHIFT) & 3 == 3 else c.MMU_KERNEL_IDX
 
 
 class PhysTBCache(TBCache):
@@ -72,26 +128,80 @@ class PhysTBCache(TBCache):
         super().__init__(_CodePageMarker(tlb))
         self.tlb = tlb
         self.phys: Dict[Tuple[int, int, int, int], SysTB] = {}
+        # physical page number -> its blocks and covered bytes
+        self.code: Dict[int, _CodePage] = {}
         tlb.code_write_hook = self._code_write
         tlb.flush_hooks.append(self.flush_virtual)
+        tlb.flush_global_hooks.append(self.flush_virtual_nonglobal)
         tlb.flush_page_hooks.append(self.flush_virtual_page)
-        # linear page -> the (map key, eip) lookups of blocks with code on it
+        # linear page -> the (CS base, flags, eip) lookups of blocks with code on it
         self.vpages: Dict[int, set] = {}
+        # linear pages of lookups that a CR3 load keeping global pages must
+        # drop: one of their TLB entries was not global (or missing)
+        self.volatile: Set[int] = set()
+        # physical page number -> code writes that dropped blocks (PYQEMU_PROFILE)
+        self.inval_pages: Dict[int, int] = {}
 
     def remember(self, tb: TB, m: Dict[int, TB]) -> None:
         """Enter tb in the EIP map ``m`` (of its CS base and flags)."""
         m[tb.pc] = tb
         key = (tb.cs_base, tb.flags, tb.pc)
-        lin = tb.cs_base + tb.pc
-        if not tb.flags & T.SYSF_CODE64:
-            lin &= M32
-        for page in {lin >> 12, (lin + max(tb.size, 1) - 1) >> 12}:
-            self.vpages.setdefault(page, set()).add(key)
+        table = self.tlb.tables[_mmu_idx(tb.flags)]
+        vpages = self.vpages
+        for vpn in tb.vpns:
+            s = vpages.get(vpn)
+            if s is None:
+                s = vpages[vpn] = set()
+            s.add(key)
+            # find_tb has just translated through these entries: a global one
+            # keeps its mapping across CR3 loads, and so may the lookup
+            e = table.get(vpn << 12)
+            if e is None or not e.is_global:
+                self.volatile.add(vpn)
 
     def _code_write(self, paddr: int, size: int) -> None:
-        self.invalidate_page(paddr >> 12)
-        if (paddr + size - 1) >> 12 != paddr >> 12:
-            self.invalidate_page((paddr + size - 1) >> 12)
+        start = paddr & 0xfff
+        end = start + size
+        if end > 4096:
+            self.invalidate_range(paddr >> 12, start, 4096)
+            self.invalidate_range((paddr >> 12) + 1, 0, end - 4096)
+        else:
+            self.invalidate_range(paddr >> 12, start, end)
+
+    def invalidate_range(self, pn: int, start: int, end: int) -> None:
+        """Drop the blocks with code in bytes [start, end) of physical page pn."""
+        page = self.code.get(pn)
+        if page is None:
+            self.tlb.unmark_code_page(pn << 12)
+            return
+        bm = page.bitmap
+        if end - start == 1:
+            if not bm[start]:
+                return
+        elif not any(bm[start:end]):
+            return
+        hit = [tb for s, e, tb in page.ranges if s < end and start < e and tb.valid]
+        if not hit:
+            return
+        self.inval_pages[pn] = self.inval_pages.get(pn, 0) + 1
+        touched = set()
+        for tb in hit:
+            self._drop(tb)
+            for ppn, _s, _e in tb.ranges:
+                touched.add(ppn)
+        for ppn in touched:
+            self._rebuild(ppn)
+
+    def _rebuild(self, pn: int) -> None:
+        page = self.code.get(pn)
+        if page is None:
+            return
+        page.rebuild()
+        if not page.ranges:
+            # no translated code left there: stores may take the fast path again
+            del self.code[pn]
+            self.page_tbs.pop(pn, None)
+            self.tlb.unmark_code_page(pn << 12)
 
     def add(self, tb: TB) -> None:
         self.phys[(tb.phys_pc, tb.pc, tb.cs_base, tb.flags)] = tb
@@ -101,33 +211,34 @@ class PhysTBCache(TBCache):
         attach = getattr(tb.fn, "tier_attach", None)
         if attach is not None:
             attach(tb, _SamePageMaps(self, tb))
-        for pn in tb.pages:
-            self.page_tbs.setdefault(pn, []).append(tb)
+        for pn, start, end in tb.ranges:
+            page = self.code.get(pn)
+            if page is None:
+                page = self.code[pn] = _CodePage()
+            page.add(start, end, tb)
             self.mem.mark_code(pn)
 
+    def _drop(self, tb: TB) -> None:
+        tb.valid = False
+        self.invalidations += 1
+        regions, tb.regions = tb.regions, []
+        for stop in regions:
+            stop()
+        key = (tb.phys_pc, tb.pc, tb.cs_base, tb.flags)
+        if self.phys.get(key) is tb:
+            del self.phys[key]
+        m = self.by_pc.get((tb.cs_base, tb.flags))
+        if m is not None and m.get(tb.pc) is tb:
+            del m[tb.pc]
+        for src, n in tb.jmp_in:
+            if src.jmp[n] is tb:
+                src.jmp[n] = None
+        tb.jmp_in = []
+        tb.jmp[0] = tb.jmp[1] = None
+
     def invalidate_page(self, pn: int) -> None:
-        tbs = self.page_tbs.pop(pn, ())
-        for tb in tbs:
-            if not tb.valid:
-                continue
-            tb.valid = False
-            self.invalidations += 1
-            regions, tb.regions = tb.regions, []
-            for stop in regions:
-                stop()
-            key = (tb.phys_pc, tb.pc, tb.cs_base, tb.flags)
-            if self.phys.get(key) is tb:
-                del self.phys[key]
-            m = self.by_pc.get((tb.cs_base, tb.flags))
-            if m is not None and m.get(tb.pc) is tb:
-                del m[tb.pc]
-            for src, n in tb.jmp_in:
-                if src.jmp[n] is tb:
-                    src.jmp[n] = None
-            tb.jmp_in = []
-            tb.jmp[0] = tb.jmp[1] = None
-        # no translated code left there: stores may take the fast path again
-        self.tlb.unmark_code_page(pn << 12)
+        """Drop every block with code on physical page pn."""
+        self.invalidate_range(pn, 0, 4096)
 
     def flush_virtual(self) -> None:
         """Forget EIP -> block lookups (the mapping of virtual pages changed).
@@ -135,6 +246,19 @@ class PhysTBCache(TBCache):
         for m in self.by_pc.values():
             m.clear()
         self.vpages.clear()
+        self.volatile.clear()
+
+    def flush_virtual_nonglobal(self) -> None:
+        """A TLB flush that kept the global entries (CR3 load with CR4.PGE):
+        forget the lookups that went through any other entry."""
+        by_pc = self.by_pc
+        vpages = self.vpages
+        for vpn in self.volatile:
+            for cs_base, flags, pc in vpages.pop(vpn, ()):
+                m = by_pc.get((cs_base, flags))
+                if m is not None:
+                    m.pop(pc, None)
+        self.volatile.clear()
 
     def flush_virtual_page(self, vpage: int) -> None:
         """INVLPG: forget the lookups of blocks with code on that linear page."""
@@ -144,10 +268,30 @@ class PhysTBCache(TBCache):
                 m.pop(pc, None)
 
     def flush(self) -> None:
-        for pn in list(self.page_tbs):
+        for pn in list(self.code):
             self.invalidate_page(pn)
         self.phys.clear()
         self.flush_virtual()
+
+
+def _code_ranges(lin: int, size: int, mask: int, pages) -> Tuple[tuple, tuple]:
+    """The physical byte ranges (page, start, end) and the linear pages of the
+    code [lin, lin + size) (linear addresses wrap at ``mask``), over the
+    (linear, physical) page pairs fetched; bytes of a page that was not
+    fetched were not read."""
+    fetched = dict(pages)
+    ranges = []
+    vpns = []
+    end = lin + size
+    while lin < end:
+        stop = min(end, (lin | 0xfff) + 1)
+        lpn = (lin & mask) >> 12
+        ppn = fetched.get(lpn)
+        if ppn is not None:
+            ranges.append((ppn, lin & 0xfff, ((stop - 1) & 0xfff) + 1))
+            vpns.append(lpn)
+        lin = stop
+    return tuple(ranges), tuple(vpns)
 
 
 def sys_flags(cpu) -> int:
@@ -203,7 +347,7 @@ class SysTranslator(T.Translator):
         tb = m.get(pc)
         if tb is not None:
             return tb
-        idx = c.MMU_USER_IDX if (flags >> T.SYSF_CPL_SHIFT) & 3 == 3 else c.MMU_KERNEL_IDX
+        idx = _mmu_idx(flags)
         lin = (cs_base + pc) & (M64 if flags & T.SYSF_CODE64 else M32)
         phys = cpu.tlb.translate(lin, ACCESS_FETCH, idx)
         tb = self.cache.phys.get((phys, pc, cs_base, flags))
@@ -270,6 +414,14 @@ class SysTranslator(T.Translator):
             if ppn != pages[0][1]:
                 tb.phys_page2, tb.lin_page2 = ppn, lpn << 12
         tb.pages = tuple(sorted({p for _l, p in pages}))
+        size = tb.size
+        if d.insns and d.pc == d.insns[-1]:
+            # the decoder gave up on the last instruction (#UD at its start):
+            # the block depends on the bytes it looked at, which may be
+            # patched into a valid instruction later
+            size += MAX_INSN_LEN
+        mask = M64 if flags & T.SYSF_CODE64 else M32
+        tb.ranges, tb.vpns = _code_ranges((cs_base + pc) & mask, max(size, 1), mask, pages)
         self.cache.add(tb)
         return tb
 
