@@ -1,8 +1,8 @@
 """Translated blocks in system mode: a store to a code page drops only the
 blocks whose bytes it overwrites (data next to code, a patched site, blocks
-spanning two pages), self-modifying code still takes effect, and EIP lookups
-of code on global pages survive a CR3 load while a remapped non-global page
-runs its new code."""
+spanning two pages), from any CPU, self-modifying code still takes effect,
+and EIP lookups of code on global pages survive a CR3 load while a remapped
+non-global page runs its new code."""
 from __future__ import annotations
 
 from pyqemu.exec import memory as m
@@ -147,6 +147,31 @@ def test_block_spanning_two_pages():
     view.store(0x7ffe, 0x11, 1)
     view.store(0x8002, 0xf4, 1)
     assert not cpu.tlb.code_pages and not cache.code
+
+
+def test_store_from_another_cpu_drops_the_blocks_it_overwrites():
+    cpu = _cpu(bytes.fromhex("b011" "f4"))          # mov al, 0x11; hlt
+    other = X86SysCPU(cpu.as_)
+    get_sys_translator(other)       # as cpu_exec_sys does before a CPU runs
+    _run(cpu)
+    assert cpu.regs[0] & 0xff == 0x11
+    # the page holds the first CPU's code: the second CPU's stores reach the hook
+    assert 0x7000 in other.tlb.code_pages
+    other.views[c.MMU_KERNEL_IDX].store(0x7c01, 0x22, 1)
+    assert _cache(cpu).invalidations == 1
+    _run(cpu, 0x7c00)
+    assert cpu.regs[0] & 0xff == 0x22
+    # code translated by the second CPU is dropped by the first one's stores
+    other.segs[c.R_CS], other.seg_base[c.R_CS] = 0, 0
+    _run(other, 0x7c00)
+    assert other.regs[0] & 0xff == 0x22
+    cpu.views[c.MMU_KERNEL_IDX].store(0x7c01, 0x33, 1)
+    _run(other, 0x7c00)
+    assert other.regs[0] & 0xff == 0x33
+    # no block left anywhere: both TLBs give the page's stores the fast path back
+    cpu.views[c.MMU_KERNEL_IDX].store(0x7c00, 0xb0, 1)
+    cpu.views[c.MMU_KERNEL_IDX].store(0x7c02, 0xf4, 1)
+    assert not cpu.tlb.code_pages and not other.tlb.code_pages
 
 
 def _paged_machine(mach, global_page: bool):

@@ -18,12 +18,14 @@ code as QEMU's are.
   per-page bitmap of the bytes covered by blocks answers the common case (a
   store to data next to code, or to a site the kernel patches outside any
   block) without looking at the blocks.  The page stays marked as code
-  while blocks remain on it.
+  while blocks remain on it.  Code is tracked machine-wide: a store from any
+  CPU drops the blocks of every CPU (``_CodeGroup``).
 
 Python 3.9 syntax (PyPy runs it).
 """
 from __future__ import annotations
 
+import weakref
 from typing import Dict, List, Optional, Set, Tuple
 
 from pyqemu.exec.softmmu import ACCESS_FETCH, PAGE_MASK
@@ -117,6 +119,64 @@ class _SamePageMaps:
         return _SamePageMap(self.cache.pc_map(cs_base, flags), self.page)
 
 
+class _CodeGroup:
+    """The block caches of every CPU over one physical address space.  As in
+    QEMU, translated code is tracked machine-wide: a page with code of any CPU
+    is marked in every CPU's TLB, and a store from any CPU drops the blocks
+    it overlaps in every cache (Linux patches its text on one CPU while the
+    others run it).  Caches are held weakly: a machine that goes away leaves
+    nothing behind."""
+
+    def __init__(self) -> None:
+        self.refs: List["weakref.ref[PhysTBCache]"] = []
+
+    def members(self) -> List["PhysTBCache"]:
+        live = [c for c in (r() for r in self.refs) if c is not None]
+        if len(live) != len(self.refs):
+            self.refs = [weakref.ref(c) for c in live]
+        return live
+
+    def join(self, cache: "PhysTBCache") -> None:
+        for other in self.members():
+            for pn in other.code:
+                cache.tlb.mark_code_page(pn << 12)
+        self.refs.append(weakref.ref(cache))
+
+    def mark(self, pn: int) -> None:
+        for cache in self.members():
+            cache.tlb.mark_code_page(pn << 12)
+
+    def unmark_if_unused(self, pn: int) -> None:
+        caches = self.members()
+        if any(pn in cache.code for cache in caches):
+            return
+        # no translated code left there: stores may take the fast path again
+        for cache in caches:
+            cache.tlb.unmark_code_page(pn << 12)
+
+    def code_write(self, paddr: int, size: int) -> None:
+        start = paddr & 0xfff
+        end = start + size
+        if end > 4096:
+            self._write(paddr >> 12, start, 4096)
+            self._write((paddr >> 12) + 1, 0, end - 4096)
+        else:
+            self._write(paddr >> 12, start, end)
+
+    def _write(self, pn: int, start: int, end: int) -> None:
+        found = False
+        for cache in self.members():
+            if pn in cache.code:
+                found = True
+                cache.invalidate_range(pn, start, end)
+        if not found:
+            self.unmark_if_unused(pn)
+
+
+# physical address space -> its caches' group
+_groups: "weakref.WeakKeyDictionary[object, _CodeGroup]" = weakref.WeakKeyDictionary()
+
+
 def _mmu_idx(flags: int) -> int:
     return c.MMU_USER_IDX if (flags >> T.SYSF_CPL_SHIFT) & 3 == 3 else c.MMU_KERNEL_IDX
 
@@ -130,7 +190,12 @@ class PhysTBCache(TBCache):
         self.phys: Dict[Tuple[int, int, int, int], SysTB] = {}
         # physical page number -> its blocks and covered bytes
         self.code: Dict[int, _CodePage] = {}
-        tlb.code_write_hook = self._code_write
+        group = _groups.get(tlb.as_)
+        if group is None:
+            group = _groups[tlb.as_] = _CodeGroup()
+        self.group = group
+        group.join(self)
+        tlb.code_write_hook = group.code_write
         tlb.flush_hooks.append(self.flush_virtual)
         tlb.flush_global_hooks.append(self.flush_virtual_nonglobal)
         tlb.flush_page_hooks.append(self.flush_virtual_page)
@@ -159,20 +224,11 @@ class PhysTBCache(TBCache):
             if e is None or not e.is_global:
                 self.volatile.add(vpn)
 
-    def _code_write(self, paddr: int, size: int) -> None:
-        start = paddr & 0xfff
-        end = start + size
-        if end > 4096:
-            self.invalidate_range(paddr >> 12, start, 4096)
-            self.invalidate_range((paddr >> 12) + 1, 0, end - 4096)
-        else:
-            self.invalidate_range(paddr >> 12, start, end)
-
     def invalidate_range(self, pn: int, start: int, end: int) -> None:
-        """Drop the blocks with code in bytes [start, end) of physical page pn."""
+        """Drop this cache's blocks with code in bytes [start, end) of
+        physical page pn."""
         page = self.code.get(pn)
         if page is None:
-            self.tlb.unmark_code_page(pn << 12)
             return
         bm = page.bitmap
         if end - start == 1:
@@ -198,10 +254,9 @@ class PhysTBCache(TBCache):
             return
         page.rebuild()
         if not page.ranges:
-            # no translated code left there: stores may take the fast path again
             del self.code[pn]
             self.page_tbs.pop(pn, None)
-            self.tlb.unmark_code_page(pn << 12)
+            self.group.unmark_if_unused(pn)
 
     def add(self, tb: TB) -> None:
         self.phys[(tb.phys_pc, tb.pc, tb.cs_base, tb.flags)] = tb
@@ -215,8 +270,8 @@ class PhysTBCache(TBCache):
             page = self.code.get(pn)
             if page is None:
                 page = self.code[pn] = _CodePage()
+                self.group.mark(pn)
             page.add(start, end, tb)
-            self.mem.mark_code(pn)
 
     def _drop(self, tb: TB) -> None:
         tb.valid = False
