@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import types
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from pyqemu.tcg.ir import (sdiv as _sdiv, srem as _srem, CALL_MAY_RAISE, CALL_READS_STATE, CALL_WRITES_STATE, MO_BE,
@@ -109,6 +110,7 @@ def set_signed64(on: Optional[bool]) -> None:
 
 
 _SIGNED_DEFAULT = sys.implementation.name == "pypy"
+_MODULE_GLOBALS = sys.implementation.name == "pypy"
 
 
 def _lit(v: int) -> str:
@@ -299,7 +301,14 @@ class PyCodegen:
         if self.rep_of(t) == SIGNED and t in self.read:
             # A global the block only writes keeps its raw value until then:
             # writing back a non-negative value needs no conversion.
-            return [line, "if %s > %s: %s = _tos(%s)" % (name, _MAXS, name, name)]
+            # A value below 2**63 may still be a PyPy bigint (computed with a
+            # 64-bit mask by a helper or the interpreter tier; such ints stay
+            # bigints): a round trip through _nl, an int-strategy list, makes it
+            # a machine int, and costs nothing for one that is already (the
+            # JIT keeps the list virtual).  _nl is the call's own: threads run
+            # the same block.
+            return [line, "if %s > %s: %s = _tos(%s)" % (name, _MAXS, name, name),
+                    "else: _nl[0] = %s; %s = _nl[0]" % (name, name)]
         return [line]
 
     def _gstore(self, t: Temp) -> str:
@@ -912,6 +921,8 @@ class PyCodegen:
                          if op.opc == "set_label"}
         L = self.lines
         L.append("def tb(env):")
+        if self.signed:
+            L.append("    _nl = [0]")
         containers = sorted({t.container for t in self.globals if t.container})
         for c in containers:
             L.append("    _c_%s = env.%s" % (c, c))
@@ -978,8 +989,18 @@ class PyCodegen:
                   _restore=self.restore, _I=self.insn_data, _sdiv=_sdiv, _srem=_srem)
         if self.signed:
             ns["_tos"] = _tos
-        # Everything the body uses from the namespace becomes a default argument,
-        # i.e. a local: plain-dict globals of exec'd code are slow on PyPy.
+        if _MODULE_GLOBALS:
+            # PyPy: the names are globals of a module of their own.  The JIT
+            # treats a module's globals as constants (a plain dict's are looked
+            # up on every use; default arguments are copied into every call's
+            # frame and, inside a loop's trace, are variables: each struct
+            # call re-checks its format string).
+            mod = types.ModuleType(name)
+            mod.__dict__.update(ns)
+            exec(compile(src, name, "exec"), mod.__dict__)
+            return mod.__dict__["tb"], src
+        # CPython: everything the body uses from the namespace becomes a default
+        # argument, i.e. a local (LOAD_FAST).
         names = sorted(k for k in ns if k.startswith("_") and not k.startswith("__"))
         src = src.replace("def tb(env):", "def tb(env, %s):" % ", ".join("%s=%s" % (k, k) for k in names), 1)
         exec(compile(src, name, "exec"), ns)

@@ -79,6 +79,8 @@ class RegionCodegen(PyCodegen):
         self.has_self_loop = False     # a goto_tb to a member is a region transition
         L = self.lines
         L.append("def tb(env):")
+        if self.signed:
+            L.append("    _nl = [0]")
         containers = sorted({t.container for t in self.globals if t.container})
         for c in containers:
             L.append("    _c_%s = env.%s" % (c, c))
