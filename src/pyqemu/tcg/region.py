@@ -5,9 +5,10 @@ site sees hundreds of different functions: CPython pays a dispatch per block
 and PyPy's JIT cannot compile it well (see docs/tcg.md, "Performance notes").
 A loop that spans several blocks (a loop body with an ``if``, a loop whose
 condition is tested in its own block) is therefore compiled once it is hot
-into one function: the member blocks become branches of an internal
-``while`` loop keyed by the guest pc, a ``goto_tb`` to a member continues
-that loop, every other exit returns to the execution loop.  CPU-state
+into one function: the member blocks (the loop's, and the other blocks
+reachable from its head on the same page, up to MAX_MEMBERS) become branches
+of an internal ``while`` loop keyed by the guest pc, a ``goto_tb`` to a
+member continues that loop, every other exit returns to the execution loop.  CPU-state
 globals stay in locals for the whole region.
 
 What the execution loop sees is unchanged: the function is installed as the
@@ -26,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 from pyqemu.tcg.backend_py import LOOP_LIMIT, PyCodegen, _Unstructured
 from pyqemu.tcg.ir import Block
 
-MAX_MEMBERS = 8
+MAX_MEMBERS = 16
 
 
 class _Combined(Block):
@@ -115,11 +116,11 @@ def _static_dests(block: Block) -> List[int]:
 
 
 def find_loop(head, pc_map: Dict[int, object]) -> List:
-    """The TBs of a loop through ``head`` (head first), or [] when there is none.
+    """The TBs of a region headed by ``head`` (head first), or [] when no loop leads back to it.
 
     Members are translated, valid TBs that still have their IR, found through
     the static ``goto_tb`` destinations within MAX_MEMBERS blocks of the head;
-    only those on a path back to the head are kept.  Like QEMU's direct
+    at least one of them must lead back to the head.  Like QEMU's direct
     jumps, a region stays on the guest page of its head: a change of the
     page mapping (system mode) ends a block through ``exit_tb``, which leaves
     the region, so a region never carries on across pages that may map
@@ -139,7 +140,11 @@ def find_loop(head, pc_map: Dict[int, object]) -> List:
                 continue
             seen[dest] = t
             order.append(t)
-    # keep the members from which the head can be reached inside the set
+    # There must be a loop back to the head.  The blocks that are not on it
+    # (the paths out of the loop, a loop body's rare branches) are kept too:
+    # each transition that stays inside the function is one the execution
+    # loop does not dispatch, and on PyPy a dispatch there is the costly part
+    # (its call site sees every block: a long chain of guards and bridges).
     back = {head.pc}
     changed = True
     while changed:
@@ -148,10 +153,9 @@ def find_loop(head, pc_map: Dict[int, object]) -> List:
             if tb.pc not in back and any(d in back for d in _static_dests(tb.block)):
                 back.add(tb.pc)
                 changed = True
-    members = [tb for tb in order if tb.pc in back]
-    if len(members) < 2:
+    if len(back) < 2:
         return []
-    return members
+    return order
 
 
 def compile_region(members: List, mem, restore: Callable) -> Optional[Callable]:
