@@ -2,7 +2,12 @@
 
 Prints wall and CPU times, guest MIPS (per CPU second, robust on a loaded machine) (guest instructions from the emulator's own counter,
 cross-checked with valgrind's exact count of the native run when available) and
-the ratio to qemu-x86_64.  Run: python bench/user_cpu.py [rounds]
+the ratio to qemu-x86_64.  Run: python bench/user_cpu.py [rounds [long_rounds]]
+
+A few rounds are dominated by start-up (translation, the tiers' warm-up, on
+PyPy the JIT's tracing).  With ``long_rounds`` each pyqemu also runs that
+many rounds and a third figure is printed: the steady-state rate, i.e. the
+extra guest instructions of the long run divided by its extra CPU time.
 
 The translator's tier settings pass through the environment to both pyqemu
 runs: ``PYQEMU_TCG_HOT=0`` compiles every block at once (no interpreter tier),
@@ -61,6 +66,7 @@ def timed(cmd, env=None, runs=1):
 
 def main() -> None:
     rounds = sys.argv[1] if len(sys.argv) > 1 else "3"
+    long_rounds = sys.argv[2] if len(sys.argv) > 2 else None
     tmp = tempfile.mkdtemp()
     try:
         prog = os.path.join(tmp, "user_cpu")
@@ -105,6 +111,18 @@ def main() -> None:
             ratio = "  %.0fx qemu-x86_64's cpu time" % (cpu / max(c_qemu, 1e-3)) if t_qemu else ""
             print("%-18s %8.3f s wall %8.3f s cpu  %d guest insns  %.2f guest MIPS (cpu)%s" % (
                 name + ":", t, cpu, insns, insns / cpu / 1e6, ratio))
+            if long_rounds:
+                t2, cpu2, out2 = timed([py, "-c", RUNNER, cnt, prog, long_rounds], env=env)
+                _, _, ref2 = timed([prog, long_rounds])
+                if out2 != ref2:
+                    print("%s, %s rounds: OUTPUT DIFFERS" % (name, long_rounds))
+                    continue
+                with open(cnt) as f:
+                    insns2 = int(f.read())
+                print("%-18s %8.3f s wall %8.3f s cpu  %d guest insns  %.2f guest MIPS (cpu), %s rounds"
+                      % ("", t2, cpu2, insns2, insns2 / cpu2 / 1e6, long_rounds))
+                print("%-18s steady state (%s minus %s rounds): %.2f guest MIPS (cpu)" % (
+                    "", long_rounds, rounds, (insns2 - insns) / max(cpu2 - cpu, 1e-3) / 1e6))
     finally:
         shutil.rmtree(tmp)
 
