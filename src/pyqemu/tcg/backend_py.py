@@ -70,6 +70,56 @@ def _tos(x: int) -> int:
     return _UNPACK_SQ(_PACK_Q(x & 0xffffffffffffffff))[0]
 
 
+_M31 = 0x7fffffff
+
+
+def _mulu64(a: int, b: int) -> Tuple[int, int]:
+    """Unsigned 64x64->128 product of two values in the signed form: (low, high), signed form.
+
+    The exact product is a bigint on PyPy (and so is everything computed from
+    it); here it is assembled from 31-bit limbs whose partial products and
+    column sums all stay below 2**63, i.e. machine ints."""
+    a0, a1, a2 = a & _M31, (a >> 31) & _M31, (a >> 62) & 3
+    b0, b1, b2 = b & _M31, (b >> 31) & _M31, (b >> 62) & 3
+    c = a0 * b0
+    r0 = c & _M31
+    c = a0 * b1 + a1 * b0 + (c >> 31)
+    r1 = c & _M31
+    c = a0 * b2 + a1 * b1 + a2 * b0 + (c >> 31)
+    r2 = c & _M31
+    c = a1 * b2 + a2 * b1 + (c >> 31)
+    r3 = c & _M31
+    r4 = a2 * b2 + (c >> 31)
+    lo = r0 | (r1 << 31) | ((r2 & 1) << 62)
+    if r2 & 2:
+        lo = lo - 0x7fffffffffffffff - 1
+    hi = (r2 >> 2) | (r3 << 29) | ((r4 & 7) << 60)
+    if r4 & 8:
+        hi = hi - 0x7fffffffffffffff - 1
+    return lo, hi
+
+
+def _wsub(x: int, y: int) -> int:
+    """x - y wrapped to 64 bits, signed form in and out, without leaving machine ints."""
+    if (x < 0) == (y < 0):
+        return x - y
+    if x >= 0:
+        d = x - 0x4000000000000000 - 0x4000000000000000 - y
+        return d + 0x4000000000000000 + 0x4000000000000000 if d < 0 else d - 0x4000000000000000 - 0x4000000000000000
+    d = x + 0x4000000000000000 + 0x4000000000000000 - y
+    return d + 0x4000000000000000 + 0x4000000000000000 if d < 0 else d - 0x4000000000000000 - 0x4000000000000000
+
+
+def _muls64(a: int, b: int) -> Tuple[int, int]:
+    """Signed 64x64->128 product, signed form in and out (see _mulu64)."""
+    lo, hi = _mulu64(a, b)
+    if a < 0:
+        hi = _wsub(hi, b)
+    if b < 0:
+        hi = _wsub(hi, a)
+    return lo, hi
+
+
 # representations of a local, ordered so that max() is their join
 _NONE, SMALL, SIGNED, RAW = 0, 1, 2, 3
 _MAXS = "0x7fffffffffffffff"
@@ -706,14 +756,11 @@ class PyCodegen:
             L.append("%s%s = _x & %s" % (ind, lo, hex((1 << w) - 1)))
             L.append("%s%s = (_x >> %d) & %s" % (ind, hi, w, hex((1 << w) - 1)))
             return
-        want = SIGNED if op.opc == "muls2" else RAW
-        L.append("%s_x = %s * %s" % (ind, self.val(op.ins[0], want), self.val(op.ins[1], want)))
-        L.append("%sif %s <= _x <= %s:" % (ind, _MINS, _MAXS))
-        L.append("%s    %s = _x" % (ind, lo))
-        L.append("%s    %s = _x >> 64" % (ind, hi))
-        L.append("%selse:" % ind)
-        L.append("%s    %s = _tos(_x)" % (ind, lo))
-        L.append("%s    %s = _tos(_x >> 64)" % (ind, hi))
+        # never the 128-bit product itself: a bigint on PyPy (see _mulu64)
+        fn = "_muls64" if op.opc == "muls2" else "_mulu64"
+        self.ns[fn] = _muls64 if op.opc == "muls2" else _mulu64
+        L.append("%s%s, %s = %s(%s, %s)" % (ind, lo, hi, fn, self.val(op.ins[0], SIGNED),
+                                            self.val(op.ins[1], SIGNED)))
         for t, name in ((op.outs[0], lo), (op.outs[1], hi)):
             self._to_rep(ind, name, SIGNED, self.rep_of(t))
 
