@@ -68,7 +68,10 @@ def test_guest_actions_real_qemu(real_qemu, guest, tmp_path, mem, smp, exitval, 
 @pytest.mark.parametrize("mem,smp,exitval,port", CASES)
 def test_guest_actions_pyqemu(guest, tmp_path, mem, smp, exitval, port):
     prefix, env = pyqemu_command()
-    status, out, ttys1, text = boot(prefix + ["-M", "pc,host-unpack=on"], env, PYQEMU_TIMEOUT,
+    # -icount shift=3 as make demo: in real time the guest's timer tick would
+    # take most of a slow emulator's time
+    status, out, ttys1, text = boot(prefix + ["-M", "pc,host-unpack=on", "-icount", "shift=3"],
+                                    env, PYQEMU_TIMEOUT,
                                     guest, tmp_path, mem, smp, exitval, port)
     check(status, out, ttys1, text, mem, smp, exitval)
     # and the guest saw what it sees under real QEMU
