@@ -76,23 +76,27 @@ class TBCache:
         for tb in self.page_tbs.pop(pn, ()):
             if not tb.valid:
                 continue
-            tb.valid = False
-            self.invalidations += 1
-            regions, tb.regions = tb.regions, []
-            for stop in regions:
-                stop()
+            self.unlink(tb)
             key = (tb.pc, tb.cs_base, tb.flags)
             if self.tbs.get(key) is tb:
                 del self.tbs[key]
                 m = self.by_pc.get((tb.cs_base, tb.flags))
                 if m is not None and m.get(tb.pc) is tb:
                     del m[tb.pc]
-            for src, n in tb.jmp_in:
-                if src.jmp[n] is tb:
-                    src.jmp[n] = None
-            tb.jmp_in = []
-            for i, dst in enumerate(tb.jmp):
-                tb.jmp[i] = None
+
+    def unlink(self, tb: TB) -> None:
+        """Mark ``tb`` invalid, stop the regions built on it and cut its chained jumps."""
+        tb.valid = False
+        self.invalidations += 1
+        regions, tb.regions = tb.regions, []
+        for stop in regions:
+            stop()
+        for src, n in tb.jmp_in:
+            if src.jmp[n] is tb:
+                src.jmp[n] = None
+        tb.jmp_in = []
+        for i in range(len(tb.jmp)):
+            tb.jmp[i] = None
 
     def flush(self) -> None:
         for pn in list(self.page_tbs):

@@ -274,22 +274,13 @@ class PhysTBCache(TBCache):
             page.add(start, end, tb)
 
     def _drop(self, tb: TB) -> None:
-        tb.valid = False
-        self.invalidations += 1
-        regions, tb.regions = tb.regions, []
-        for stop in regions:
-            stop()
+        self.unlink(tb)
         key = (tb.phys_pc, tb.pc, tb.cs_base, tb.flags)
         if self.phys.get(key) is tb:
             del self.phys[key]
         m = self.by_pc.get((tb.cs_base, tb.flags))
         if m is not None and m.get(tb.pc) is tb:
             del m[tb.pc]
-        for src, n in tb.jmp_in:
-            if src.jmp[n] is tb:
-                src.jmp[n] = None
-        tb.jmp_in = []
-        tb.jmp[0] = tb.jmp[1] = None
 
     def invalidate_page(self, pn: int) -> None:
         """Drop every block with code on physical page pn."""
