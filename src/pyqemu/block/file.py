@@ -158,9 +158,15 @@ class FileNode(BlockNode):
         return os.fstat(self.fd).st_blocks * 512
 
     # --- I/O ----------------------------------------------------------------------
-    def pread(self, offset: int, length: int) -> bytes:
+    @staticmethod
+    def _check_range(what: str, offset: int, length: int) -> None:
+        # offsets come from image metadata too: one past off_t is an error, not an OverflowError
         if offset < 0 or length < 0 or offset + length > (1 << 63) - 1:
-            raise QemuError("Invalid argument: read at offset %d" % offset, errno=errno.EINVAL)
+            raise QemuError("Invalid argument: %s at offset %d" % (what, offset),
+                            errno=errno.EINVAL)
+
+    def pread(self, offset: int, length: int) -> bytes:
+        self._check_range("read", offset, length)
         try:
             if self.direct:
                 return self._direct_read(offset, length)
@@ -178,6 +184,7 @@ class FileNode(BlockNode):
 
     def preadinto(self, offset: int, buf: memoryview) -> None:
         """``pread`` straight into ``buf`` (no intermediate bytes); zeroes past EOF."""
+        self._check_range("read", offset, len(buf))
         if self.direct:
             buf[:] = self.pread(offset, len(buf))
             return
@@ -200,6 +207,7 @@ class FileNode(BlockNode):
         return [(self, offset, [data])]
 
     def pwrite(self, offset: int, data: bytes) -> None:
+        self._check_range("write", offset, len(data))
         try:
             if self.direct:
                 self._direct_write(offset, data)
@@ -219,8 +227,9 @@ class FileNode(BlockNode):
         if self.direct or len(buffers) == 1 or len(buffers) > 1024:  # IOV_MAX
             self.pwrite(offset, buffers[0] if len(buffers) == 1 else b"".join(buffers))
             return
+        total = sum(len(b) for b in buffers)
+        self._check_range("write", offset, total)
         try:
-            total = sum(len(b) for b in buffers)
             done = os.pwritev(self.fd, buffers, offset)
             if done < total:  # short write: finish the rest the simple way
                 rest = b"".join(buffers)[done:]

@@ -161,3 +161,23 @@ def test_fuzzed_metadata_of_created_images(tmp_path, opts):
                     pass
 
     check()
+
+
+def test_log_offset_beyond_any_file_is_an_error(tmp_path):
+    """A header whose log offset (a multiple of 1 MiB, as required) lies past what
+    a file offset can hold: the first metadata write fails with an error, not an
+    OverflowError from the system call (found by the fuzz test above)."""
+    img = tmp_path / "m.vhdx"
+    create_image("vhdx", str(img), 20 << 20, {"block_size": "1M"})
+    b = bytearray(img.read_bytes())
+    for off in (64 << 10, 128 << 10):
+        struct.pack_into("<Q", b, off + 72, 1 << 63)          # log_offset
+        b[off:off + 4096] = with_checksum(bytearray(b[off:off + 4096]), 4)
+    img.write_bytes(bytes(b))
+    try:
+        n = open_image(str(img), "vhdx", readonly=False)
+    except QemuError:
+        return
+    with n:
+        with pytest.raises(QemuError, match="Invalid argument"):
+            n.pwrite(0, b"\x01" * 4096)
