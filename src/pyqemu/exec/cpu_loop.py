@@ -9,11 +9,40 @@ restored to the faulting instruction.
 """
 from __future__ import annotations
 
+import os
+
 from pyqemu.exec.guest_memory import GuestFault
 from pyqemu.util import log
 
 EXIT_EXCP = 3
 ONE_INSN_FLAG = 2     # TB flags bit: blocks of a single instruction
+
+# On PyPy the loops below call each block function as a residual call: the JIT
+# compiles every hot block function (and the loops inside region functions) on
+# its own, and the loop's trace stays one short path instead of inlining
+# whichever block it met first and growing a chain of guards and bridges, one
+# per block that follows (docs/tcg.md, "Dispatch on PyPy").  Block functions
+# are called from the interpreter, so their compilation is driven by the
+# function-entry counters: without decay (which lowers every counter each time
+# something is compiled) and with a threshold of 600 calls, the few hundred
+# hot blocks of branchy code get compiled instead of staying interpreted.
+# PYQEMU_PYPY_DISPATCH=inline restores PyPy's default behaviour (for comparison).
+_residual = None
+try:
+    import pypyjit as _pypyjit
+except ImportError:
+    _pypyjit = None
+
+
+def _dispatch_setup():
+    """The function that calls a block on PyPy (None: call it directly)."""
+    global _residual, _pypyjit
+    if _pypyjit is not None:
+        if os.environ.get("PYQEMU_PYPY_DISPATCH", "") != "inline":
+            _pypyjit.set_param("function_threshold=600,decay=0")
+            _residual = _pypyjit.residual_call
+        _pypyjit = None
+    return _residual
 
 
 class GuestException(Exception):
@@ -40,10 +69,14 @@ def cpu_exec(cpu) -> int:
     lookup = cache.pc_map(0, flags).get
     icount = 0
     tb = None
+    call = _dispatch_setup()
     try:
         tb = lookup(cpu.rip) or find(cpu.rip, flags)
         while True:
-            r = tb.fn(cpu)
+            if call is None:
+                r = tb.fn(cpu)
+            else:
+                r = call(tb.fn, cpu)
             icount += tb.ninsns
             if r < 2:
                 nxt = tb.jmp[r]
@@ -147,6 +180,7 @@ def cpu_exec_sys(cpu, budget: int) -> int:
     start = cpu.insn_count
     end = start + budget
     cpu.exit_request = False
+    call = _dispatch_setup()
     while True:
         if cpu.interrupt_request:
             cpu.interrupt_request = False
@@ -181,7 +215,10 @@ def cpu_exec_sys(cpu, budget: int) -> int:
                     _deliver(cpu, interrupt, r - EXIT_EXCP, 0, False)
             else:
                 while True:
-                    r = tb.fn(cpu)
+                    if call is None:
+                        r = tb.fn(cpu)
+                    else:
+                        r = call(tb.fn, cpu)
                     # counted per block: devices and -icount read the count mid-slice
                     cpu.insn_count += tb.ninsns
                     if r < 2:
