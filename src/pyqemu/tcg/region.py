@@ -1,21 +1,18 @@
-"""Regions: a hot block and the blocks it jumps to on its page, compiled into one Python function.
+"""Regions: a hot loop of several blocks compiled into one Python function.
 
 The execution loop calls one block function per guest block, and that call
-site sees hundreds of different functions: CPython pays a dispatch per block,
-and on PyPy each dispatch is a call that the JIT cannot follow (see
-docs/tcg.md, "Performance notes" and "Dispatch on PyPy").  A block that gets
-hot is therefore compiled together with the translated blocks it reaches
-through direct jumps on the same guest page (up to MAX_MEMBERS): the members
-become branches of an internal ``while`` loop keyed by the guest pc, a
-``goto_tb`` to a member continues that loop, every other exit returns to the
-execution loop.  A loop of several blocks (a loop body with an ``if``, a loop
-whose condition is tested in its own block) runs entirely inside the
-function; so does a forward path through branchy code (a ``switch`` in
-vfprintf, a page-table walk) as far as it stays on the page.  CPU-state
+site sees hundreds of different functions: CPython pays a dispatch per block
+and PyPy's JIT cannot compile it well (see docs/tcg.md, "Performance notes").
+A loop that spans several blocks (a loop body with an ``if``, a loop whose
+condition is tested in its own block) is therefore compiled once it is hot
+into one function: the member blocks (the loop's, and the other blocks
+reachable from its head on the same page, up to MAX_MEMBERS) become branches
+of an internal ``while`` loop keyed by the guest pc, a ``goto_tb`` to a
+member continues that loop, every other exit returns to the execution loop.  CPU-state
 globals stay in locals for the whole region.
 
 What the execution loop sees is unchanged: the function is installed as the
-``fn`` of the head TB; exits of the head block itself return their
+``fn`` of the loop's head TB; exits of the head block itself return their
 ``goto_tb`` index (so the head's chaining stays valid), exits of the other
 members return 2 (look up ``cpu.rip``).  The guest instruction count is kept
 exact, including on exceptions.  At most ``LOOP_LIMIT`` transitions happen
@@ -118,16 +115,16 @@ def _static_dests(block: Block) -> List[int]:
     return [op.params[1] for op in block.ops if op.opc == "goto_tb"]
 
 
-def find_members(head, pc_map: Dict[int, object]) -> List:
-    """The TBs of a region headed by ``head`` (head first), or [] when it would hold the head alone.
+def find_loop(head, pc_map: Dict[int, object]) -> List:
+    """The TBs of a region headed by ``head`` (head first), or [] when no loop leads back to it.
 
     Members are translated, valid TBs that still have their IR, found through
-    the static ``goto_tb`` destinations within MAX_MEMBERS blocks of the head,
-    breadth first (the blocks nearest to the head are the likeliest to run
-    in the same call).  Like QEMU's direct jumps, a region stays on the guest
-    page of its head: a change of the page mapping (system mode) ends a block
-    through ``exit_tb``, which leaves the region, so a region never carries on
-    across pages that may map elsewhere.  ``pc_map`` is only asked ``get``.
+    the static ``goto_tb`` destinations within MAX_MEMBERS blocks of the head;
+    at least one of them must lead back to the head.  Like QEMU's direct
+    jumps, a region stays on the guest page of its head: a change of the
+    page mapping (system mode) ends a block through ``exit_tb``, which leaves
+    the region, so a region never carries on across pages that may map
+    elsewhere.
     """
     seen = {head.pc: head}
     order = [head]
@@ -143,11 +140,22 @@ def find_members(head, pc_map: Dict[int, object]) -> List:
                 continue
             seen[dest] = t
             order.append(t)
-    # Every member is kept, on a loop back to the head or not: each transition
-    # that stays inside the function is one the execution loop does not
-    # dispatch, and a dispatch (a call the PyPy JIT cannot follow, the block's
-    # loads and write-backs of guest registers) costs more than most blocks.
-    return order if len(order) >= 2 else []
+    # There must be a loop back to the head.  The blocks that are not on it
+    # (the paths out of the loop, a loop body's rare branches) are kept too:
+    # each transition that stays inside the function is one the execution
+    # loop does not dispatch, and on PyPy a dispatch there is the costly part
+    # (its call site sees every block: a long chain of guards and bridges).
+    back = {head.pc}
+    changed = True
+    while changed:
+        changed = False
+        for tb in order:
+            if tb.pc not in back and any(d in back for d in _static_dests(tb.block)):
+                back.add(tb.pc)
+                changed = True
+    if len(back) < 2:
+        return []
+    return order
 
 
 def compile_region(members: List, mem, restore: Callable) -> Optional[Callable]:

@@ -3,9 +3,9 @@
 ``PyCodegen.compile`` hands out the function made here.  It runs the block
 with the IR interpreter (``interp``) and counts its runs (a self-loop's
 iterations count too); at the ``hot_threshold()``-th run the block is
-compiled to Python and from then on that code runs.  If the block jumps
-directly to other translated blocks on its page, it is compiled together with
-them into one function (``region``).  The TB cache attaches each TB that holds the function
+compiled to Python and from then on that code runs.  If the block heads a
+loop of several blocks, the whole loop is compiled into one function
+(``region``).  The TB cache attaches each TB that holds the function
 (``tier_attach``), so the compiled code also replaces ``TB.fn`` and the
 execution loop calls it directly, without this wrapper.
 
@@ -105,7 +105,7 @@ def tiered(gen, name: str, threshold: int, loop_limit: int) -> Callable:
         ensure_optimized(block)
         if tbs and caches and regions_enabled():
             head, cache = tbs[0], caches[0]
-            members = region.find_members(head, cache.pc_map(head.cs_base, head.flags))
+            members = region.find_loop(head, cache.pc_map(head.cs_base, head.flags))
             for tb in members:
                 ensure_optimized(tb.block)
             rfn = region.compile_region(members, mem, restore) if members else None

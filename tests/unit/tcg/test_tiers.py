@@ -349,54 +349,6 @@ def test_hot_loop_of_two_blocks_becomes_one_region(threshold, hot):
     assert (getattr(head.fn, "region_pcs", None) == [0x1000, 0x1100]) == (hot == 3)
 
 
-def _forward_path():
-    """A (0x1000): r0 += r1 -> B;  B (0x1100): r1 odd -> C (0x1200) else -> 0x5000;  C: r0 *= 2 -> 0x6000."""
-    a = Block(0x1000)
-    b = Builder(a)
-    b.insn_start(0x1000)
-    b.op3("add", R[0], R[1], dst=R[0])
-    b.movi(PC, 0x1100)
-    b.goto_tb(0, 0x1100)
-    optimize(a, b.const)
-    blk = Block(0x1100)
-    b = Builder(blk)
-    b.insn_start(0x1100)
-    b.op3("and", R[1], b.const(1), dst=R[2])
-    b.insn_start(0x1104)
-    even = b.label()
-    b.brcond("eq", R[2], b.const(0), even)
-    b.movi(PC, 0x1200)
-    b.goto_tb(0, 0x1200)
-    b.set_label(even)
-    b.movi(PC, 0x5000)
-    b.goto_tb(1, 0x5000)
-    optimize(blk, b.const)
-    c = Block(0x1200)
-    b = Builder(c)
-    b.insn_start(0x1200)
-    b.op3("add", R[0], R[0], dst=R[0])
-    b.movi(PC, 0x6000)
-    b.goto_tb(0, 0x6000)
-    optimize(c, b.const)
-    return [a, blk, c]
-
-
-@pytest.mark.parametrize("hot", [tier.NEVER, 0, 3])
-def test_hot_forward_path_becomes_one_region(threshold, hot):
-    # no loop: the hot head still takes its successors on the page along
-    threshold(hot)
-    cache = _translate(_forward_path(), GuestMemory())
-    for n in range(12):
-        env = Env(0)
-        env.regs[0], env.regs[1] = 10, n
-        _run(cache, env, 0x1000)
-        assert env.regs[0] == (10 + n) * (2 if n & 1 else 1)
-        assert env.pc == (0x6000 if n & 1 else 0x5000)
-        assert env.insn_count == (4 if n & 1 else 3)
-    head = cache.pc_map(0, 0)[0x1000]
-    assert (getattr(head.fn, "region_pcs", None) == [0x1000, 0x1100, 0x1200]) == (hot == 3)
-
-
 def test_region_stops_when_a_member_is_invalidated(threshold):
     threshold(3)
     mem = GuestMemory()
