@@ -2,7 +2,8 @@
 
 The execution loop calls one block function per guest block, and that call
 site sees hundreds of different functions: CPython pays a dispatch per block
-and PyPy's JIT cannot compile it well (see docs/tcg.md, "Performance notes").
+and on PyPy each one is a call the JIT does not follow (see docs/tcg.md,
+"Performance notes" and "Fourth round").
 A loop that spans several blocks (a loop body with an ``if``, a loop whose
 condition is tested in its own block) is therefore compiled once it is hot
 into one function: the member blocks (the loop's, and the other blocks
@@ -143,8 +144,8 @@ def find_loop(head, pc_map: Dict[int, object]) -> List:
     # There must be a loop back to the head.  The blocks that are not on it
     # (the paths out of the loop, a loop body's rare branches) are kept too:
     # each transition that stays inside the function is one the execution
-    # loop does not dispatch, and on PyPy a dispatch there is the costly part
-    # (its call site sees every block: a long chain of guards and bridges).
+    # loop does not dispatch (on PyPy a residual call plus the block's loads
+    # and write-backs of guest registers, see docs/tcg.md, "Fourth round").
     back = {head.pc}
     changed = True
     while changed:
